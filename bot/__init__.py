@@ -1,0 +1,3 @@
+"""selfheal: a self-healing CI bot for Python repositories."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,183 @@
+"""Configuration: defaults < .github/selfheal.yml (or --config) < SELFHEAL_* variables < flags."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(".github/selfheal.yml")
+StepKind = Literal["ruff", "ruff-format", "pytest", "command"]
+
+
+class GateStep(BaseModel):
+    """One command of the gate. `run` is split like a shell would, never run through one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80)
+    run: list[str] = Field(min_length=1)
+    kind: StepKind = "command"
+    timeout: float = Field(default=900, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("run", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} like a shell would: {exc}") from exc
+        return value
+
+    @field_validator("run")
+    @classmethod
+    def _no_empty_words(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("the command is empty")
+        return value
+
+
+class GitIdentity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "selfheal[bot]"
+    email: str = "selfheal[bot]@users.noreply.github.com"
+
+
+class Budget(BaseModel):
+    """Limits for one run; hitting one stops the loop cleanly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wall_seconds: float = Field(default=1800, gt=0)
+
+
+class Config(BaseSettings):
+    """Every setting selfheal reads. See README for each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SELFHEAL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    gate: list[GateStep] | None = None  # None: detect ruff / ruff format / pytest
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    protected_paths: list[str] = Field(default_factory=lambda: [".github/**"])
+    branch_prefix: str = Field(default="selfheal/", pattern=r"^[A-Za-z0-9._/-]*$")
+    agent: Literal["none", "command"] = "none"
+    agent_command: str | None = None
+    budget: Budget = Field(default_factory=Budget)
+    git: GitIdentity = Field(default_factory=GitIdentity)
+    env_allow: list[str] = Field(default_factory=list)  # secret-looking names the gate may see
+    digest_tokens: int = Field(default=8000, ge=500)
+    max_diff_lines: int = Field(default=2000, ge=1)
+    flaky_check: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_config layers file, environment and flags itself (so an error can name the
+        # layer it came from) and hands the merged values in as init kwargs.
+        return (init_settings,)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    return data
+
+
+def _environment_values(env: dict[str, str]) -> dict[str, Any]:
+    """SELFHEAL_* variables parsed by pydantic-settings' own env source, from a given mapping."""
+    source = EnvSettingsSource(Config)
+    source.env_vars = parse_env_vars(env, False, source.env_ignore_empty, source.env_parse_none_str)
+    return source()
+
+
+def _deep_merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    repo: Path,
+    config_file: Path | None = None,
+    flags: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Build the configuration for `repo`; a bad key or value raises ConfigError naming it."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = dict(os.environ if env is None else env)
+    path: Path | None = None
+    if config_file is not None:
+        path = config_file if config_file.is_absolute() else Path.cwd() / config_file
+        if not path.is_file():
+            raise ConfigError(f"configuration file {config_file} does not exist")
+    elif (repo / DEFAULT_CONFIG_PATH).is_file():
+        path = repo / DEFAULT_CONFIG_PATH
+    file_data = _read_yaml(path) if path is not None else {}
+    file_data = {str(k).replace("-", "_"): v for k, v in file_data.items()}
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (str(path), file_data),
+        ("environment variable", _environment_values(env)),
+        ("the command line", flags),
+    ]
+    merged: dict[str, Any] = {}
+    for _, values in layers:
+        merged = _deep_merge(merged, values)
+    try:
+        return Config(**merged)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            key = ".".join(loc) or "(top level)"
+            where = next(
+                (name for name, values in reversed(layers) if loc and loc[0] in values),
+                "the configuration",
+            )
+            if where == "environment variable":
+                where = f"environment variable SELFHEAL_{loc[0].upper()}"
+            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{where}: {key}: {message}")
+        raise ConfigError("bad configuration:\n  " + "\n  ".join(problems)) from exc

@@ -1,0 +1,233 @@
+"""The report model: the spine every stage writes into, and `report.json` on disk.
+
+Values are frozen; a stage that "updates" a report returns a new one with `model_copy`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Category(str, Enum):
+    """What kind of failure this is; decides who may fix it."""
+
+    LINT = "lint"
+    FORMAT = "format"
+    SYNTAX = "syntax"
+    IMPORT = "import"
+    DEPENDENCY = "dependency"
+    TYPE = "type"
+    ASSERTION = "assertion"
+    ERROR = "error"
+    COLLECTION = "collection"
+    TIMEOUT = "timeout"
+    FLAKY = "flaky"
+    INFRA = "infra"
+
+
+# Failures a deterministic fixer can repair, and failures no code change can (sent to nobody).
+FIXER_CATEGORIES = frozenset({Category.LINT, Category.FORMAT})
+UNFIXABLE_CATEGORIES = frozenset({Category.FLAKY, Category.INFRA})
+
+
+class Failure(Frozen):
+    """One thing the gate said is wrong."""
+
+    step: str
+    category: Category
+    message: str
+    file: str | None = None
+    line: int | None = None
+    test_id: str | None = None
+    rule: str | None = None  # ruff code, exception type
+    excerpt: str = ""
+    signature: str
+    fixable: bool = False  # ruff says an automatic fix exists
+
+
+class StepStatus(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    ERROR = "error"  # could not start, or crashed without telling us what failed
+    SKIPPED = "skipped"
+
+
+class StepResult(Frozen):
+    """One gate step, run once."""
+
+    name: str
+    kind: str
+    argv: list[str]
+    status: StepStatus
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    output: str = ""  # what the user would have seen, capped (head and tail)
+    output_bytes: int = 0  # how much the step really printed
+    failures: list[Failure] = Field(default_factory=list)
+    tests_run: int | None = None
+    selection: list[str] = Field(default_factory=list)  # test ids, when only some ran
+    note: str = ""
+
+
+class GateRun(Frozen):
+    """The gate, run once (all steps, or only what failed)."""
+
+    label: str  # "before", "verify 1", "after", ...
+    steps: list[StepResult]
+    duration_s: float = 0.0
+    partial: bool = False  # only what failed was re-run
+
+    @property
+    def green(self) -> bool:
+        return all(s.status in (StepStatus.PASSED, StepStatus.SKIPPED) for s in self.steps)
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [f for s in self.steps for f in s.failures]
+
+
+class GuardVerdict(Frozen):
+    """One guard's opinion of one attempt's diff."""
+
+    guard: str
+    ok: bool
+    reason: str = ""
+    file: str | None = None
+
+
+class FileChange(Frozen):
+    path: str
+    added: int = 0
+    removed: int = 0
+
+
+class Attempt(Frozen):
+    """One turn of the fix loop."""
+
+    number: int
+    fixers: list[str] = Field(default_factory=list)  # "ruff check --fix", "ruff format", agent name
+    agent: str | None = None
+    agent_summary: str = ""
+    agent_exit_code: int | None = None
+    changes: list[FileChange] = Field(default_factory=list)
+    guards: list[GuardVerdict] = Field(default_factory=list)
+    refused: bool = False
+    verification: GateRun | None = None
+    remaining: list[Failure] = Field(default_factory=list)
+    duration_s: float = 0.0
+    outcome: Literal["green", "failing", "refused", "no_change", "budget"] = "failing"
+
+    @property
+    def added(self) -> int:
+        return sum(c.added for c in self.changes)
+
+    @property
+    def removed(self) -> int:
+        return sum(c.removed for c in self.changes)
+
+
+class Status(str, Enum):
+    GREEN = "green"  # nothing to do
+    HEALED = "healed"
+    PROPOSED = "proposed"  # implement mode: change made, gate green
+    FLAKY = "flaky"
+    GAVE_UP = "gave_up"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+EXIT_FOR_STATUS = {
+    Status.GREEN: 0,
+    Status.HEALED: 0,
+    Status.PROPOSED: 0,
+    Status.FLAKY: 0,
+    Status.GAVE_UP: 1,
+    Status.REFUSED: 1,
+    Status.ERROR: 3,
+}
+
+
+class StopReason(str, Enum):
+    GREEN = "green"
+    ATTEMPT_CAP = "attempt_cap"
+    STUCK = "stuck"
+    BUDGET = "budget"
+    REFUSED = "refused"
+    NOTHING_TO_FIX = "nothing_to_fix"  # only flaky or unfixable failures
+    INTERRUPTED = "interrupted"
+    CRASHED = "crashed"
+
+
+class Issue(Frozen):
+    number: int | None = None
+    title: str = ""
+    body: str = ""
+    url: str | None = None
+
+
+class Proposal(Frozen):
+    branch: str
+    commit: str
+    pushed: bool = False
+    remote: str | None = None
+    push_error: str | None = None
+
+
+class Report(Frozen):
+    """Everything one run did, for reviewers and machines."""
+
+    schema_version: int = SCHEMA_VERSION
+    tool_version: str
+    mode: Literal["heal", "implement", "gate"]
+    status: Status
+    stop_reason: StopReason | None = None
+    detail: str = ""  # one sentence saying why it ended this way
+    repo: str
+    base_ref: str | None = None  # the branch the user was on, if any
+    base_sha: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    max_attempts: int = 0
+    agent: str = "none"
+    agent_note: str = ""  # e.g. "scripted: this agent replays a known fix"
+    issue: Issue | None = None
+    gate_before: GateRun | None = None
+    flaky: list[Failure] = Field(default_factory=list)
+    failures: list[Failure] = Field(default_factory=list)  # what the loop set out to fix
+    attempts: list[Attempt] = Field(default_factory=list)
+    gate_after: GateRun | None = None
+    proposal: Proposal | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    peak_rss_mb: float | None = None
+    artifacts: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FOR_STATUS[self.status]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def load_report(path: Path) -> Report:
+    """Read a stored report.json (raises pydantic.ValidationError on a bad file)."""
+    return Report.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def report_schema() -> str:
+    """The JSON Schema of report.json, as shipped in schema/report.schema.json."""
+    return json.dumps(Report.model_json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,78 @@
+"""Shared fixtures: real git repos in temp dirs, and a HOME that is never the real one."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test can read or write the real home directory or git config by accident."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Author")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    for name in list(__import__("os").environ):
+        if name.startswith("SELFHEAL_"):
+            monkeypatch.delenv(name)
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run real git for test set-up and checks; returns stdout."""
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(content), encoding="utf-8")
+
+
+MakeRepo = Callable[..., Path]
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> MakeRepo:
+    """make_repo(files, name=..., origin=True, fixture=...) -> a committed repo (+ bare origin)."""
+    counter = iter(range(1000))
+
+    def _make(
+        files: dict[str, str] | None = None,
+        name: str | None = None,
+        origin: bool = True,
+        fixture: str | None = None,
+    ) -> Path:
+        root = tmp_path / (name or f"repo{next(counter)}")
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        if fixture is not None:
+            import shutil
+
+            shutil.copytree(FIXTURES / fixture, root, dirs_exist_ok=True)
+        write_files(root, files or {})
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "initial")
+        if origin:
+            bare = root.parent / f"{root.name}-origin.git"
+            git(root.parent, "init", "-q", "--bare", str(bare))
+            git(root, "remote", "add", "origin", str(bare))
+            git(root, "push", "-q", "origin", "main")
+        return root
+
+    return _make
