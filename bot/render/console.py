@@ -1,0 +1,49 @@
+"""The few lines a person sees in the terminal at the end of a run (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bot.report import GateRun, Report
+
+
+def _gate_line(gate: GateRun) -> str:
+    parts = []
+    for step in gate.steps:
+        count = f" ({len(step.failures)})" if step.failures else ""
+        parts.append(f"{step.name} {step.status.value}{count}")
+    return ", ".join(parts) or "no steps"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Status, gate before/after, one line per attempt, where the branch and report are."""
+    lines = [f"selfheal {report.mode}: {report.status.value} - {report.detail}".rstrip(" -")]
+    if report.agent_note:
+        lines.append(f"  note: {report.agent_note}")
+    if report.gate_before is not None:
+        lines.append(f"  gate before: {_gate_line(report.gate_before)}")
+    if report.flaky:
+        lines.append(
+            f"  flaky (passed on re-run, not fixed): {', '.join(f.test_id or f.message for f in report.flaky)}"
+        )
+    if report.failures and report.mode != "gate":
+        counts = Counter(f.category.value for f in report.failures)
+        lines.append("  failures: " + ", ".join(f"{n} {c}" for c, n in sorted(counts.items())))
+    for attempt in report.attempts:
+        changed = f"+{attempt.added} -{attempt.removed} in {len(attempt.changes)} file(s)"
+        lines.append(
+            f"  attempt {attempt.number}: {', '.join(attempt.fixers) or 'no fixer'} -> {attempt.outcome} ({changed})"
+        )
+        lines.extend(f"    refused by {v.guard}: {v.reason}" for v in attempt.guards if not v.ok)
+    if report.gate_after is not None:
+        lines.append(f"  gate after: {_gate_line(report.gate_after)}")
+    if report.proposal is not None:
+        where = f"pushed to {report.proposal.remote}" if report.proposal.pushed else "local only"
+        if report.proposal.push_error:
+            where = f"push failed: {report.proposal.push_error}"
+        lines.append(
+            f"  branch: {report.proposal.branch} at {report.proposal.commit[:12]} ({where})"
+        )
+    if "report.md" in report.artifacts:
+        lines.append(f"  report: {report.artifacts['report.md']}")
+    return lines
