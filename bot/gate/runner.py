@@ -1,0 +1,220 @@
+"""Run the gate: every step at once, each through `bot.proc.run_process`, into a `GateRun`."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import GateStep
+from bot.gate import parsers
+from bot.gate.steps import PreparedStep, apply_selection, prepare
+from bot.gate.triage import (
+    EXIT_NOT_FOUND,
+    PYTEST_NO_TESTS,
+    repo_roots,
+    signature,
+    step_failures,
+)
+from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult, run_process
+from bot.report import Category, Failure, GateRun, StepResult, StepStatus
+
+# ruff's JSON is ~600 bytes a problem; read all of it, then show the much shorter text.
+_RUFF_JSON_CAP = 32 * 1024 * 1024
+_JUNIT_BANNER = re.compile(r"^-+ generated xml file: .* -+\n?", re.MULTILINE)
+
+
+def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a step runs with: `env`, the step's own, and the repo's code first."""
+    merged = {**env, **step.env}
+    # The project must import the copy under test (often a worktree), not an installed one
+    # (an editable install points at the user's checkout): src/ for a src layout, else the
+    # repo root, as `python -m pytest` would.
+    src = repo / "src"
+    first = src if src.is_dir() else repo
+    old = merged.get("PYTHONPATH")
+    merged["PYTHONPATH"] = str(first) + (os.pathsep + old if old else "")
+    # No __pycache__ left in the working tree for the fix loop to mistake for a change.
+    merged.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return merged
+
+
+def cap_text(text: str, cap: int = DEFAULT_OUTPUT_CAP) -> str:
+    """`text` cut to its head and tail when longer than `cap` characters."""
+    if len(text) <= cap:
+        return text
+    half = cap // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} chars cut by selfheal ...]\n{text[-half:]}"
+
+
+def shown_output(step: GateStep, result: ProcessResult, repo: Path) -> str:
+    """What the user would have seen: ruff's JSON rendered back to its text, no junit banner."""
+    if step.kind == "ruff" and not result.timed_out and result.start_error is None:
+        diagnostics = parsers.parse_ruff_json(result.stdout, repo_roots(repo))
+        if diagnostics is not None:
+            text = parsers.render_ruff_concise(diagnostics)
+            if result.stderr.strip():
+                text += result.stderr
+            return cap_text(text)
+    if step.kind == "pytest":
+        return _JUNIT_BANNER.sub("", result.output)
+    return result.output
+
+
+def _status(step: GateStep, result: ProcessResult) -> tuple[StepStatus, str]:
+    if result.start_error is not None or result.returncode == EXIT_NOT_FOUND:
+        return StepStatus.ERROR, "could not start"
+    if result.timed_out:
+        return StepStatus.TIMEOUT, ""
+    if result.returncode == 0:
+        return StepStatus.PASSED, ""
+    if step.kind == "pytest" and result.returncode == PYTEST_NO_TESTS:
+        return StepStatus.PASSED, "no tests were collected (pytest exit code 5)"
+    return StepStatus.FAILED, ""
+
+
+@dataclass(frozen=True)
+class _Job:
+    prepared: PreparedStep
+    shown_argv: list[str]  # the user's command (with the selection), not our additions
+    selection: list[str]
+    env: dict[str, str]
+    timeout: float
+
+
+def _run_step(job: _Job, repo: Path) -> StepResult:
+    prepared, timeout = job.prepared, job.timeout
+    step = prepared.step
+    cap = _RUFF_JSON_CAP if step.kind == "ruff" else DEFAULT_OUTPUT_CAP
+    result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
+    status, note = _status(step, result)
+    try:
+        failures, tests_run = step_failures(step, result, prepared.junit_path, repo)
+        output = shown_output(step, result, repo)
+    except Exception as exc:  # noqa: BLE001
+        # Output we failed to read must not take the whole run down; it shows as an error.
+        failures, tests_run, output = [_unreadable(step, exc)], None, result.output
+    if status is StepStatus.PASSED:
+        failures = []  # e.g. ruff --exit-zero: the user chose not to fail on these
+    if status is StepStatus.TIMEOUT:
+        why = "its timeout" if timeout >= step.timeout else "the run's deadline"
+        note = f"killed after {round(timeout, 1):g} s ({why})"
+    return StepResult(
+        name=step.name,
+        kind=step.kind,
+        argv=job.shown_argv,
+        status=status,
+        exit_code=result.returncode,
+        duration_s=round(result.duration_s, 3),
+        output=output,
+        output_bytes=result.output_bytes,
+        failures=failures,
+        tests_run=tests_run,
+        selection=job.selection,
+        note=note,
+    )
+
+
+def _unreadable(step: GateStep, exc: Exception) -> Failure:
+    message = f"selfheal could not read the results of {step.name}: {type(exc).__name__}: {exc}"
+    return Failure(
+        step=step.name,
+        category=Category.ERROR,
+        message=message[:300],
+        signature=signature(step.name, Category.ERROR, "unreadable", type(exc).__name__),
+    )
+
+
+def _not_started(job: _Job) -> StepResult:
+    step = job.prepared.step
+    message = f"{step.name} was not started: the run's time budget was spent"
+    failure = Failure(
+        step=step.name,
+        category=Category.TIMEOUT,
+        message=message,
+        signature=signature(step.name, Category.TIMEOUT, "budget", message),
+    )
+    return StepResult(
+        name=step.name,
+        kind=step.kind,
+        argv=job.shown_argv,
+        status=StepStatus.TIMEOUT,
+        failures=[failure],
+        selection=job.selection,
+        note="not started: deadline reached",
+    )
+
+
+def run_gate(
+    steps: Sequence[GateStep],
+    repo: Path,
+    *,
+    label: str,
+    env: Mapping[str, str],
+    only: Collection[str] | None = None,
+    selection: Mapping[str, Sequence[str]] | None = None,
+    deadline: float | None = None,
+) -> GateRun:
+    """Run the steps (those in `only`, if given) concurrently; `selection` maps a pytest step
+    to the node ids to re-run; `deadline` is a time.monotonic() value no step may outlive."""
+    started = time.monotonic()
+    selection = selection or {}
+    chosen = [s for s in steps if only is None or s.name in only]
+    with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as scratch:
+        jobs = []
+        for step in chosen:
+            wanted = list(selection.get(step.name, ())) if step.kind == "pytest" else []
+            run_env = step_env(step, repo, env)
+            timeout = step.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+            jobs.append(
+                _Job(
+                    prepared=prepare(step, Path(scratch), wanted, search_path=run_env.get("PATH")),
+                    shown_argv=apply_selection(step.run, wanted) if wanted else list(step.run),
+                    selection=wanted,
+                    env=run_env,
+                    timeout=timeout,
+                )
+            )
+        # Lint and tests at the same time: the gate takes as long as its slowest step.
+        with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
+            futures = [
+                pool.submit(_run_step, job, repo) if job.timeout > 0 else None for job in jobs
+            ]
+            results = [
+                future.result() if future is not None else _not_started(job)
+                for future, job in zip(futures, jobs, strict=True)
+            ]
+    partial = len(chosen) < len(steps) or any(r.selection for r in results)
+    return GateRun(
+        label=label,
+        steps=results,
+        duration_s=round(time.monotonic() - started, 3),
+        partial=partial,
+    )
+
+
+def rerun_plan(
+    failures: Sequence[Failure], steps: Sequence[GateStep]
+) -> tuple[set[str], dict[str, list[str]]]:
+    """What to re-run to check a fix: the failing steps, and the failing tests of pytest steps.
+
+    A pytest step with any failure that names no test (collection error, timeout, crash)
+    is re-run whole.
+    """
+    kinds = {s.name: s.kind for s in steps}
+    only = {f.step for f in failures if f.step in kinds}
+    selection: dict[str, list[str]] = {}
+    for name in only:
+        if kinds[name] != "pytest":
+            continue
+        mine = [f for f in failures if f.step == name]
+        if all(f.test_id for f in mine):
+            selection[name] = list(dict.fromkeys(f.test_id for f in mine if f.test_id))
+    return only, selection
