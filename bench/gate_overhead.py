@@ -1,0 +1,164 @@
+"""Benchmark: selfheal's overhead on a green gate, and the cost of one verification.
+
+    python bench/gate_overhead.py [--tests 2000] [--repeat 3]
+
+1. A green repo of N tests: `selfheal gate` against the same steps run directly, both
+   sequentially (as a CI script runs them) and concurrently (as selfheal runs them).
+2. The same repo with 1 test broken: one verification (re-running only the failing test
+   and the step it failed in) against a full gate run.
+Prints wall-time medians and the ratios, all measured side by side in this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bot.config import GateStep
+from bot.gate.runner import rerun_plan, run_gate
+from bot.proc import scrubbed_env
+
+FILES = 20
+
+
+def build_repo(root: Path, tests: int) -> Path:
+    """A package with `tests` passing tests spread over FILES files, committed to git."""
+    repo = root / "bench-repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "pkg"\nversion = "0"\n\n[tool.ruff]\nline-length = 88\n\n'
+        '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+    )
+    (repo / "pkg" / "__init__.py").write_text("")
+    per_file = tests // FILES
+    for i in range(FILES):
+        (repo / "pkg" / f"mod{i}.py").write_text(f"def f{i}(x: int) -> int:\n    return x + {i}\n")
+        body = [f"from pkg.mod{i} import f{i}\n"]
+        body += [
+            f"\n\ndef test_{i}_{j}() -> None:\n    assert f{i}({j}) == {j + i}\n"
+            for j in range(per_file)
+        ]
+        (repo / "tests" / f"test_mod{i}.py").write_text("".join(body))
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"],
+    ):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    return repo
+
+
+def steps() -> list[GateStep]:
+    python = sys.executable
+    return [
+        GateStep(name="ruff", kind="ruff", run=[python, "-m", "ruff", "check", "."]),
+        GateStep(
+            name="ruff format",
+            kind="ruff-format",
+            run=[python, "-m", "ruff", "format", "--check", "."],
+        ),
+        GateStep(
+            name="pytest",
+            kind="pytest",
+            run=[python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ),
+    ]
+
+
+def timed(fn: object, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def run_direct(repo: Path, concurrently: bool) -> None:
+    def one(step: GateStep) -> None:
+        subprocess.run(step.run, cwd=repo, capture_output=True, check=False)
+
+    if concurrently:
+        with ThreadPoolExecutor(len(steps())) as pool:
+            list(pool.map(one, steps()))
+    else:
+        for step in steps():
+            one(step)
+
+
+def run_selfheal_gate(repo: Path, config: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "gate", "--repo", str(repo), "--config", str(config)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"selfheal gate failed on the green repo:\n{done.stdout.decode()[-2000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
+        repo = build_repo(Path(tmp), args.tests)
+        config = Path(tmp) / "selfheal.yml"
+        config.write_text(
+            "gate:\n"
+            + "".join(
+                f"  - {{name: {s.name!r}, kind: {s.kind}, run: {s.run!r}}}\n" for s in steps()
+            )
+        )
+        run_direct(repo, concurrently=False)  # warm caches (pyc, ruff cache) before any timing
+        sequential = timed(lambda: run_direct(repo, concurrently=False), args.repeat)
+        concurrent = timed(lambda: run_direct(repo, concurrently=True), args.repeat)
+        selfheal = timed(lambda: run_selfheal_gate(repo, config), args.repeat)
+
+        broken = repo / "pkg" / "mod7.py"
+        broken.write_text("def f7(x: int) -> int:\n    return x + 7 if x != 3 else 0\n")
+        env = scrubbed_env()
+        full_runs: list[float] = []
+        verify_runs: list[float] = []
+        failures = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            gate = run_gate(steps(), repo, label="full", env=env)
+            full_runs.append(time.perf_counter() - start)
+            failures = gate.failures
+            only, selection = rerun_plan(failures, steps())
+            start = time.perf_counter()
+            verify = run_gate(
+                steps(), repo, label="verify", env=env, only=only, selection=selection
+            )
+            verify_runs.append(time.perf_counter() - start)
+        assert len(failures) == 1, f"expected exactly one failing test, got {len(failures)}"
+        assert verify.steps[0].tests_run == 1, "verification should re-run exactly the failing test"
+        full, one = statistics.median(full_runs), statistics.median(verify_runs)
+
+    print(f"green gate, {args.tests} tests (median of {args.repeat}):")
+    print(f"  direct, sequential   {sequential:7.3f}s")
+    print(f"  direct, concurrent   {concurrent:7.3f}s")
+    print(f"  selfheal gate        {selfheal:7.3f}s")
+    print(
+        f"  overhead vs concurrent direct: {selfheal / concurrent - 1:+.1%}  (ratio {selfheal / concurrent:.3f}; target < +5%)"
+    )
+    print(f"  ratio vs sequential direct:    {selfheal / sequential:.3f}")
+    print(f"1 of {args.tests} tests failing (median of {args.repeat}):")
+    print(f"  full gate            {full:7.3f}s")
+    print(f"  one verification     {one:7.3f}s   (failing test: {failures[0].test_id})")
+    print(f"  verification / full gate: {one / full:.1%}  (target < 15%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

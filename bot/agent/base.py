@@ -1,0 +1,51 @@
+"""What every agent is: given a prompt and a working tree, edit the tree (never commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from bot.report import Failure
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    """One attempt's work order."""
+
+    mode: Literal["heal", "implement"]
+    workdir: Path  # the worktree to edit
+    prompt: str  # Markdown, see bot.fix.context.build_prompt
+    failures: Sequence[Failure]
+    attempt: int
+    scratch: Path  # where the agent's prompt and failure files go (the report directory)
+    env: Mapping[str, str]  # already scrubbed of secrets
+    deadline: float | None = None  # time.monotonic() value
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """What the agent said it did; the diff in the worktree is what counts."""
+
+    summary: str = ""
+    exit_code: int | None = None
+    log: str = ""
+    events: list[dict[str, object]] = field(default_factory=list)  # for transcript.jsonl
+
+
+class Agent(Protocol):
+    name: str
+    note: str  # shown under the report's status line ("" for none)
+
+    def attempt(self, request: AgentRequest) -> AgentOutcome: ...
+
+
+class NoAgent:
+    """Deterministic fixers only: the agent step does nothing."""
+
+    name = "none"
+    note = ""
+
+    def attempt(self, request: AgentRequest) -> AgentOutcome:
+        return AgentOutcome(summary="no agent configured (deterministic fixers only)")

@@ -1,0 +1,89 @@
+"""Any CLI agent: the prompt as a Markdown file, the failures as JSON, the tree to edit."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+
+from bot.agent.base import AgentOutcome, AgentRequest
+from bot.errors import BadInput
+from bot.proc import run_process
+
+PLACEHOLDER = "{prompt_file}"
+AGENT_OUTPUT_CAP = 128 * 1024
+
+
+def split_command(command: str) -> list[str]:
+    """The agent command split like a shell would; BadInput when it cannot be."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise BadInput(f"--agent-command {command!r} cannot be split: {exc}") from exc
+    if not argv:
+        raise BadInput("--agent-command is empty")
+    return argv
+
+
+class CommandAgent:
+    """Runs `CMD {prompt_file}` (or CMD with the prompt on stdin) in the worktree."""
+
+    name = "command"
+
+    def __init__(self, command: str, note: str = "") -> None:
+        self.argv = split_command(command)
+        self.note = note
+
+    def attempt(self, request: AgentRequest) -> AgentOutcome:
+        request.scratch.mkdir(parents=True, exist_ok=True)
+        prompt_file = request.scratch / f"prompt-{request.attempt}.md"
+        failures_file = request.scratch / f"failures-{request.attempt}.json"
+        prompt_file.write_text(request.prompt, encoding="utf-8")
+        failures_file.write_text(
+            json.dumps([f.model_dump(mode="json") for f in request.failures], indent=2),
+            encoding="utf-8",
+        )
+        uses_file = any(PLACEHOLDER in word for word in self.argv)
+        argv = [word.replace(PLACEHOLDER, str(prompt_file)) for word in self.argv]
+        env = {
+            **request.env,
+            "SELFHEAL_PROMPT_FILE": str(prompt_file),
+            "SELFHEAL_FAILURES_JSON": str(failures_file),
+            "SELFHEAL_ATTEMPT": str(request.attempt),
+            "SELFHEAL_REPO": str(request.workdir),
+        }
+        timeout = None if request.deadline is None else max(request.deadline - time.monotonic(), 1)
+        result = run_process(
+            argv,
+            request.workdir,
+            env=env,
+            timeout=timeout,
+            stdin=None if uses_file else request.prompt,
+            output_cap=AGENT_OUTPUT_CAP,
+        )
+        if result.start_error:
+            raise BadInput(f"the agent command could not start: {result.stderr}")
+        summary = _last_line(result.stdout) or (
+            f"agent killed after {result.duration_s:.0f}s (budget)" if result.timed_out else ""
+        )
+        return AgentOutcome(
+            summary=summary,
+            exit_code=result.returncode,
+            log=result.output,
+            events=[
+                {
+                    "event": "agent",
+                    "agent": self.name,
+                    "argv": list(result.argv),
+                    "exit_code": result.returncode,
+                    "timed_out": result.timed_out,
+                    "duration_s": round(result.duration_s, 3),
+                    "output": result.output,
+                }
+            ],
+        )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,101 @@
+"""`selfheal demo`: copy the bundled broken repo to a temp dir and heal it end to end."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bot.agent.command import CommandAgent
+from bot.artifacts import report_dir_for
+from bot.commands.loop import execute
+from bot.config import GateStep, load_config
+from bot.errors import GitError
+from bot.fix.loop import Job
+from bot.fixtures_path import fixtures_dir
+from bot.proc import run_process, scrubbed_env
+
+SCRIPTED_NOTE = (
+    "The agent in this demo is scripted: it replays a known one-line fix "
+    "(fixtures/demo-agent.json through bot.agent.scripted). It is not a language model."
+)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    # Demo set-up only: the repo is brand new and ours, so plain git commands suffice.
+    identity = {"GIT_AUTHOR_NAME": "selfheal demo", "GIT_AUTHOR_EMAIL": "demo@selfheal.invalid"}
+    identity |= {
+        "GIT_COMMITTER_NAME": "selfheal demo",
+        "GIT_COMMITTER_EMAIL": "demo@selfheal.invalid",
+    }
+    result = run_process(
+        ["git", "-c", "core.hooksPath=/dev/null", *args], cwd, env=scrubbed_env(extra=identity)
+    )
+    if not result.ok:
+        raise GitError(f"demo set-up failed: git {' '.join(args)}: {result.output.strip()}")
+
+
+def make_demo_repo(parent: Path) -> Path:
+    """A fresh git repo holding the broken demo package, with a bare `origin` beside it."""
+    repo = parent / "calc"
+    shutil.copytree(
+        fixtures_dir() / "demo",
+        repo,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache"),
+    )
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "calc: the broken demo package")
+    origin = parent / "origin.git"
+    _git(parent, "init", "-q", "--bare", str(origin))
+    _git(repo, "remote", "add", "origin", str(origin))
+    _git(repo, "push", "-q", "origin", "main")
+    return repo
+
+
+def demo_gate() -> list[GateStep]:
+    # The demo runs ruff and pytest from selfheal's own environment, so it works whether or
+    # not that environment is activated.
+    python = sys.executable
+    return [
+        GateStep(name="ruff", kind="ruff", run=[python, "-m", "ruff", "check", "."]),
+        GateStep(
+            name="ruff format",
+            kind="ruff-format",
+            run=[python, "-m", "ruff", "format", "--check", "."],
+        ),
+        GateStep(name="pytest", kind="pytest", run=[python, "-m", "pytest"]),
+    ]
+
+
+def demo(args: argparse.Namespace) -> int:
+    parent = (
+        Path(args.dir).resolve() if args.dir else Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
+    )
+    parent.mkdir(parents=True, exist_ok=True)
+    repo = make_demo_repo(parent)
+    print(f"selfheal demo: a broken copy of the bundled demo package is at {repo}", file=sys.stderr)
+    print(f"  {SCRIPTED_NOTE}", file=sys.stderr)
+    script = fixtures_dir() / "demo-agent.json"
+    command = (
+        shlex.join([sys.executable, "-m", "bot.agent.scripted", str(script)]) + " {prompt_file}"
+    )
+    config = load_config(
+        repo, None, {"gate": demo_gate(), "agent": "command", "agent_command": command}
+    )
+    job = Job(
+        mode="heal",
+        repo=repo,
+        config=config,
+        agent=CommandAgent(command, note=SCRIPTED_NOTE),
+        report_dir=report_dir_for(repo, None),
+    )
+    code = execute(job, as_json=args.json)
+    print(
+        f"  origin (bare): {parent / 'origin.git'}   try: git -C {repo} log --stat selfheal/",
+        file=sys.stderr,
+    )
+    return code

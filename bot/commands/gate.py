@@ -1,0 +1,47 @@
+"""`selfheal gate`: run the gate once where the repo is, print the failure digest, exit 0/1."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bot import __version__
+from bot.artifacts import report_dir_for, write_artifacts
+from bot.commands.loop import config_from_args, repo_root
+from bot.fix.context import failure_digest
+from bot.gate.runner import run_gate
+from bot.gate.steps import resolve_gate
+from bot.proc import scrubbed_env
+from bot.render.console import summary_lines
+from bot.report import Report, Status, now
+
+
+def gate(args: argparse.Namespace) -> int:
+    repo = repo_root(args.repo)
+    config = config_from_args(args, repo)
+    steps = resolve_gate(config.gate, repo)
+    started, clock = now(), time.monotonic()
+    result = run_gate(steps, repo, label="gate", env=scrubbed_env(allow=config.env_allow))
+    report = Report(
+        tool_version=__version__,
+        mode="gate",
+        status=Status.GREEN if result.green else Status.GAVE_UP,
+        detail="gate green" if result.green else f"{len(result.failures)} failure(s)",
+        repo=str(repo),
+        base_sha="",
+        started_at=started,
+        finished_at=now(),
+        gate_before=result,
+        failures=result.failures,
+        timings={"total": round(time.monotonic() - clock, 3)},
+    )
+    if args.report_dir:
+        report = write_artifacts(report_dir_for(repo, args.report_dir), report, "")
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print("\n".join(summary_lines(report)))
+        if result.failures:
+            print()
+            print(failure_digest(result.failures, config.digest_tokens))
+    return 0 if result.green else 1

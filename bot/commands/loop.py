@@ -1,0 +1,136 @@
+"""`selfheal heal` and `selfheal implement`: the fix loop on a local checkout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.agent.base import Agent
+from bot.agent.select import make_agent
+from bot.artifacts import report_dir_for, write_artifacts
+from bot.config import Config, load_config
+from bot.errors import BadInput, SelfhealError
+from bot.fix.loop import Job, Run
+from bot.render.console import summary_lines
+from bot.report import Issue, Report, Status, StopReason
+from bot.transcript import Transcript
+
+MAX_ISSUE_BYTES = 256 * 1024
+
+
+def repo_root(path: str | None) -> Path:
+    """The --repo argument as an existing directory (default: the current one)."""
+    repo = Path(path or ".").resolve()
+    if not repo.is_dir():
+        raise BadInput(f"--repo {path}: no such directory")
+    return repo
+
+
+def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
+    flags = {
+        "max_attempts": getattr(args, "max_attempts", None),
+        "agent": getattr(args, "agent", None),
+        "agent_command": getattr(args, "agent_command", None),
+    }
+    return load_config(repo, Path(args.config) if args.config else None, flags)
+
+
+def read_issue(path: str, number: int | None) -> Issue:
+    """An issue from a JSON file (number, title, body) or a Markdown file ('# title' then body)."""
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"--issue-file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_ISSUE_BYTES:
+        raise BadInput(
+            f"--issue-file {path}: {len(data)} bytes is more than the {MAX_ISSUE_BYTES} allowed"
+        )
+    text = data.decode("utf-8", errors="replace")
+    if file.suffix == ".json":
+        try:
+            raw = json.loads(text)
+            issue = Issue(
+                number=raw.get("number") if number is None else number,
+                title=str(raw.get("title") or ""),
+                body=str(raw.get("body") or ""),
+                url=raw.get("html_url"),
+            )
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise BadInput(
+                f"--issue-file {path}: expected a JSON object with title and body: {exc}"
+            ) from exc
+    else:
+        first, _, rest = text.lstrip().partition("\n")
+        title = first.lstrip("#").strip() if first.startswith("#") else ""
+        issue = Issue(number=number, title=title, body=rest if title else text)
+    if not (issue.title or issue.body).strip():
+        raise BadInput(f"--issue-file {path}: the issue has no title and no body")
+    return issue
+
+
+def execute(job: Job, *, as_json: bool) -> int:
+    """Run the loop, always write the report files, print the outcome; returns the exit code."""
+    transcript = Transcript(job.report_dir / "transcript.jsonl")
+    run = Run(job, transcript)
+    try:
+        report = run.execute()
+    except KeyboardInterrupt:
+        _save(
+            run,
+            Status.ERROR,
+            StopReason.INTERRUPTED,
+            "interrupted (Ctrl-C); the working tree is as it was",
+        )
+        raise
+    except SelfhealError as exc:
+        if run.report.base_sha:  # the workspace opened, so there is a run worth reporting
+            _save(run, Status.ERROR, StopReason.CRASHED, str(exc))
+        raise
+    except Exception as exc:
+        _save(run, Status.ERROR, StopReason.CRASHED, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    report = write_artifacts(job.report_dir, report, run.patch)
+    _print(report, as_json=as_json)
+    return report.exit_code
+
+
+def _save(run: Run, status: Status, reason: StopReason, detail: str) -> Report:
+    run._end(status, reason, detail)
+    return write_artifacts(run.job.report_dir, run.finish(), run.patch)
+
+
+def _print(report: Report, *, as_json: bool) -> None:
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        for line in summary_lines(report):
+            print(line, file=sys.stderr)
+    else:
+        print("\n".join(summary_lines(report)))
+
+
+def build_job(
+    args: argparse.Namespace, mode: str, agent: Agent | None = None, issue: Issue | None = None
+) -> Job:
+    repo = repo_root(args.repo)
+    config = config_from_args(args, repo)
+    return Job(
+        mode="implement" if mode == "implement" else "heal",
+        repo=repo,
+        config=config,
+        agent=agent or make_agent(config),
+        report_dir=report_dir_for(repo, Path(args.report_dir) if args.report_dir else None),
+        push=not args.no_push,
+        issue=issue,
+    )
+
+
+def heal(args: argparse.Namespace) -> int:
+    return execute(build_job(args, "heal"), as_json=args.json)
+
+
+def implement(args: argparse.Namespace) -> int:
+    issue = read_issue(args.issue_file, args.issue_number)
+    return execute(build_job(args, "implement", issue=issue), as_json=args.json)

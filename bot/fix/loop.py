@@ -1,0 +1,424 @@
+"""The fix loop: gate -> flaky check -> attempts (fixers, agent, guards, verify) -> proposal.
+
+Each stage takes the report so far and returns a new one; `Run` only holds what the stages
+share (the workspace, the gate, the clock) and the latest report, so a crash or Ctrl-C
+still leaves the report and the patch so far for the caller to write.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bot import __version__
+from bot.agent.base import Agent, AgentRequest
+from bot.config import Config, GateStep
+from bot.errors import ProposalError
+from bot.fix.context import build_prompt, repo_instructions
+from bot.fix.fixers import run_fixers
+from bot.forge import git
+from bot.gate.runner import rerun_plan, run_gate
+from bot.gate.steps import resolve_gate
+from bot.guard.diff import parse_diff
+from bot.guard.policy import check_changes
+from bot.proc import scrubbed_env
+from bot.report import (
+    UNFIXABLE_CATEGORIES,
+    Attempt,
+    Category,
+    Failure,
+    FileChange,
+    GateRun,
+    Issue,
+    Proposal,
+    Report,
+    Status,
+    StopReason,
+    now,
+)
+from bot.transcript import Transcript
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to do, where, with which agent."""
+
+    mode: Literal["heal", "implement"]
+    repo: Path
+    config: Config
+    agent: Agent
+    report_dir: Path
+    push: bool = True
+    issue: Issue | None = None
+
+
+def signatures(failures: Sequence[Failure]) -> frozenset[str]:
+    return frozenset(f.signature for f in failures)
+
+
+def branch_name(job: Job, base_sha: str) -> str:
+    """selfheal/heal-<short sha> or selfheal/issue-<n>."""
+    prefix = job.config.branch_prefix
+    if job.mode == "implement":
+        number = job.issue.number if job.issue is not None else None
+        return f"{prefix}issue-{number if number is not None else git.short_sha(base_sha)}"
+    return f"{prefix}heal-{git.short_sha(base_sha)}"
+
+
+class Run:
+    """One execution of the loop; `report` and `patch` are always the latest known."""
+
+    def __init__(self, job: Job, transcript: Transcript) -> None:
+        self.job = job
+        self.transcript = transcript
+        self.clock0 = time.monotonic()
+        self.deadline = self.clock0 + job.config.budget.wall_seconds
+        self.env = scrubbed_env(allow=job.config.env_allow)
+        self.patch = ""
+        self.report = Report(
+            tool_version=__version__,
+            mode=job.mode,
+            status=Status.ERROR,
+            repo=str(job.repo),
+            base_sha="",
+            started_at=now(),
+            max_attempts=job.config.max_attempts,
+            agent=job.agent.name,
+            agent_note=job.agent.note,
+            issue=job.issue,
+        )
+
+    # -- the pipeline -------------------------------------------------------------
+
+    def execute(self) -> Report:
+        """Run every stage; each may end the run by setting a final status."""
+        with git.open_workspace(self.job.repo) as ws:
+            self.ws = ws
+            self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
+            try:
+                steps = resolve_gate(self.job.config.gate, ws.path)
+                for stage in (self.baseline, self.flaky_check, self.attempts, self.propose):
+                    if not stage(steps):
+                        break
+            finally:
+                self.patch = self._safe_total_diff()
+        return self.finish()
+
+    def baseline(self, steps: Sequence[GateStep]) -> bool:
+        gate = self._gate(steps, "before")
+        self._update(gate_before=gate, failures=gate.failures)
+        if gate.green and self.job.mode == "heal":
+            self._end(Status.GREEN, StopReason.GREEN, "the gate is already green: nothing to heal")
+            return False
+        return True
+
+    def flaky_check(self, steps: Sequence[GateStep]) -> bool:
+        """Re-run failing tests once on their own; those that pass are flaky, not broken."""
+        failures = self.report.failures
+        tested = [f for f in failures if f.test_id and f.category is not Category.TIMEOUT]
+        if not self.job.config.flaky_check or not tested or self.job.mode != "heal":
+            return True
+        only, selection = rerun_plan(tested, steps)
+        rerun = self._gate(steps, "flaky check", only=only, selection=selection)
+        still = signatures(rerun.failures)
+        still_ids = {f.test_id for f in rerun.failures}
+        flaky = [
+            f.model_copy(update={"category": Category.FLAKY})
+            for f in tested
+            if f.signature not in still and f.test_id not in still_ids
+        ]
+        flaky_sigs = signatures(flaky)
+        to_fix = [f for f in failures if f.signature not in flaky_sigs]
+        self._update(flaky=flaky, failures=to_fix)
+        if flaky and not to_fix:
+            self._end(
+                Status.FLAKY,
+                StopReason.NOTHING_TO_FIX,
+                f"{len(flaky)} flaky test(s) passed on re-run; nothing to fix",
+            )
+            return False
+        return True
+
+    def attempts(self, steps: Sequence[GateStep]) -> bool:
+        current = self.report.failures
+        fixable = [f for f in current if f.category not in UNFIXABLE_CATEGORIES]
+        if self.job.mode == "heal" and not fixable:
+            kinds = ", ".join(sorted({f.category.value for f in current}))
+            self._end(
+                Status.GAVE_UP,
+                StopReason.NOTHING_TO_FIX,
+                f"only {kinds} failures: no code change can fix these",
+            )
+            return False
+        previous: frozenset[str] | None = None
+        for number in range(1, self.job.config.max_attempts + 1):
+            if time.monotonic() >= self.deadline:
+                return self._out_of_budget()
+            attempt = self._attempt(number, steps, current)
+            self._update(attempts=[*self.report.attempts, attempt])
+            if attempt.outcome == "green":
+                return True
+            if attempt.outcome == "budget" or time.monotonic() >= self.deadline:
+                return self._out_of_budget()
+            if attempt.outcome in ("refused", "no_change"):
+                continue
+            now_sigs = signatures(attempt.remaining)
+            if previous is not None and now_sigs == previous:
+                self._end(
+                    Status.GAVE_UP,
+                    StopReason.STUCK,
+                    f"attempt {number} ended with the same failures as the attempt before it",
+                )
+                return False
+            previous = now_sigs
+            current = attempt.remaining
+        last = self.report.attempts[-1]
+        status = Status.REFUSED if last.refused else Status.GAVE_UP
+        reason = StopReason.REFUSED if last.refused else StopReason.ATTEMPT_CAP
+        left = len(last.remaining)
+        self._end(
+            status,
+            reason,
+            f"{self.job.config.max_attempts} attempt(s) used; {left} failure(s) left",
+        )
+        return False
+
+    def propose(self, steps: Sequence[GateStep]) -> bool:
+        del steps
+        changes = self.ws.changed_files()
+        if not changes:
+            self._end(
+                Status.GAVE_UP, StopReason.ATTEMPT_CAP, "the gate is green but nothing was changed"
+            )
+            return False
+        branch = branch_name(self.job, self.ws.base_sha)
+        commit = self.ws.propose(branch, self.job.config.git, self._commit_message())
+        proposal = Proposal(branch=branch, commit=commit)
+        if self.job.push and git.has_remote(self.job.repo, "origin"):
+            try:
+                git.push(self.job.repo, branch, "origin")
+                proposal = proposal.model_copy(update={"pushed": True, "remote": "origin"})
+            except ProposalError as exc:
+                proposal = proposal.model_copy(update={"remote": "origin", "push_error": str(exc)})
+        self._update(proposal=proposal)
+        fixed = len(self.report.failures)
+        if self.job.mode == "implement":
+            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented on {branch}; gate green")
+        else:
+            self._end(
+                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed on {branch}; gate green"
+            )
+        return True
+
+    # -- one attempt --------------------------------------------------------------
+
+    def _attempt(
+        self, number: int, steps: Sequence[GateStep], current: Sequence[Failure]
+    ) -> Attempt:
+        started = time.monotonic()
+        ws, config = self.ws, self.job.config
+        ws.checkpoint()
+        self.transcript.write({"event": "attempt", "attempt": number, "failures": len(current)})
+        fixer_names: list[str] = []
+        remaining = list(current)
+        fixers = run_fixers(remaining, steps, ws.path, self.env, timeout=self._left())
+        for run in fixers:
+            fixer_names.append(run.name)
+            self.transcript.write(
+                {
+                    "event": "fixer",
+                    "attempt": number,
+                    "name": run.name,
+                    "exit_code": run.exit_code,
+                    "output": run.output,
+                }
+            )
+        if fixers:
+            # Only what the agent still has to do goes into its prompt.
+            lint_steps = {s.name for s in steps if s.kind in ("ruff", "ruff-format")}
+            check = self._gate(steps, f"fixers {number}", only=lint_steps)
+            remaining = [f for f in remaining if f.step not in lint_steps] + check.failures
+        summary, exit_code = "", None
+        for_agent = [f for f in remaining if f.category not in UNFIXABLE_CATEGORIES]
+        wants_agent = bool(for_agent) or (self.job.mode == "implement" and number == 1)
+        if wants_agent and self.job.agent.name != "none":
+            fixer_names.append(self.job.agent.name)
+            outcome = self.job.agent.attempt(
+                AgentRequest(
+                    mode=self.job.mode,
+                    workdir=ws.path,
+                    prompt=self._prompt(for_agent, number),
+                    failures=for_agent,
+                    attempt=number,
+                    scratch=self.job.report_dir,
+                    env=self.env,
+                    deadline=self.deadline,
+                )
+            )
+            summary, exit_code = outcome.summary, outcome.exit_code
+            for event in outcome.events:
+                self.transcript.write({**event, "attempt": number})
+        base = Attempt(
+            number=number,
+            fixers=fixer_names,
+            agent=self.job.agent.name if self.job.agent.name in fixer_names else None,
+            agent_summary=summary,
+            agent_exit_code=exit_code,
+        )
+        diff = ws.attempt_diff()
+        if not diff.strip():
+            return base.model_copy(
+                update={
+                    "outcome": "no_change",
+                    "remaining": list(current),
+                    "duration_s": time.monotonic() - started,
+                }
+            )
+        changes = parse_diff(diff)
+        verdicts = check_changes(
+            changes,
+            root=ws.path,
+            mode=self.job.mode,
+            protected=config.protected_paths,
+            max_diff_lines=config.max_diff_lines,
+        )
+        self.transcript.write(
+            {
+                "event": "guards",
+                "attempt": number,
+                "verdicts": [v.model_dump(mode="json") for v in verdicts],
+            }
+        )
+        file_changes = [
+            FileChange(path=c.path, added=len(c.added), removed=len(c.removed)) for c in changes
+        ]
+        if not all(v.ok for v in verdicts):
+            ws.rollback()
+            return base.model_copy(
+                update={
+                    "changes": file_changes,
+                    "guards": verdicts,
+                    "refused": True,
+                    "outcome": "refused",
+                    "remaining": list(current),
+                    "duration_s": time.monotonic() - started,
+                }
+            )
+        verification = self._verify(steps, current, number)
+        outcome: Literal["green", "failing", "budget"] = (
+            "green" if verification.green and not verification.partial else "failing"
+        )
+        if time.monotonic() >= self.deadline and outcome != "green":
+            outcome = "budget"
+        if outcome == "green":
+            self._update(gate_after=verification)
+        return base.model_copy(
+            update={
+                "changes": file_changes,
+                "guards": verdicts,
+                "verification": verification,
+                "remaining": verification.failures,
+                "outcome": outcome,
+                "duration_s": time.monotonic() - started,
+            }
+        )
+
+    def _verify(
+        self, steps: Sequence[GateStep], current: Sequence[Failure], number: int
+    ) -> GateRun:
+        """Re-run only what failed; when that passes, the full gate once."""
+        if self.job.mode == "heal" and current:
+            only, selection = rerun_plan(current, steps)
+            quick = self._gate(steps, f"verify {number}", only=only, selection=selection)
+            if not quick.green:
+                return quick
+        return self._gate(steps, f"gate {number}")
+
+    def _prompt(self, failures: Sequence[Failure], number: int) -> str:
+        return build_prompt(
+            mode=self.job.mode,
+            failures=failures,
+            attempts=self.report.attempts,
+            instructions=repo_instructions(self.ws.path),
+            token_budget=self.job.config.digest_tokens,
+            issue=self.job.issue,
+            attempt_number=number,
+            max_attempts=self.job.config.max_attempts,
+        )
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _gate(self, steps: Sequence[GateStep], label: str, **kwargs: object) -> GateRun:
+        gate = run_gate(
+            steps, self.ws.path, label=label, env=self.env, deadline=self.deadline, **kwargs
+        )  # type: ignore[arg-type]
+        self.transcript.write(
+            {
+                "event": "gate",
+                "label": label,
+                "green": gate.green,
+                "steps": {s.name: s.status.value for s in gate.steps},
+                "failures": [f.signature for f in gate.failures],
+                "duration_s": round(gate.duration_s, 3),
+            }
+        )
+        self.report = self.report.model_copy(
+            update={"timings": {**self.report.timings, f"gate: {label}": round(gate.duration_s, 3)}}
+        )
+        return gate
+
+    def _left(self) -> float:
+        return max(self.deadline - time.monotonic(), 1.0)
+
+    def _out_of_budget(self) -> bool:
+        seconds = self.job.config.budget.wall_seconds
+        self._end(
+            Status.GAVE_UP,
+            StopReason.BUDGET,
+            f"wall-time budget of {seconds:g}s reached (budget.wall_seconds)",
+        )
+        return False
+
+    def _commit_message(self) -> str:
+        report = self.report
+        if self.job.mode == "implement" and self.job.issue is not None:
+            issue = self.job.issue
+            ref = f"#{issue.number}" if issue.number is not None else "the issue"
+            title = f"selfheal: implement {ref}: {issue.title}".strip()[:72]
+            footer = f"\n\nFixes #{issue.number}" if issue.number is not None else ""
+        else:
+            steps = sorted({f.step for f in report.failures})
+            title = f"selfheal: fix failing {', '.join(steps)}"[:72]
+            footer = ""
+        lines = [
+            f"- attempt {a.number}: {', '.join(a.fixers) or 'no fixer'}"
+            + (f": {a.agent_summary}" if a.agent_summary else "")
+            for a in report.attempts
+            if a.outcome not in ("refused", "no_change")
+        ]
+        return f"{title}\n\n" + "\n".join(lines) + footer + "\n"
+
+    def _safe_total_diff(self) -> str:
+        try:
+            return self.ws.total_diff()
+        except Exception:  # noqa: BLE001 - the patch is best effort while unwinding a failure
+            return self.patch
+
+    def _update(self, **fields: object) -> None:
+        self.report = self.report.model_copy(update=fields)
+
+    def _end(self, status: Status, reason: StopReason, detail: str) -> None:
+        self._update(status=status, stop_reason=reason, detail=detail)
+
+    def finish(self) -> Report:
+        """Stamp the end time and totals; safe to call after a failure."""
+        self._update(
+            finished_at=now(),
+            timings={**self.report.timings, "total": round(time.monotonic() - self.clock0, 3)},
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        )
+        return self.report
