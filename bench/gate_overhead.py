@@ -2,6 +2,10 @@
 
     python bench/gate_overhead.py [--tests 2000] [--repeat 3]
 
+The project under test gets its own venv with only pytest and ruff (as in the Action,
+where selfheal's own dependencies never enter the project's environment); pass
+--project-python to use an existing interpreter instead.
+
 1. A green repo of N tests: `selfheal gate` against the same steps run directly, both
    sequentially (as a CI script runs them) and concurrently (as selfheal runs them).
 2. The same repo with 1 test broken: one verification (re-running only the failing test
@@ -55,8 +59,22 @@ def build_repo(root: Path, tests: int) -> Path:
     return repo
 
 
+PROJECT_PYTHON = sys.executable
+
+
+def project_env(root: Path) -> str:
+    """A venv for the project with the same pytest and ruff versions selfheal has."""
+    from importlib.metadata import version
+
+    venv = root / "project-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pins = [f"pytest=={version('pytest')}", f"ruff=={version('ruff')}"]
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *pins], check=True)
+    return str(venv / "bin" / "python")
+
+
 def steps() -> list[GateStep]:
-    python = sys.executable
+    python = PROJECT_PYTHON
     return [
         GateStep(name="ruff", kind="ruff", run=[python, "-m", "ruff", "check", "."]),
         GateStep(
@@ -109,8 +127,14 @@ def main() -> int:
     )
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--project-python",
+        help="interpreter with pytest and ruff for the project (default: a new venv)",
+    )
     args = parser.parse_args()
+    global PROJECT_PYTHON  # noqa: PLW0603 - set once, before any step is built
     with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
+        PROJECT_PYTHON = args.project_python or project_env(Path(tmp))
         repo = build_repo(Path(tmp), args.tests)
         config = Path(tmp) / "selfheal.yml"
         config.write_text(
@@ -145,6 +169,9 @@ def main() -> int:
         assert verify.steps[0].tests_run == 1, "verification should re-run exactly the failing test"
         full, one = statistics.median(full_runs), statistics.median(verify_runs)
 
+    print(
+        f"project interpreter: {PROJECT_PYTHON if args.project_python else 'a fresh venv with pytest and ruff'}"
+    )
     print(f"green gate, {args.tests} tests (median of {args.repeat}):")
     print(f"  direct, sequential   {sequential:7.3f}s")
     print(f"  direct, concurrent   {concurrent:7.3f}s")

@@ -60,9 +60,21 @@ def _loop_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bot.commands import demo, gate, loop, show
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """Import a subcommand only when it runs, so `selfheal gate` pays for nothing else."""
 
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        func: Callable[[argparse.Namespace], int] = getattr(
+            import_module(f"bot.commands.{module}"), name
+        )
+        return func(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfheal",
         description="Reproduce a failing gate (ruff, pytest, any command), repair it in a bounded loop, "
@@ -75,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("heal", help="heal the failing gate of a local checkout", epilog=EPILOG)
     _loop_options(p)
-    p.set_defaults(func=loop.heal)
+    p.set_defaults(func=_lazy("loop", "heal"))
 
     p = sub.add_parser(
         "implement", help="implement an issue described in a file, behind the gate", epilog=EPILOG
@@ -93,20 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="issue number for the branch name and 'Fixes #N'",
     )
-    p.set_defaults(func=loop.implement)
+    p.set_defaults(func=_lazy("loop", "implement"))
 
     p = sub.add_parser(
         "gate", help="run the gate once, print the failure digest, exit 0 (green) or 1"
     )
     _common(p)
-    p.set_defaults(func=gate.gate)
+    p.set_defaults(func=_lazy("gate", "gate"))
 
     p = sub.add_parser("report", help="render a stored report.json again (Markdown on stdout)")
     p.add_argument("report_json", metavar="REPORT_JSON")
     p.add_argument(
         "--json", action="store_true", help="print the validated JSON instead of Markdown"
     )
-    p.set_defaults(func=show.show)
+    p.set_defaults(func=_lazy("show", "show"))
 
     p = sub.add_parser(
         "demo", help="copy a bundled broken repo to a temp dir and heal it end to end"
@@ -115,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", metavar="DIR", help="where to put the demo repo (default: a new temp dir)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    p.set_defaults(func=demo.demo)
+    p.set_defaults(func=_lazy("demo", "demo"))
     return parser
 
 

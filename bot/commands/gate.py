@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from bot import __version__
-from bot.artifacts import report_dir_for, write_artifacts
-from bot.commands.loop import config_from_args, repo_root
-from bot.fix.context import failure_digest
+from bot.commands.common import config_from_args, repo_root
+from bot.fix.digest import failure_digest
 from bot.gate.runner import run_gate
 from bot.gate.steps import resolve_gate
 from bot.proc import scrubbed_env
@@ -36,7 +36,12 @@ def gate(args: argparse.Namespace) -> int:
         timings={"total": round(time.monotonic() - clock, 3)},
     )
     if args.report_dir:
-        report = write_artifacts(report_dir_for(repo, args.report_dir), report, "")
+        from bot.artifacts import (  # Markdown rendering only when asked
+            report_dir_for,
+            write_artifacts,
+        )
+
+        report = write_artifacts(report_dir_for(repo, Path(args.report_dir)), report, "")
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.agent.base import Agent
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
-from bot.config import Config, load_config
+from bot.commands.common import config_from_args, repo_root
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job, Run
 from bot.render.console import summary_lines
@@ -18,23 +18,6 @@ from bot.report import Issue, Report, Status, StopReason
 from bot.transcript import Transcript
 
 MAX_ISSUE_BYTES = 256 * 1024
-
-
-def repo_root(path: str | None) -> Path:
-    """The --repo argument as an existing directory (default: the current one)."""
-    repo = Path(path or ".").resolve()
-    if not repo.is_dir():
-        raise BadInput(f"--repo {path}: no such directory")
-    return repo
-
-
-def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
-    flags = {
-        "max_attempts": getattr(args, "max_attempts", None),
-        "agent": getattr(args, "agent", None),
-        "agent_command": getattr(args, "agent_command", None),
-    }
-    return load_config(repo, Path(args.config) if args.config else None, flags)
 
 
 def read_issue(path: str, number: int | None) -> Issue:

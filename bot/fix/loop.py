@@ -207,10 +207,10 @@ class Run:
         self._update(proposal=proposal)
         fixed = len(self.report.failures)
         if self.job.mode == "implement":
-            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented on {branch}; gate green")
+            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented; proposed as {branch}")
         else:
             self._end(
-                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed on {branch}; gate green"
+                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed; proposed as {branch}"
             )
         return True
 
