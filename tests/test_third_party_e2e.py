@@ -1,0 +1,110 @@
+"""Acceptance: heal a third-party project this repo does not contain (more-itertools' sdist)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.test_heal_e2e import origin_branches, selfheal
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+SDIST = "more-itertools==11.2.1"
+BROKEN = (
+    "    if default is _marker:\n        raise ValueError(\n            'first() was",
+    "    if default is not _marker:\n        raise ValueError(\n            'first() was",
+)
+
+AGENT = f"""\
+import json, pathlib, re, sys
+prompt = pathlib.Path(sys.argv[1]).read_text()
+seen = {{
+    "ids": sorted(set(re.findall(r"tests/test_more\\.py::\\w+::\\w+", prompt))),
+    "lines": sorted(set(re.findall(r"more_itertools/more\\.py:\\d+", prompt))),
+}}
+pathlib.Path(sys.argv[2]).write_text(json.dumps(seen))
+src = pathlib.Path("more_itertools/more.py")
+src.write_text(src.read_text().replace({BROKEN[1]!r}, {BROKEN[0]!r}, 1))
+print("restored the empty-iterable check in first()")
+"""
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("sdist")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(where),
+            SDIST,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    archives = list(where.glob("*.tar.gz"))
+    if done.returncode != 0 or not archives:
+        pytest.skip(f"cannot download {SDIST} from the package index: {done.stderr.strip()[-300:]}")
+    return archives[0]
+
+
+def test_heals_a_broken_function_in_more_itertools(sdist: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "more-itertools"
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path, filter="data")
+    next(tmp_path.glob("more_itertools-*")).rename(repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "more-itertools as released")
+    source = repo / "more_itertools" / "more.py"
+    assert BROKEN[0] in source.read_text()
+    source.write_text(source.read_text().replace(*BROKEN, 1))
+    git(repo, "commit", "-q", "-am", "break first()")
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(repo, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(repo, "push", "-q", "origin", "main")
+
+    agent, seen = tmp_path / "agent.py", tmp_path / "seen.json"
+    agent.write_text(AGENT)
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))} {{prompt_file}} {shlex.quote(str(seen))}"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # ruff and pytest of this venv
+    done = selfheal(
+        "heal",
+        "--repo",
+        str(repo),
+        "--agent",
+        "command",
+        "--agent-command",
+        command,
+        env={"PATH": path},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+
+    told = json.loads(seen.read_text())
+    assert "tests/test_more.py::FirstTests::test_empty" in told["ids"]
+    assert "tests/test_more.py::FirstTests::test_default" in told["ids"]
+    assert told["lines"]  # the file and line inside the library where it fails
+    report = json.loads((repo / ".selfheal" / "report.json").read_text())
+    assert report["status"] == "healed"
+    branch = report["proposal"]["branch"]
+    assert branch in origin_branches(repo)
+    assert git(repo, "rev-list", "--count", f"main..{branch}").strip() == "1"
+    assert git(tmp_path / "origin.git", "rev-parse", branch).strip() == report["proposal"]["commit"]
