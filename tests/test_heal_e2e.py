@@ -415,3 +415,76 @@ def test_demo_heals_the_bundled_repo(tmp_path: Path) -> None:
     categories = sorted({f["category"] for f in report["failures"]})
     assert categories == ["assertion", "format", "lint"]
     assert report["proposal"]["pushed"] is True
+
+
+def test_ctrl_c_leaves_the_checkout_as_it_was(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    before = state(repo)
+    started, pid_file = tmp_path / "agent-started", tmp_path / "agent.pid"
+    agent = tmp_path / "slow_agent.py"
+    agent.write_text(
+        "import os, pathlib, time\n"
+        "pathlib.Path('calc/ops.py').write_text('half-done edit\\n')\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+        f"pathlib.Path({str(started)!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "heal",
+            "--repo",
+            str(repo),
+            "--agent",
+            "command",
+            "--agent-command",
+            command,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert started.exists(), proc.communicate()[1]
+    proc.send_signal(__import__("signal").SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    report = load(repo)
+    assert report["status"] == "error"
+    assert report["stop_reason"] == "interrupted"
+    assert state(repo) == before  # no worktree left, branch, HEAD and files as they were
+    assert origin_branches(repo) == ["main"]
+    agent_pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(agent_pid, 0)  # the agent's process group was killed too
+
+
+def test_agent_that_cannot_start_is_bad_input_and_loses_nothing(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    before = state(repo)
+    done = selfheal(
+        "heal",
+        "--repo",
+        str(repo),
+        "--agent",
+        "command",
+        "--agent-command",
+        "/nonexistent/agent {prompt_file}",
+    )
+    assert done.returncode == 2
+    assert "could not start" in done.stderr
+    assert load(repo)["status"] == "error"
+    assert state(repo) == before
+
+
+def test_json_output_is_the_report(make_repo: MakeRepo) -> None:
+    repo = make_repo({"tests/test_ok.py": "def test_ok():\n    assert True\n"})
+    done = selfheal("heal", "--repo", str(repo), "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["status"] == "green"
+    assert "selfheal heal: green" in done.stderr

@@ -20,6 +20,7 @@ from bot.config import Config, GateStep
 from bot.errors import ProposalError
 from bot.fix.context import build_prompt, repo_instructions
 from bot.fix.fixers import run_fixers
+from bot.fix.proposal import branch_name, commit_message
 from bot.forge import git
 from bot.gate.runner import rerun_plan, run_gate
 from bot.gate.steps import resolve_gate
@@ -58,15 +59,6 @@ class Job:
 
 def signatures(failures: Sequence[Failure]) -> frozenset[str]:
     return frozenset(f.signature for f in failures)
-
-
-def branch_name(job: Job, base_sha: str) -> str:
-    """selfheal/heal-<short sha> or selfheal/issue-<n>."""
-    prefix = job.config.branch_prefix
-    if job.mode == "implement":
-        number = job.issue.number if job.issue is not None else None
-        return f"{prefix}issue-{number if number is not None else git.short_sha(base_sha)}"
-    return f"{prefix}heal-{git.short_sha(base_sha)}"
 
 
 class Run:
@@ -195,8 +187,13 @@ class Run:
                 Status.GAVE_UP, StopReason.ATTEMPT_CAP, "the gate is green but nothing was changed"
             )
             return False
-        branch = branch_name(self.job, self.ws.base_sha)
-        commit = self.ws.propose(branch, self.job.config.git, self._commit_message())
+        branch = branch_name(
+            self.job.mode,
+            self.job.config.branch_prefix,
+            git.short_sha(self.ws.base_sha),
+            self.job.issue,
+        )
+        commit = self.ws.propose(branch, self.job.config.git, commit_message(self.report))
         proposal = Proposal(branch=branch, commit=commit)
         if self.job.push and git.has_remote(self.job.repo, "origin"):
             try:
@@ -244,7 +241,7 @@ class Run:
             remaining = [f for f in remaining if f.step not in lint_steps] + check.failures
         summary, exit_code = "", None
         for_agent = [f for f in remaining if f.category not in UNFIXABLE_CATEGORIES]
-        wants_agent = bool(for_agent) or (self.job.mode == "implement" and number == 1)
+        wants_agent = bool(for_agent) or self.job.mode == "implement"
         if wants_agent and self.job.agent.name != "none":
             fixer_names.append(self.job.agent.name)
             outcome = self.job.agent.attempt(
@@ -382,25 +379,6 @@ class Run:
             f"wall-time budget of {seconds:g}s reached (budget.wall_seconds)",
         )
         return False
-
-    def _commit_message(self) -> str:
-        report = self.report
-        if self.job.mode == "implement" and self.job.issue is not None:
-            issue = self.job.issue
-            ref = f"#{issue.number}" if issue.number is not None else "the issue"
-            title = f"selfheal: implement {ref}: {issue.title}".strip()[:72]
-            footer = f"\n\nFixes #{issue.number}" if issue.number is not None else ""
-        else:
-            steps = sorted({f.step for f in report.failures})
-            title = f"selfheal: fix failing {', '.join(steps)}"[:72]
-            footer = ""
-        lines = [
-            f"- attempt {a.number}: {', '.join(a.fixers) or 'no fixer'}"
-            + (f": {a.agent_summary}" if a.agent_summary else "")
-            for a in report.attempts
-            if a.outcome not in ("refused", "no_change")
-        ]
-        return f"{title}\n\n" + "\n".join(lines) + footer + "\n"
 
     def _safe_total_diff(self) -> str:
         try:
