@@ -13,9 +13,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
-def apply_attempt(script: dict, attempt: int, repo: Path) -> str:
+def apply_attempt(script: dict[str, Any], attempt: int, repo: Path) -> str:
     """Apply the script's edits for `attempt` inside `repo`; returns the summary to print."""
     attempts = script.get("attempts") or [{}]
     entry = attempts[min(attempt, len(attempts)) - 1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -244,7 +244,7 @@ class Run:
         wants_agent = bool(for_agent) or self.job.mode == "implement"
         if wants_agent and self.job.agent.name != "none":
             fixer_names.append(self.job.agent.name)
-            outcome = self.job.agent.attempt(
+            said = self.job.agent.attempt(
                 AgentRequest(
                     mode=self.job.mode,
                     workdir=ws.path,
@@ -256,8 +256,8 @@ class Run:
                     deadline=self.deadline,
                 )
             )
-            summary, exit_code = outcome.summary, outcome.exit_code
-            for event in outcome.events:
+            summary, exit_code = said.summary, said.exit_code
+            for event in said.events:
                 self.transcript.write({**event, "attempt": number})
         base = Attempt(
             number=number,
@@ -349,10 +349,22 @@ class Run:
 
     # -- helpers ------------------------------------------------------------------
 
-    def _gate(self, steps: Sequence[GateStep], label: str, **kwargs: object) -> GateRun:
+    def _gate(
+        self,
+        steps: Sequence[GateStep],
+        label: str,
+        only: Collection[str] | None = None,
+        selection: Mapping[str, Sequence[str]] | None = None,
+    ) -> GateRun:
         gate = run_gate(
-            steps, self.ws.path, label=label, env=self.env, deadline=self.deadline, **kwargs
-        )  # type: ignore[arg-type]
+            steps,
+            self.ws.path,
+            label=label,
+            env=self.env,
+            deadline=self.deadline,
+            only=only,
+            selection=selection,
+        )
         self.transcript.write(
             {
                 "event": "gate",
