@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import heal, load, origin_branches
 from tests.conftest import MakeRepo
-from tests.test_heal_e2e import load, origin_branches, selfheal
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_category(category: str, make_repo: MakeRepo, tmp_path: Path) -> None:
         "FLAKY_MARKER": str(tmp_path / "flaky-ran-once"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    done = selfheal("heal", "--repo", str(repo), "--agent", "none", "--max-attempts", "1", env=env)
+    done = heal(repo, None, "--agent", "none", "--max-attempts", "1", env=env)
     code, status, reason = EXPECTED[category]
     report = load(repo)
     assert (done.returncode, report["status"], report["stop_reason"]) == (code, status, reason), (

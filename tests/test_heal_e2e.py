@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import heal, load, origin_branches, scripted, selfheal, state
 from tests.conftest import MakeRepo, git
 
 pytestmark = pytest.mark.slow
@@ -46,52 +47,11 @@ CALC = {
 FIX = {"path": "calc/ops.py", "old": "min(value, low)", "new": "min(value, high)"}
 
 
-def selfheal(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """The real command line, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        check=False,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def scripted(tmp_path: Path, *attempts: dict) -> str:
-    """An --agent-command that replays the given attempts (see bot/agent/scripted.py)."""
-    script = tmp_path / f"agent-{len(list(tmp_path.glob('agent-*.json')))}.json"
-    script.write_text(json.dumps({"attempts": list(attempts)}), encoding="utf-8")
-    return shlex.join([sys.executable, "-m", "bot.agent.scripted", str(script)]) + " {prompt_file}"
-
-
-def state(repo: Path) -> tuple[str, str, str, str]:
-    """Everything about the user's checkout that selfheal must leave alone."""
-    return (
-        git(repo, "rev-parse", "HEAD"),
-        git(repo, "symbolic-ref", "HEAD"),
-        git(repo, "status", "--porcelain", "--untracked-files=all", "--", ".", ":!.selfheal"),
-        git(repo, "worktree", "list", "--porcelain").count("worktree "),
-    )
-
-
-def origin_branches(repo: Path) -> list[str]:
-    origin = git(repo, "remote", "get-url", "origin").strip()
-    return git(Path(origin), "for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
-
-
-def load(repo: Path) -> dict:
-    return json.loads((repo / ".selfheal" / "report.json").read_text())
-
-
 def test_command_agent_heals_and_pushes_one_commit(make_repo: MakeRepo, tmp_path: Path) -> None:
     repo = make_repo(CALC)
     before = state(repo)
     agent = scripted(tmp_path, {"summary": "use high as the upper bound", "edits": [FIX]})
-    done = selfheal("heal", "--repo", str(repo), "--agent", "command", "--agent-command", agent)
+    done = heal(repo, agent)
     assert done.returncode == 0, done.stdout + done.stderr
     report = load(repo)
     assert report["status"] == "healed"
@@ -115,17 +75,7 @@ def test_agent_that_changes_nothing_gives_up_after_the_cap(
     repo = make_repo(CALC)
     before = state(repo)
     agent = scripted(tmp_path, {"summary": "I looked but changed nothing", "edits": []})
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        agent,
-        "--max-attempts",
-        "3",
-    )
+    done = heal(repo, agent, "--max-attempts", "3")
     assert done.returncode == 1, done.stdout + done.stderr
     report = load(repo)
     assert report["status"] == "gave_up"
@@ -142,17 +92,7 @@ def test_agent_that_makes_useless_changes_is_stuck(make_repo: MakeRepo, tmp_path
         "edits": [{"path": "calc/ops.py", "old": "def clamp", "new": "# hmm\ndef clamp"}],
     }
     agent = scripted(tmp_path, useless)
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        agent,
-        "--max-attempts",
-        "5",
-    )
+    done = heal(repo, agent, "--max-attempts", "5")
     assert done.returncode == 1
     report = load(repo)
     assert report["stop_reason"] == "stuck"
@@ -189,17 +129,7 @@ def test_guards_refuse_and_roll_back(
     repo = make_repo(CALC)
     before = state(repo)
     agent = scripted(tmp_path, {"summary": "cheat", "edits": [edit]})
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        agent,
-        "--max-attempts",
-        "2",
-    )
+    done = heal(repo, agent, "--max-attempts", "2")
     assert done.returncode == 1, done.stdout + done.stderr
     report = load(repo)
     assert report["status"] == "refused"
@@ -216,16 +146,8 @@ def test_symlink_out_of_the_repo_is_refused(make_repo: MakeRepo, tmp_path: Path)
     repo = make_repo(CALC)
     link_maker = tmp_path / "link.py"
     link_maker.write_text("import os\nos.symlink('/etc', 'calc/etc')\n")
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        f"{shlex.quote(sys.executable)} {shlex.quote(str(link_maker))}",
-        "--max-attempts",
-        "1",
+    done = heal(
+        repo, f"{shlex.quote(sys.executable)} {shlex.quote(str(link_maker))}", "--max-attempts", "1"
     )
     assert done.returncode == 1
     refused = [v["guard"] for a in load(repo)["attempts"] for v in a["guards"] if not v["ok"]]
@@ -248,7 +170,7 @@ def test_flaky_test_is_reported_not_fixed(make_repo: MakeRepo, tmp_path: Path) -
                 """,
         }
     )
-    done = selfheal("heal", "--repo", str(repo))
+    done = heal(repo, None)
     assert done.returncode == 0, done.stdout + done.stderr
     report = load(repo)
     assert report["status"] == "flaky"
@@ -265,7 +187,7 @@ def test_lint_and_format_are_fixed_without_an_agent(make_repo: MakeRepo) -> None
             "pkg/core.py": "import os\n\n\ndef f(x):\n    return x*2\n",
         }
     )
-    done = selfheal("heal", "--repo", str(repo), "--no-push")
+    done = heal(repo, None, "--no-push")
     assert done.returncode == 0, done.stdout + done.stderr
     report = load(repo)
     assert report["status"] == "healed"
@@ -285,7 +207,7 @@ def test_a_test_that_never_ends_is_killed_at_its_timeout(
         }
     )
     started = time.monotonic()
-    done = selfheal("heal", "--repo", str(repo), "--max-attempts", "1")
+    done = heal(repo, None, "--max-attempts", "1")
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stdout + done.stderr
     report = load(repo)
@@ -311,18 +233,7 @@ def test_a_test_printing_100_mb_stays_small(make_repo: MakeRepo, tmp_path: Path)
                 """,
         }
     )
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--max-attempts",
-        "1",
-        "--agent",
-        "command",
-        "--agent-command",
-        scripted(tmp_path, {"edits": []}),
-        timeout=300,
-    )
+    done = heal(repo, scripted(tmp_path, {"edits": []}), "--max-attempts", "1", timeout=300)
     assert done.returncode == 1, done.stderr[-2000:]
     report = load(repo)
     assert report["peak_rss_mb"] is not None
@@ -336,7 +247,7 @@ def test_a_test_printing_100_mb_stays_small(make_repo: MakeRepo, tmp_path: Path)
 def test_dirty_checkout_is_refused_before_any_work(make_repo: MakeRepo) -> None:
     repo = make_repo(CALC)
     (repo / "calc" / "ops.py").write_text("changed = True\n")
-    done = selfheal("heal", "--repo", str(repo))
+    done = heal(repo, None)
     assert done.returncode == 2
     assert "calc/ops.py" in done.stderr
     assert (repo / "calc" / "ops.py").read_text() == "changed = True\n"
@@ -344,7 +255,7 @@ def test_dirty_checkout_is_refused_before_any_work(make_repo: MakeRepo) -> None:
 
 def test_bad_config_names_key_and_file(make_repo: MakeRepo) -> None:
     repo = make_repo({**CALC, ".github/selfheal.yml": "max_attempts: lots\nbogus: 1\n"})
-    done = selfheal("heal", "--repo", str(repo))
+    done = heal(repo, None)
     assert done.returncode == 2
     assert "selfheal.yml" in done.stderr
     assert "max_attempts" in done.stderr
@@ -353,14 +264,14 @@ def test_bad_config_names_key_and_file(make_repo: MakeRepo) -> None:
 
 def test_green_gate_is_nothing_to_do(make_repo: MakeRepo) -> None:
     repo = make_repo({"tests/test_ok.py": "def test_ok():\n    assert True\n"})
-    done = selfheal("heal", "--repo", str(repo))
+    done = heal(repo, None)
     assert done.returncode == 0
     assert load(repo)["status"] == "green"
 
 
 def test_report_rerenders_a_stored_report(make_repo: MakeRepo) -> None:
     repo = make_repo({"tests/test_ok.py": "def test_ok():\n    assert True\n"})
-    assert selfheal("heal", "--repo", str(repo)).returncode == 0
+    assert heal(repo, None).returncode == 0
     again = selfheal("report", str(repo / ".selfheal" / "report.json"))
     assert again.returncode == 0
     assert again.stdout.strip() == (repo / ".selfheal" / "report.md").read_text().strip()
@@ -467,15 +378,7 @@ def test_ctrl_c_leaves_the_checkout_as_it_was(make_repo: MakeRepo, tmp_path: Pat
 def test_agent_that_cannot_start_is_bad_input_and_loses_nothing(make_repo: MakeRepo) -> None:
     repo = make_repo(CALC)
     before = state(repo)
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        "/nonexistent/agent {prompt_file}",
-    )
+    done = heal(repo, "/nonexistent/agent {prompt_file}")
     assert done.returncode == 2
     assert "could not start" in done.stderr
     assert load(repo)["status"] == "error"
@@ -484,7 +387,7 @@ def test_agent_that_cannot_start_is_bad_input_and_loses_nothing(make_repo: MakeR
 
 def test_json_output_is_the_report(make_repo: MakeRepo) -> None:
     repo = make_repo({"tests/test_ok.py": "def test_ok():\n    assert True\n"})
-    done = selfheal("heal", "--repo", str(repo), "--json")
+    done = heal(repo, None, "--json")
     assert done.returncode == 0
     assert json.loads(done.stdout)["status"] == "green"
     assert "selfheal heal: green" in done.stderr

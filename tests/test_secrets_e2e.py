@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import heal
 from tests.conftest import MakeRepo, git
-from tests.test_heal_e2e import selfheal
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +52,7 @@ def test_canaries_never_leak(
     )
     agent = tmp_path / "nosy_agent.py"
     agent.write_text(AGENT)
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))} {{prompt_file}}",
-    )
+    done = heal(repo, f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))} {{prompt_file}}")
     assert done.returncode == 0, done.stdout + done.stderr
     branch = "selfheal/heal-" + git(repo, "rev-parse", "--short=7", "HEAD").strip()
     committed = git(repo, "show", branch)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import heal, origin_branches
 from tests.conftest import git
-from tests.test_heal_e2e import origin_branches, selfheal
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
@@ -85,17 +85,7 @@ def test_heals_a_broken_function_in_more_itertools(sdist: Path, tmp_path: Path) 
     agent.write_text(AGENT)
     command = f"{shlex.quote(sys.executable)} {shlex.quote(str(agent))} {{prompt_file}} {shlex.quote(str(seen))}"
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # ruff and pytest of this venv
-    done = selfheal(
-        "heal",
-        "--repo",
-        str(repo),
-        "--agent",
-        "command",
-        "--agent-command",
-        command,
-        env={"PATH": path},
-        timeout=600,
-    )
+    done = heal(repo, command, env={"PATH": path}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
 
     told = json.loads(seen.read_text())
