@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.proc import redact, secret_values
+from bot.proc import redact, redact_data, secret_values
 from bot.render.markdown import render_markdown
 from bot.report import Report
 
@@ -36,10 +36,10 @@ def write_artifacts(report_dir: Path, report: Report, patch: str) -> Report:
     report = report.model_copy(
         update={"artifacts": {**report.artifacts, **{k: str(v) for k, v in paths.items()}}}
     )
+    # Redact the values themselves: after JSON or Markdown escaping a secret no longer matches.
+    report = Report.model_validate(redact_data(report.model_dump(mode="json"), secrets))
     paths["fix.patch"].write_text(redact(patch, secrets), encoding="utf-8")
     paths["transcript.jsonl"].touch()
-    paths["report.json"].write_text(
-        redact(report.model_dump_json(indent=2), secrets) + "\n", encoding="utf-8"
-    )
-    paths["report.md"].write_text(redact(render_markdown(report), secrets), encoding="utf-8")
+    paths["report.json"].write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    paths["report.md"].write_text(render_markdown(report), encoding="utf-8")
     return report

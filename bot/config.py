@@ -122,6 +122,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _snake_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """max-attempts -> max_attempts at every level, except inside a step's `env` (variable names)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if isinstance(value, dict) and name != "env":
+            out[name] = _snake_keys(value)
+        elif isinstance(value, list):
+            out[name] = [_snake_keys(v) if isinstance(v, dict) else v for v in value]
+        else:
+            out[name] = value
+    return out
+
+
 def _environment_values(env: dict[str, str]) -> dict[str, Any]:
     """SELFHEAL_* variables parsed by pydantic-settings' own env source, from a given mapping."""
     source = EnvSettingsSource(Config)
@@ -156,7 +170,7 @@ def load_config(
     elif (repo / DEFAULT_CONFIG_PATH).is_file():
         path = repo / DEFAULT_CONFIG_PATH
     file_data = _read_yaml(path) if path is not None else {}
-    file_data = {str(k).replace("-", "_"): v for k, v in file_data.items()}
+    file_data = _snake_keys(file_data)
     layers: list[tuple[str, dict[str, Any]]] = [
         (str(path), file_data),
         ("environment variable", _environment_values(env)),
@@ -177,7 +191,9 @@ def load_config(
                 "the configuration",
             )
             if where == "environment variable":
-                where = f"environment variable SELFHEAL_{loc[0].upper()}"
+                where = "environment variable SELFHEAL_" + "__".join(
+                    p.upper() for p in loc[:2] if not p.isdigit()
+                )
             message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(f"{where}: {key}: {message}")
         raise ConfigError("bad configuration:\n  " + "\n  ".join(problems)) from exc

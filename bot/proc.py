@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 DEFAULT_OUTPUT_CAP = 256 * 1024
 KILL_GRACE_S = 3.0
@@ -61,10 +62,22 @@ def secret_values(base: Mapping[str, str] | None = None, allow: Sequence[str] = 
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret value replaced by ***."""
     for value in secrets:
         if value in text:
             text = text.replace(value, "***")
     return text
+
+
+def redact_data(data: object, secrets: Sequence[str]) -> object:
+    """Redact every string inside JSON-like data, before it is encoded or escaped anywhere."""
+    if isinstance(data, str):
+        return redact(data, secrets)
+    if isinstance(data, dict):
+        return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v, secrets) for v in data]
+    return data
 
 
 class _CappedBuffer:
@@ -76,8 +89,13 @@ class _CappedBuffer:
         self.tail: deque[bytes] = deque()
         self.tail_len = 0
         self.total = 0
+        self.lock = threading.Lock()  # a reader thread may still be writing when we read
 
     def write(self, chunk: bytes) -> None:
+        with self.lock:
+            self._write(chunk)
+
+    def _write(self, chunk: bytes) -> None:
         self.total += len(chunk)
         room = self.half - len(self.head)
         if room > 0:
@@ -91,14 +109,18 @@ class _CappedBuffer:
             self.tail_len -= len(self.tail.popleft())
 
     def text(self) -> str:
-        tail = b"".join(self.tail)
+        with self.lock:
+            head, tail, total = bytes(self.head), b"".join(self.tail), self.total
+        return self._render(head, tail, total)
+
+    def _render(self, head: bytes, tail: bytes, total: int) -> str:
         if len(tail) > self.half:
             tail = tail[-self.half :]
-        dropped = self.total - len(self.head) - len(tail)
+        dropped = total - len(head) - len(tail)
         if dropped <= 0:
-            return decode(bytes(self.head) + tail)
+            return decode(head + tail)
         marker = f"\n[... {dropped} bytes cut by selfheal ...]\n"
-        return decode(bytes(self.head)) + marker + decode(tail)
+        return decode(head) + marker + decode(tail)
 
 
 _BINARY_LINE = re.compile(r"[^\n]*\x00[^\n]*")
@@ -135,13 +157,24 @@ class ProcessResult:
         return self.stdout
 
 
-def _pump(stream: object, buffer: _CappedBuffer) -> None:
-    read = stream.read  # type: ignore[attr-defined]
+def _pump(stream: IO[bytes], buffer: _CappedBuffer) -> None:
     try:
-        while chunk := read(_CHUNK):
+        while chunk := stream.read1(_CHUNK):  # type: ignore[attr-defined]  # what has arrived, not a full chunk
             buffer.write(chunk)
     except (OSError, ValueError):
         return  # the pipe was closed under us after a timeout
+    with contextlib.suppress(OSError):
+        stream.close()
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the child exited or closed stdin: what it did not read it did not want
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -207,11 +240,11 @@ def run_process(
     for t in pumps:
         t.start()
     if stdin is not None and proc.stdin is not None:
-        try:
-            proc.stdin.write(stdin.encode("utf-8"))
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        # In a thread, so a child that never reads a large stdin cannot outlive its timeout.
+        feeder = threading.Thread(
+            target=_feed, args=(proc.stdin, stdin.encode("utf-8")), daemon=True
+        )
+        feeder.start()
     timed_out = False
     try:
         proc.wait(timeout=timeout)
@@ -221,11 +254,11 @@ def run_process(
     except BaseException:
         _kill_group(proc)  # Ctrl-C: leave no process behind
         raise
-    for t in pumps:
-        # A grandchild that left the group may hold the pipe open; do not wait for it forever.
+    for t, stream in zip(pumps, (proc.stdout, proc.stderr), strict=True):
+        # A grandchild that left the group may hold the pipe open; do not wait for it
+        # forever, and leave its stream to the reader thread (closing would block on it).
         t.join(timeout=KILL_GRACE_S)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
+        if not t.is_alive() and stream is not None:
             stream.close()
     return ProcessResult(
         argv=argv,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.proc import redact, secret_values
+from bot.proc import redact_data, secret_values
 from bot.report import now
 
 
@@ -24,6 +24,8 @@ class Transcript:
     def write(self, event: dict[str, Any]) -> None:
         if self.path is None:
             return
-        line = json.dumps({"at": now().isoformat(), **event}, default=str, ensure_ascii=False)
+        # Redact before encoding: JSON escaping would hide a secret holding quotes or backslashes.
+        clean = redact_data(json.loads(json.dumps(event, default=str)), self.secrets)
+        line = json.dumps({"at": now().isoformat(), **clean}, ensure_ascii=False)  # type: ignore[dict-item]
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(redact(line, self.secrets) + "\n")
+            fh.write(line + "\n")
