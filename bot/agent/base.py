@@ -32,6 +32,13 @@ class AgentOutcome:
     exit_code: int | None = None
     log: str = ""
     events: list[dict[str, object]] = field(default_factory=list)  # for transcript.jsonl
+    # What a model-backed agent spent on this attempt (command agents leave these empty).
+    usage: dict[str, int] = field(default_factory=dict)  # the API's usage field names
+    cost_usd: float | None = None  # None: no price known for the model
+    turns: int = 0  # model calls
+    tool_calls: dict[str, int] = field(default_factory=dict)  # tool name -> calls
+    budget_hit: str | None = None  # "max_usd=0.5": the budget that stopped the agent
+    stop_run: bool = False  # a run-wide budget is spent: no further attempt can use the agent
 
 
 class Agent(Protocol):

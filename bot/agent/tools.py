@@ -1,0 +1,576 @@
+"""The agent's tools, confined to one repository: list, read, search, edit, write, test, finish.
+
+Every path is checked before use: no absolute paths, no `..` out of the root, nothing inside
+`.git`, no symbolic link leading out. Writes also refuse protected paths and never go through
+a symbolic link. Text from the repository or a test run is sanitized and capped before the
+model sees it. A model's mistake is an error result it can act on, never an exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import os
+import stat
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pathspec
+
+from bot.guard.diff import unquote_path
+from bot.guard.sanitize import sanitize
+from bot.proc import run_process, scrubbed_env
+from bot.render.text import one_line
+
+MAX_READ_BYTES = 4 * 1024 * 1024
+MAX_WRITE_CHARS = 1_000_000
+MAX_SEARCH_LINES = 200
+MAX_SEARCH_LINE_CHARS = 400
+MAX_TEST_IDS = 100
+MAX_SUMMARY_CHARS = 4000
+MIN_CAP_CHARS = 500
+GIT_TIMEOUT_S = 60.0
+_GIT_OUTPUT_CAP = 4 * 1024 * 1024
+_BINARY_PROBE = 8192  # git's own heuristic: a NUL byte early on means binary
+_SHOWN_PATH = 200
+# A variable that points git at another repository would move every command out of the root.
+_GIT_LOCATION_VARS = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    }
+)
+# Literal pathspecs: the model's path is a path, never `:(glob)` or other pathspec magic.
+_GIT = ("git", "--literal-pathspecs", "-c", "core.quotepath=off", "-c", "core.fsmonitor=false")
+
+
+def _string(description: str) -> dict[str, Any]:
+    return {"type": "string", "description": description}
+
+
+def _line_number(description: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "description": description}
+
+
+_TOOLS: dict[str, tuple[str, dict[str, Any], list[str]]] = {
+    "list_files": (
+        "List files in the repository (tracked and new ones; files git ignores are left out)."
+        " Paths are relative to the repository root.",
+        {
+            "path": _string("Directory to list, relative to the repository root (default: .)."),
+            "pattern": _string(
+                "Glob matched against the end of each path, such as *.py or tests/*.py."
+            ),
+        },
+        [],
+    ),
+    "read_file": (
+        "Read a text file with numbered lines. Long files are cut; read on with start_line.",
+        {
+            "path": _string("File path relative to the repository root."),
+            "start_line": _line_number("First line to show (default 1)."),
+            "end_line": _line_number("Last line to show (default: the end of the file)."),
+        },
+        ["path"],
+    ),
+    "search": (
+        "Search file contents with git grep; prints path:line:text for each matching line."
+        " Binary and ignored files are skipped.",
+        {
+            "pattern": _string("POSIX extended regular expression, or plain text with fixed."),
+            "path": _string("Directory or file to search in (default: the whole repository)."),
+            "fixed": {"type": "boolean", "description": "Match pattern as plain text."},
+        },
+        ["pattern"],
+    ),
+    "edit_file": (
+        "Replace one exact piece of text in a file. `old` must match exactly once, whitespace"
+        " included; add surrounding lines to make it unique.",
+        {
+            "path": _string("File path relative to the repository root."),
+            "old": _string("The exact text to replace."),
+            "new": _string("The text to put in its place."),
+        },
+        ["path", "old", "new"],
+    ),
+    "write_file": (
+        "Create a file, or replace a file's whole content. Missing directories are created.",
+        {
+            "path": _string("File path relative to the repository root."),
+            "content": _string("The complete new content of the file."),
+        },
+        ["path", "content"],
+    ),
+    "run_tests": (
+        "Run the project's own test step and show its output (the end is kept when long).",
+        {
+            "test_ids": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Test ids or files to run, such as tests/test_app.py::test_add"
+                " (default: the whole test step).",
+            },
+        },
+        [],
+    ),
+    "finish": (
+        "Say you are done, with a short summary of what you changed and why. Call it last.",
+        {"summary": _string("What you changed and why, in a few sentences.")},
+        ["summary"],
+    ),
+}
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "boolean": bool,
+    "array": list,
+}
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+class _Refused(Exception):
+    """A call the model must change; the message says how."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    rel: str  # as the model named it, normalised: "src/app.py"
+    real: Path  # where it is on disk, symlinks followed; always inside the root
+
+
+def cap_text(text: str, cap: int, *, keep_tail: bool = False) -> str:
+    """At most `cap` characters; a cut is marked with how many characters were omitted."""
+    if len(text) <= cap:
+        return text
+    room = cap - len(f"\n[output cut: {len(text)} characters omitted]\n")
+    keep = max(room, 0)
+    note = f"[output cut: {len(text) - keep} characters omitted]"
+    if not keep_tail:
+        return f"{text[:keep]}\n{note}"
+    # The end of a test log (the summary, the last traceback) says the most.
+    head = keep // 4
+    return f"{text[:head]}\n{note}\n{text[len(text) - (keep - head) :]}"
+
+
+def _usage(name: str) -> str:
+    _, properties, required = _TOOLS[name]
+    params = ", ".join(
+        f"{key}{'' if key in required else '?'}: {spec['type']}" for key, spec in properties.items()
+    )
+    return f"{name}({params})"
+
+
+def _check_arguments(name: str, arguments: object) -> dict[str, Any]:
+    """The arguments, checked against the tool's own input schema."""
+    _, properties, required = _TOOLS[name]
+    if not isinstance(arguments, Mapping):
+        raise _Refused(f"{name} takes an object of arguments: {_usage(name)}")
+    unknown = sorted(str(key) for key in arguments if key not in properties)
+    missing = [key for key in required if key not in arguments]
+    if unknown or missing:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unexpected {one_line(', '.join(unknown), 200)}"] if unknown else []
+        raise _Refused(f"{name}: {'; '.join(problems)}. Call it as {_usage(name)}")
+    for key, value in arguments.items():
+        spec = properties[key]
+        kind = spec["type"]
+        ok = isinstance(value, _JSON_TYPES[kind]) and not (
+            kind == "integer" and isinstance(value, bool)
+        )
+        if kind == "array":
+            ok = ok and all(isinstance(item, str) for item in value)
+        if not ok:
+            raise _Refused(f"{name}: {key} must be a {kind}. Call it as {_usage(name)}")
+        if kind == "integer" and value < spec.get("minimum", value):
+            raise _Refused(f"{name}: {key} must be at least {spec['minimum']}")
+        for text in value if kind == "array" else [value] if kind == "string" else []:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Refused(f"{name}: {key} is not valid Unicode text") from None
+    return dict(arguments)
+
+
+def _shown(path: str) -> str:
+    return one_line(sanitize(path), _SHOWN_PATH) or "''"
+
+
+def _in_git_dir(parts: Sequence[str]) -> bool:
+    return any(part.lower() == ".git" for part in parts)
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    return PurePosixPath(path).match(pattern) or fnmatch.fnmatchcase(path, pattern)
+
+
+def _count_matches(text: str, old: str) -> int:
+    """Occurrences of `old`, overlapping ones included: each would be a different edit."""
+    count, at = 0, text.find(old)
+    while at >= 0:
+        count += 1
+        at = text.find(old, at + 1)
+    return count
+
+
+class RepoTools:
+    """The seven tools over one repository; `call` runs one, `definitions` describes them."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        protected: Sequence[str],
+        run_tests: Callable[[Sequence[str]], str],
+        env: Mapping[str, str],
+        cap_chars: int = 16_000,
+    ) -> None:
+        self.root = Path(os.path.realpath(root))
+        if not self.root.is_dir():
+            raise ValueError(f"the repository root {root} is not a directory")
+        self.protected = list(protected)
+        self._spec = pathspec.GitIgnoreSpec.from_lines(self.protected)
+        self._run_tests = run_tests
+        self._env = {k: v for k, v in scrubbed_env(env).items() if k not in _GIT_LOCATION_VARS}
+        self.cap_chars = max(cap_chars, MIN_CAP_CHARS)
+        self.finished: str | None = None
+        self.calls: Counter[str] = Counter()
+        self._handlers: dict[str, Callable[[dict[str, Any]], str]] = {
+            "list_files": self._list_files,
+            "read_file": self._read_file,
+            "search": self._search,
+            "edit_file": self._edit_file,
+            "write_file": self._write_file,
+            "run_tests": self._run_tests_tool,
+            "finish": self._finish,
+        }
+
+    def definitions(self) -> list[dict[str, Any]]:
+        """Tool definitions for the Anthropic Messages API (name, description, input_schema)."""
+        return [
+            {
+                "name": name,
+                "description": description,
+                "input_schema": {
+                    "type": "object",
+                    "properties": copy.deepcopy(properties),
+                    "required": list(required),
+                    "additionalProperties": False,
+                },
+            }
+            for name, (description, properties, required) in _TOOLS.items()
+        ]
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
+        """Run one tool; a bad call comes back as an error result saying what to change."""
+        handler = self._handlers.get(name) if isinstance(name, str) else None
+        if handler is None:
+            self.calls["unknown"] += 1
+            known = ", ".join(self._handlers)
+            return ToolResult(
+                f"unknown tool {one_line(sanitize(str(name)), 100)!r}; the tools are: {known}",
+                is_error=True,
+            )
+        self.calls[name] += 1
+        try:
+            content = handler(_check_arguments(name, arguments))
+        except _Refused as exc:
+            return ToolResult(cap_text(str(exc), self.cap_chars), is_error=True)
+        except OSError as exc:
+            return ToolResult(f"{name} failed: {exc.strerror or exc}", is_error=True)
+        return ToolResult(cap_text(content, self.cap_chars, keep_tail=name == "run_tests"))
+
+    # -- paths ------------------------------------------------------------------------
+
+    def protected_pattern(self, rel: str) -> str | None:
+        """The protected pattern that claims `rel` (gitignore rules, as the diff guard), or None."""
+        result = self._spec.check_file(rel)
+        if not result.include:
+            return None
+        # The index counts the spec's patterns, not our lines (blank ones are dropped).
+        found = None if result.index is None else self._spec.patterns[result.index]
+        pattern = getattr(found, "pattern", None)
+        return pattern if isinstance(pattern, str) else ", ".join(self.protected)
+
+    def _inside(self, shown: str, real: Path) -> None:
+        if not real.is_relative_to(self.root):
+            raise _Refused(
+                f"{shown}: resolves outside the repository (through a symbolic link);"
+                " only files inside the repository can be used"
+            )
+        if _in_git_dir(real.relative_to(self.root).parts):
+            raise _Refused(f"{shown}: paths inside .git are refused; git metadata is off limits")
+
+    def _resolve(self, raw: str) -> _Target:
+        """The path the model named, checked: relative, inside the root, not in .git."""
+        shown = _shown(raw)
+        if not raw.strip() or "\x00" in raw:
+            raise _Refused(f"{shown}: not a usable path; give one relative to the repository root")
+        pure = PurePosixPath(raw)
+        if pure.is_absolute():
+            raise _Refused(
+                f"{shown}: absolute paths are refused; give a path relative to the repository"
+                " root, such as src/app.py"
+            )
+        parts: list[str] = []
+        for part in pure.parts:
+            if part != "..":
+                parts.append(part)
+            elif parts:
+                parts.pop()
+            else:
+                raise _Refused(f"{shown}: `..` leads out of the repository; stay inside it")
+        if _in_git_dir(parts):
+            raise _Refused(f"{shown}: paths inside .git are refused; git metadata is off limits")
+        real = Path(os.path.realpath(self.root / raw))
+        self._inside(shown, real)
+        return _Target("/".join(parts) or ".", real)
+
+    def _writable(self, raw: str) -> _Target:
+        """A path the model may write: as _resolve, and no symlink at the end, not protected."""
+        target = self._resolve(raw)
+        shown, pure = _shown(raw), PurePosixPath(raw)
+        if pure.name in ("", ".", ".."):
+            raise _Refused(f"{shown}: not a file path")
+        # The parent with its links followed, the last component not: writes never follow one.
+        parent = Path(os.path.realpath(self.root / pure.parent))
+        self._inside(shown, parent)
+        path = parent / pure.name
+        if path.is_symlink():
+            raise _Refused(
+                f"{shown}: is a symbolic link; writing through links is refused."
+                " Change the file it points to, by its own path, if that is inside the repository"
+            )
+        if path.exists() and not path.is_file():
+            raise _Refused(f"{shown}: is not a regular file")
+        for rel in dict.fromkeys((target.rel, path.relative_to(self.root).as_posix())):
+            if (pattern := self.protected_pattern(rel)) is not None:
+                raise _Refused(
+                    f"{shown}: this path is protected (pattern {pattern}); change code elsewhere"
+                )
+        return _Target(target.rel, path)
+
+    def _read_bytes(self, target: _Target) -> bytes:
+        real = target.real
+        if real.is_dir():
+            raise _Refused(f"{target.rel}: is a directory; use list_files to see what is in it")
+        if not real.exists():
+            raise _Refused(f"{target.rel}: no such file; use list_files or search to find it")
+        if not real.is_file():
+            raise _Refused(f"{target.rel}: is not a regular file")
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _Refused(f"{target.rel}: is not a regular file")
+            if info.st_size > MAX_READ_BYTES:
+                raise _Refused(
+                    f"{target.rel}: is {info.st_size} bytes, over the {MAX_READ_BYTES} byte"
+                    " limit; use search to find the part you need"
+                )
+            data = handle.read(MAX_READ_BYTES + 1)
+        if b"\x00" in data[:_BINARY_PROBE]:
+            raise _Refused(f"{target.rel}: is a binary file; only text files can be read")
+        return data
+
+    def _git(self, *args: str) -> tuple[int | None, str, str]:
+        done = run_process(
+            [*_GIT, *args],
+            self.root,
+            env=self._env,
+            timeout=GIT_TIMEOUT_S,
+            output_cap=_GIT_OUTPUT_CAP,
+        )
+        if done.start_error or done.timed_out:
+            raise _Refused(f"git {args[0]} did not run: {one_line(done.stderr, 300) or 'timeout'}")
+        return done.returncode, done.stdout, done.stderr
+
+    # -- the tools --------------------------------------------------------------------
+
+    def _list_files(self, args: dict[str, Any]) -> str:
+        target = self._resolve(args.get("path", "."))
+        if not target.real.exists():
+            raise _Refused(f"{target.rel}: no such directory; use list_files with path .")
+        pattern: str | None = args.get("pattern")
+        if pattern is not None and not pattern.strip():
+            raise _Refused("list_files: pattern is empty; leave it out to list everything")
+        code, out, err = self._git(
+            "ls-files", "--cached", "--others", "--exclude-standard", "--", target.rel
+        )
+        if code != 0:
+            raise _Refused(f"list_files failed: {one_line(sanitize(err), 500)}")
+        names = sorted(
+            name
+            # Not -z: bot.proc elides output lines holding NUL; odd names come C-quoted instead.
+            for name in dict.fromkeys(unquote_path(line) for line in out.split("\n"))
+            if name
+            and os.path.lexists(self.root / name)
+            and (pattern is None or _glob_match(name, pattern))
+        )
+        if not names:
+            return f"no files in {target.rel}" + (f" match {pattern}" if pattern else "")
+        lines, used = [], 0
+        budget = self.cap_chars - 200
+        for name in names:
+            line = sanitize(name)
+            if used + len(line) + 1 > budget:
+                break
+            lines.append(line)
+            used += len(line) + 1
+        if len(lines) < len(names):
+            lines.append(
+                f"[cut: {len(names) - len(lines)} more files; narrow the list with path or pattern]"
+            )
+        return "\n".join(lines)
+
+    def _read_file(self, args: dict[str, Any]) -> str:
+        target = self._resolve(args["path"])
+        text = sanitize(self._read_bytes(target).decode("utf-8", errors="replace"))
+        lines = text.split("\n")
+        if text.endswith("\n"):
+            lines.pop()
+        total = len(lines)
+        if total == 0:
+            return f"{target.rel} is empty"
+        start: int = args.get("start_line", 1)
+        end: int = min(args.get("end_line", total), total)
+        if start > total:
+            raise _Refused(f"{target.rel}: start_line {start} is past the end ({total} lines)")
+        if end < start:
+            raise _Refused(f"{target.rel}: end_line {end} is before start_line {start}")
+        shown: list[str] = []
+        used = 0
+        budget = self.cap_chars - 300
+        for number in range(start, end + 1):
+            text_line = lines[number - 1].removesuffix("\r")
+            line = f"{number:>6}\t{text_line}"
+            if shown and used + len(line) + 1 > budget:
+                break
+            shown.append(cap_text(line, budget))
+            used += len(shown[-1]) + 1
+        last = start + len(shown) - 1
+        header = f"{target.rel} (lines {start}-{last} of {total}):"
+        body = "\n".join([header, *shown])
+        if last < end:
+            body += f"\n[cut: {end - last} more lines; read on with start_line={last + 1}]"
+        return body
+
+    def _search(self, args: dict[str, Any]) -> str:
+        pattern: str = args["pattern"]
+        if not pattern or "\x00" in pattern:
+            raise _Refused("search: pattern is empty or holds a NUL character")
+        target = self._resolve(args.get("path", "."))
+        kind = "-F" if args.get("fixed", False) else "-E"
+        code, out, err = self._git(
+            "grep", "-n", "-I", "--no-color", "--untracked", kind, "-e", pattern, "--", target.rel
+        )
+        if code == 1 and not err.strip():
+            return f"no matches for {one_line(pattern, 200)!r} in {target.rel}"
+        if code != 0:
+            raise _Refused(f"search failed: {one_line(sanitize(err), 500)}")
+        hits = [hit for hit in out.split("\n") if hit]
+        lines, used = [], 0
+        budget = self.cap_chars - 200
+        for hit in hits[:MAX_SEARCH_LINES]:
+            line = sanitize(hit)
+            if len(line) > MAX_SEARCH_LINE_CHARS:
+                cut = len(line) - MAX_SEARCH_LINE_CHARS
+                line = f"{line[:MAX_SEARCH_LINE_CHARS]} [line cut: {cut} characters omitted]"
+            if used + len(line) + 1 > budget:
+                break
+            lines.append(line)
+            used += len(line) + 1
+        if len(lines) < len(hits):
+            lines.append(
+                f"[cut: {len(hits) - len(lines)} more matching lines; narrow the search with"
+                " path or a more specific pattern]"
+            )
+        return "\n".join(lines)
+
+    def _edit_file(self, args: dict[str, Any]) -> str:
+        target = self._writable(args["path"])
+        old: str = args["old"]
+        new: str = args["new"]
+        if not old:
+            raise _Refused("edit_file: old is empty; to create a file use write_file")
+        if old == new:
+            raise _Refused("edit_file: old and new are the same; there is nothing to change")
+        if not target.real.exists():
+            raise _Refused(f"{target.rel}: no such file; use write_file to create it")
+        try:
+            text = self._read_bytes(target).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Refused(f"{target.rel}: is not UTF-8 text; it cannot be edited") from None
+        count = _count_matches(text, old)
+        if count == 0 and "\r\n" in text and "\n" in old and "\r\n" not in old:
+            # The file has Windows line ends; read_file showed them as plain newlines.
+            old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+            count = _count_matches(text, old)
+        if count != 1:
+            advice = (
+                "read the file again and copy the text exactly, indentation included"
+                if count == 0
+                else "include more surrounding lines in old so that it matches exactly once"
+            )
+            raise _Refused(f"{target.rel}: old matches {count} times, not once; {advice}")
+        at = text.index(old)
+        _write_text(target.real, text[:at] + new + text[at + len(old) :])
+        line = text.count("\n", 0, at) + 1
+        return f"edited {target.rel} at line {line}"
+
+    def _write_file(self, args: dict[str, Any]) -> str:
+        content: str = args["content"]
+        if len(content) > MAX_WRITE_CHARS:
+            raise _Refused(f"write_file: content is over the {MAX_WRITE_CHARS} character limit")
+        target = self._writable(args["path"])
+        existed = target.real.exists()
+        _write_text(target.real, content)
+        lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
+        return f"{'overwrote' if existed else 'created'} {target.rel} ({lines} lines)"
+
+    def _run_tests_tool(self, args: dict[str, Any]) -> str:
+        ids: list[str] = args.get("test_ids", [])
+        if len(ids) > MAX_TEST_IDS:
+            raise _Refused(f"run_tests: at most {MAX_TEST_IDS} test ids at a time")
+        for test_id in ids:
+            # Test ids only: an option (-p plugin, --rootdir) or @argfile would change the run.
+            if (
+                not test_id.strip()
+                or test_id.startswith(("-", "@"))
+                or any(ch in test_id for ch in "\x00\r\n")
+            ):
+                raise _Refused(
+                    f"run_tests: {_shown(test_id)} is not a test id; give ids such as"
+                    " tests/test_app.py::test_add, without options"
+                )
+            self._resolve(test_id.split("::", 1)[0])
+        return sanitize(self._run_tests(list(ids)))
+
+    def _finish(self, args: dict[str, Any]) -> str:
+        summary: str = args["summary"].strip()
+        if not summary:
+            raise _Refused("finish: summary is empty; say in a few sentences what you changed")
+        self.finished = summary[:MAX_SUMMARY_CHARS]
+        return "Summary recorded. Stop now: selfheal checks the change and runs the gate."
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write `text` as UTF-8 exactly as given; the last component is never followed as a link."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+    fd = os.open(path, flags, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
