@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
-from pydantic_settings.sources.utils import parse_env_vars
 
 from bot.errors import ConfigError
 
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
 DEFAULT_CONFIG_PATH = Path(".github/selfheal.yml")
+ENV_PREFIX = "SELFHEAL_"
+ENV_NESTED_DELIMITER = "__"
 StepKind = Literal["ruff", "ruff-format", "pytest", "command"]
 
 
@@ -67,15 +65,15 @@ class Budget(BaseModel):
     wall_seconds: float = Field(default=1800, gt=0)
 
 
-class Config(BaseSettings):
-    """Every setting selfheal reads. See README for each key."""
+class Config(BaseModel):
+    """Every setting selfheal reads. See README for each key.
 
-    model_config = SettingsConfigDict(
-        env_prefix="SELFHEAL_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    It reads nothing by itself: `load_config` layers file, environment and flags (so an error
+    can name the layer it came from) and validates the merged values here.
+    """
+
+    # validate_default as pydantic-settings' BaseSettings has it.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     gate: list[GateStep] | None = None  # None: detect ruff / ruff format / pytest
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -90,21 +88,10 @@ class Config(BaseSettings):
     max_diff_lines: int = Field(default=2000, ge=1)
     flaky_check: bool = True
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_config layers file, environment and flags itself (so an error can name the
-        # layer it came from) and hands the merged values in as init kwargs.
-        return (init_settings,)
-
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # only when there is a file: it costs ~15 ms to import
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -136,9 +123,30 @@ def _snake_keys(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _settings_class() -> type[BaseSettings]:
+    """`Config` as pydantic-settings' env source reads it: SELFHEAL_* names, `__` nesting."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class ConfigFromEnvironment(Config, BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX,
+            env_nested_delimiter=ENV_NESTED_DELIMITER,
+            extra="forbid",
+            frozen=True,
+        )
+
+    return ConfigFromEnvironment
+
+
 def _environment_values(env: dict[str, str]) -> dict[str, Any]:
     """SELFHEAL_* variables parsed by pydantic-settings' own env source, from a given mapping."""
-    source = EnvSettingsSource(Config)
+    if not any(name.upper().startswith(ENV_PREFIX) for name in env):
+        return {}  # the usual case, and pydantic-settings costs ~0.1 s to import
+    from pydantic_settings import EnvSettingsSource
+    from pydantic_settings.sources.utils import parse_env_vars
+
+    source = EnvSettingsSource(_settings_class())
     source.env_vars = parse_env_vars(env, False, source.env_ignore_empty, source.env_parse_none_str)
     return source()
 

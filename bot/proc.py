@@ -193,6 +193,18 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         return
 
 
+def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
+    """Wait for the child to exit; False when `timeout` passed first.
+
+    Popen.wait(timeout) polls, sleeping up to 50 ms between looks (25 ms late on average,
+    on every step and every verification); a thread blocked in waitpid wakes at once.
+    """
+    waiter = threading.Thread(target=proc.wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    return not waiter.is_alive()
+
+
 def run_process(
     argv: Sequence[str],
     cwd: Path,
@@ -247,13 +259,12 @@ def run_process(
         feeder.start()
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
+        timed_out = not _wait(proc, timeout)
     except BaseException:
         _kill_group(proc)  # Ctrl-C: leave no process behind
         raise
+    if timed_out:
+        _kill_group(proc)
     for t, stream in zip(pumps, (proc.stdout, proc.stderr), strict=True):
         # A grandchild that left the group may hold the pipe open; do not wait for it
         # forever, and leave its stream to the reader thread (closing would block on it).

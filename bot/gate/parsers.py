@@ -1,6 +1,7 @@
-"""Pure parsers for what gate tools print: ruff JSON and text, pytest junit XML, tracebacks.
+"""Pure parsers for what gate tools print: ruff JSON and text, pytest results, tracebacks.
 
-Nothing here starts a process; the only I/O is reading the junit file we were handed.
+Nothing here starts a process; the only I/O is reading the results file we were handed
+(selfheal's pytest plugin's JSON lines, or junit XML).
 Each parser returns plain values; triage turns them into `Failure`s.
 """
 
@@ -12,7 +13,10 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError, iterparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 # --- locations --------------------------------------------------------------------------
 
@@ -331,7 +335,92 @@ def parse_ruff_format(text: str, roots: Collection[str]) -> list[FormatProblem]:
     return list(problems.values())
 
 
-# --- pytest junit XML -------------------------------------------------------------------
+# --- pytest results: selfheal's plugin, or junit XML ------------------------------------
+
+
+@dataclass(frozen=True)
+class PytestProblem:
+    """A test (or a collection) that did not pass, as pytest reported it."""
+
+    test_id: str | None  # the node id; None for a collection error
+    file: str | None  # as pytest reported it: relative to its rootdir
+    line: int | None  # 1-based; where the test is defined
+    message: str  # pytest's reason in a line ("failed on setup with ..." for errors)
+    text: str  # the whole report, as pytest prints it
+
+    @property
+    def collection_error(self) -> bool:
+        return self.test_id is None
+
+
+@dataclass(frozen=True)
+class PytestResults:
+    problems: list[PytestProblem]
+    tests_run: int | None  # tests that ran (not skipped, not collection errors); None: unknown
+    complete: bool  # False: pytest stopped before the end of its session (crashed, killed)
+
+
+def parse_pytest_results(path: Path) -> PytestResults | None:
+    """Read what selfheal's pytest plugin wrote; None when it wrote nothing (it never started).
+
+    A line cut short (the run died while writing it) ends the reading: what came before counts.
+    """
+    problems: list[PytestProblem] = []
+    tests_run = 0
+    complete = started = False
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break
+                kind = record.get("kind") if isinstance(record, dict) else None
+                if kind == "start":
+                    started = True
+                elif kind == "test":
+                    problems.append(_plugin_test(record))
+                elif kind == "collect":
+                    problems.append(_plugin_collect(record))
+                elif kind == "end":
+                    tests_run, complete = _int(record.get("tests_run")), True
+    except OSError:
+        return None
+    if not (started or problems):
+        return None
+    return PytestResults(problems, tests_run if complete else None, complete)
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _plugin_test(record: dict[str, object]) -> PytestProblem:
+    line, when, message = record.get("line"), _str(record.get("when")), _str(record.get("message"))
+    if when != "call":
+        # As --junitxml words an error outside the test itself (a fixture, a finalizer).
+        message = f'failed on {when} with "{message}"'
+    return PytestProblem(
+        test_id=_str(record.get("nodeid")),
+        file=_str(record.get("file")) or None,
+        line=line + 1 if isinstance(line, int) else None,  # pytest's locations are 0-based
+        message=message,
+        text=_str(record.get("text")),
+    )
+
+
+def _plugin_collect(record: dict[str, object]) -> PytestProblem:
+    nodeid = _str(record.get("nodeid"))
+    return PytestProblem(
+        test_id=None,
+        file=_str(record.get("file")) or nodeid.split("::")[0] or None,
+        line=None,
+        message="",
+        text=_str(record.get("text")),
+    )
+
+
+# --- pytest junit XML (when the plugin could not load) ----------------------------------
 
 
 @dataclass(frozen=True)
@@ -354,6 +443,16 @@ class JunitCase:
         """The pytest node id, rebuilt from file + classname + name."""
         return junit_node_id(self.file, self.classname, self.name)
 
+    def problem(self) -> PytestProblem:
+        collection = self.collection_error
+        return PytestProblem(
+            test_id=None if collection else self.node_id(),
+            file=self.file,
+            line=self.line + 1 if self.line is not None else None,  # xunit1 is 0-based
+            message="" if collection else self.message,
+            text=self.text,
+        )
+
 
 @dataclass(frozen=True)
 class JunitReport:
@@ -361,9 +460,14 @@ class JunitReport:
     tests_run: int  # test cases that ran (not skipped, not collection errors)
     complete: bool  # False: the file was cut short (the run was killed while writing it)
 
+    def results(self) -> PytestResults:
+        return PytestResults([c.problem() for c in self.problems], self.tests_run, self.complete)
+
 
 def parse_junit(path: Path) -> JunitReport | None:
     """Read pytest's junit XML incrementally; None when the file is missing or holds no cases."""
+    from xml.etree.ElementTree import ParseError, iterparse  # only when the plugin could not load
+
     problems: list[JunitCase] = []
     tests_run = 0
     cases = 0
@@ -431,7 +535,7 @@ def junit_node_id(file: str | None, classname: str, name: str) -> str:
     return "::".join([file, *inner, name])
 
 
-# --- pytest text output (no junit file) -------------------------------------------------
+# --- pytest text output (no results file) -----------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -13,7 +14,14 @@ from pathlib import Path
 
 from bot.config import GateStep
 from bot.gate import parsers
-from bot.gate.steps import PreparedStep, apply_selection, prepare
+from bot.gate.steps import (
+    PreparedStep,
+    apply_selection,
+    install_plugin,
+    plugin_dir,
+    plugin_refused,
+    prepare,
+)
 from bot.gate.triage import (
     EXIT_NOT_FOUND,
     PYTEST_NO_TESTS,
@@ -85,6 +93,20 @@ class _Job:
     selection: list[str]
     env: dict[str, str]
     timeout: float
+    fallback: PreparedStep | None = None  # pytest with --junitxml, if the plugin cannot load
+
+
+def _plugin_failed(prepared: PreparedStep, result: ProcessResult) -> bool:
+    """pytest ran without selfheal's plugin because it could not load it."""
+    path = prepared.results_path
+    return (
+        path is not None
+        and result.start_error is None
+        and not result.timed_out
+        and result.returncode != 0
+        and not path.exists()
+        and plugin_refused(result.output)
+    )
 
 
 def _run_step(job: _Job, repo: Path) -> StepResult:
@@ -92,9 +114,22 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
     step = prepared.step
     cap = _RUFF_JSON_CAP if step.kind == "ruff" else DEFAULT_OUTPUT_CAP
     result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
+    fell_back = job.fallback is not None and _plugin_failed(prepared, result)
+    if fell_back and job.fallback is not None:
+        # e.g. a wrapper that does not pass PYTHONPATH on: run it again the older way.
+        spent = result.duration_s
+        prepared = job.fallback
+        result = run_process(
+            prepared.argv, repo, env=job.env, timeout=max(timeout - spent, 0.1), output_cap=cap
+        )
+        result = dataclasses.replace(result, duration_s=result.duration_s + spent)
     status, note = _status(step, result)
+    if fell_back and not note:
+        note = "selfheal's pytest plugin could not load; ran again with --junitxml"
     try:
-        failures, tests_run = step_failures(step, result, prepared.junit_path, repo)
+        failures, tests_run = step_failures(
+            step, result, prepared.junit_path, repo, results_path=prepared.results_path
+        )
         output = shown_output(step, result, repo)
     except Exception as exc:  # noqa: BLE001
         # Output we failed to read must not take the whole run down; it shows as an error.
@@ -165,21 +200,32 @@ def run_gate(
     started = time.monotonic()
     selection = selection or {}
     chosen = [s for s in steps if only is None or s.name in only]
-    with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
+        scratch = Path(tmp)
+        if any(step.kind == "pytest" for step in chosen):
+            install_plugin(scratch)
         jobs = []
         for step in chosen:
             wanted = list(selection.get(step.name, ())) if step.kind == "pytest" else []
             run_env = step_env(step, repo, env)
+            search_path = run_env.get("PATH")
+            prepared = prepare(step, scratch, wanted, search_path=search_path)
+            fallback = None
+            if prepared.results_path is not None:
+                # Last on the path: it holds only the plugin, and the repo's code comes first.
+                run_env["PYTHONPATH"] += os.pathsep + str(plugin_dir(scratch))
+                fallback = prepare(step, scratch, wanted, search_path=search_path, plugin=False)
             timeout = step.timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
             jobs.append(
                 _Job(
-                    prepared=prepare(step, Path(scratch), wanted, search_path=run_env.get("PATH")),
+                    prepared=prepared,
                     shown_argv=apply_selection(step.run, wanted) if wanted else list(step.run),
                     selection=wanted,
                     env=run_env,
                     timeout=timeout,
+                    fallback=fallback,
                 )
             )
         # Lint and tests at the same time: the gate takes as long as its slowest step.

@@ -1,7 +1,8 @@
 """Gate steps: which to run for a repo, and the exact argv to run each with.
 
-`prepare` adds only what the bot needs to read results structurally (ruff JSON, a junit
-file); the output a user sees is rebuilt to read like the tool's own.
+`prepare` adds only what the bot needs to read results structurally (ruff JSON; for pytest,
+selfheal's own plugin, or a junit file when that plugin cannot load); the output a user sees
+is rebuilt to read like the tool's own.
 """
 
 from __future__ import annotations
@@ -117,11 +118,38 @@ def resolve_gate(steps: list[GateStep] | None, repo: Path) -> list[GateStep]:
 
 @dataclass(frozen=True)
 class PreparedStep:
-    """A step with the argv the bot runs, and where its junit file will be (pytest only)."""
+    """A step with the argv the bot runs, and where pytest's results will be (pytest only):
+    the file selfheal's plugin writes (`results_path`), or a junit file (`junit_path`)."""
 
     step: GateStep
     argv: list[str]
     junit_path: Path | None
+    results_path: Path | None = None
+
+
+# The pytest plugin (bot/gate/pytest_plugin.py) runs in the project's interpreter, which may
+# not have selfheal: a copy under this module name goes into a scratch directory that the
+# pytest step alone gets on its PYTHONPATH.
+PLUGIN_MODULE = "_selfheal_pytest"
+_PLUGIN_SOURCE = Path(__file__).with_name("pytest_plugin.py")
+
+
+def plugin_dir(scratch: Path) -> Path:
+    """The directory (under `scratch`) that holds the plugin's copy: put it on PYTHONPATH."""
+    return scratch / "pytest-plugin"
+
+
+def install_plugin(scratch: Path) -> Path:
+    """Copy selfheal's pytest plugin into `scratch`; returns `plugin_dir(scratch)`."""
+    where = plugin_dir(scratch)
+    where.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_PLUGIN_SOURCE, where / f"{PLUGIN_MODULE}.py")
+    return where
+
+
+def plugin_refused(output: str) -> bool:
+    """pytest said it could not load selfheal's plugin (a wrapper that drops PYTHONPATH)."""
+    return PLUGIN_MODULE in output or "--selfheal-results" in output
 
 
 def _before_double_dash(argv: list[str], extra: Sequence[str]) -> list[str]:
@@ -175,14 +203,21 @@ def resolve_executable(argv: list[str], search_path: str | None = None) -> list[
 
 
 def prepare(
-    step: GateStep, scratch: Path, selection: Sequence[str] = (), *, search_path: str | None = None
+    step: GateStep,
+    scratch: Path,
+    selection: Sequence[str] = (),
+    *,
+    search_path: str | None = None,
+    plugin: bool = True,
 ) -> PreparedStep:
-    """The argv to run `step` with (and its junit path); `selection` re-runs only those test ids.
+    """The argv to run `step` with (and its results path); `selection` re-runs only those tests.
 
-    `search_path` is the PATH the step will run with (default: ours).
+    `search_path` is the PATH the step will run with (default: ours). pytest steps load
+    selfheal's plugin (see `install_plugin`), or with `plugin=False` write a junit file.
     """
     argv = list(step.run)
     junit: Path | None = None
+    results: Path | None = None
     if step.kind == "ruff":
         argv = _without(argv, _RUFF_NO_JSON, _RUFF_OUTPUT_OPTS)
         argv = _before_double_dash(argv, ["--output-format=json"])
@@ -194,11 +229,22 @@ def prepare(
     elif step.kind == "pytest":
         if selection:
             argv = apply_selection(argv, selection)
-        junit = scratch / f"{_safe_name(step.name)}.xml"
-        # xunit1 carries file and line; junit_logging=no keeps captured output out of the file.
-        extra = [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no"]
+        if plugin:
+            # --junitxml would cost pytest an XML element for every passing test; the plugin
+            # writes only what failed.
+            results = scratch / f"{_safe_name(step.name)}.jsonl"
+            extra = ["-p", PLUGIN_MODULE, f"--selfheal-results={results}"]
+        else:
+            junit = scratch / f"{_safe_name(step.name)}.xml"
+            # xunit1 carries file and line; junit_logging=no keeps captured output out of it.
+            extra = [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no"]
         argv = _before_double_dash(argv, extra)
-    return PreparedStep(step=step, argv=resolve_executable(argv, search_path), junit_path=junit)
+    return PreparedStep(
+        step=step,
+        argv=resolve_executable(argv, search_path),
+        junit_path=junit,
+        results_path=results,
+    )
 
 
 def fixer_argv(step: GateStep) -> list[str] | None:

@@ -1,7 +1,7 @@
 """Triage: what one gate step's result means, as a list of classified `Failure`s.
 
-Classification and signatures are pure. `step_failures` reads only the junit file it is
-given and the names at the top of the repo (to tell the repo's own modules from packages).
+Classification and signatures are pure. `step_failures` reads only the pytest results file
+it is given and the names at the top of the repo (to tell the repo's own modules from packages).
 """
 
 from __future__ import annotations
@@ -277,27 +277,33 @@ class _Triage:
             excerpt=excerpt,
         )
 
-    def junit(self, report: parsers.JunitReport) -> list[Failure]:
-        found = []
-        for case in report.problems:
-            collection = case.collection_error
-            test_id = None if collection else case.node_id()
-            found.append(
-                self.from_exception(
-                    parsers.parse_traceback(case.text),
-                    hint="" if collection else case.message,
-                    key=test_id or f"collect:{case.file or case.name}",
-                    test_id=test_id,
-                    collection=collection,
-                    file=case.file,
-                    line=case.line + 1 if case.line is not None else None,  # xunit1 is 0-based
-                    excerpt=case.text,
-                )
+    def pytest(self, results: parsers.PytestResults) -> list[Failure]:
+        """Failures from pytest's structured results (selfheal's plugin, or junit XML)."""
+        found = [
+            self.from_exception(
+                parsers.parse_traceback(problem.text),
+                hint=problem.message,
+                key=problem.test_id or f"collect:{problem.file}",
+                test_id=problem.test_id,
+                collection=problem.collection_error,
+                file=problem.file,
+                line=problem.line,
+                excerpt=problem.text,
             )
+            for problem in results.problems
+        ]
+        if not results.complete:
+            # pytest died before the end of its session (a crash, os._exit): what its output
+            # says about that too, without the failures already read.
+            ids = {f.test_id for f in found if f.test_id}
+            signatures = {f.signature for f in found}
+            found += [
+                f for f in self.text() if f.test_id not in ids and f.signature not in signatures
+            ]
         return found
 
     def text(self) -> list[Failure]:
-        """Failures read from the output alone: no junit file, or a plain command."""
+        """Failures read from the output alone: no pytest results file, or a plain command."""
         output = self.result.output
         if parsers.timeout_banner(output):
             where = parsers.deepest_in_repo(parsers.all_frames(output), self.roots)
@@ -358,16 +364,37 @@ class _Triage:
         )
 
 
+def _pytest_results(
+    junit_path: Path | None, results_path: Path | None = None
+) -> parsers.PytestResults | None:
+    """What pytest reported structurally: selfheal's plugin's file, else a junit file."""
+    if results_path is not None:
+        results = parsers.parse_pytest_results(results_path)
+        if results is not None:
+            return results
+    report = parsers.parse_junit(junit_path) if junit_path is not None else None
+    return report.results() if report is not None else None
+
+
 def step_failures(
-    step: GateStep, result: ProcessResult, junit_path: Path | None, repo: Path
+    step: GateStep,
+    result: ProcessResult,
+    junit_path: Path | None,
+    repo: Path,
+    *,
+    results_path: Path | None = None,
 ) -> tuple[list[Failure], int | None]:
-    """The failures one step's run shows, and how many tests ran (None when unknown)."""
+    """The failures one step's run shows, and how many tests ran (None when unknown).
+
+    pytest's are read from `results_path` (selfheal's plugin) or `junit_path`, whichever
+    holds results, else from its output.
+    """
     triage = _Triage(step, result, repo)
     if result.start_error is not None or result.returncode == EXIT_NOT_FOUND:
         return [triage.infra()], None
     if result.timed_out:
         return [triage.timeout()], None
-    report = parsers.parse_junit(junit_path) if junit_path is not None else None
+    report = _pytest_results(junit_path, results_path)
     tests_run = report.tests_run if report is not None else None
     if result.returncode == 0 or (step.kind == "pytest" and result.returncode == PYTEST_NO_TESTS):
         return [], tests_run if result.returncode == 0 else 0
@@ -378,5 +405,5 @@ def step_failures(
         problems = parsers.parse_ruff_format(result.output, triage.roots)
         return (triage.ruff_format(problems) if problems else [triage.unrecognized()]), None
     if report is not None and report.problems:
-        return triage.junit(report), tests_run
+        return triage.pytest(report), tests_run
     return triage.text(), tests_run

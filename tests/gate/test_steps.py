@@ -10,9 +10,12 @@ import pytest
 from bot.config import GateStep
 from bot.errors import BadInput
 from bot.gate.steps import (
+    PLUGIN_MODULE,
     apply_selection,
     default_gate,
     fixer_argv,
+    install_plugin,
+    plugin_dir,
     prepare,
     resolve_executable,
     resolve_gate,
@@ -123,9 +126,29 @@ def test_prepare_ruff_format_ensures_check(tmp_path: Path) -> None:
     assert prepare(quiet, tmp_path, search_path=EVERYWHERE).argv == ["ruff", "format", "--check"]
 
 
-def test_prepare_pytest_adds_a_junit_file_in_scratch(tmp_path: Path) -> None:
+def test_prepare_pytest_loads_selfheals_plugin(tmp_path: Path) -> None:
     step = GateStep(name="unit tests/fast", run=["pytest", "-q", "tests"], kind="pytest")
     prepared = prepare(step, tmp_path, search_path=EVERYWHERE)
+    assert prepared.junit_path is None
+    assert prepared.results_path is not None
+    assert prepared.results_path.parent == tmp_path
+    assert "/" not in prepared.results_path.name.removesuffix(".jsonl")
+    assert prepared.argv == [
+        "pytest",
+        "-q",
+        "tests",
+        "-p",
+        PLUGIN_MODULE,
+        f"--selfheal-results={prepared.results_path}",
+    ]
+    twin = GateStep(name="unit tests_fast", run=["pytest"], kind="pytest")
+    assert prepare(twin, tmp_path).results_path != prepared.results_path
+
+
+def test_prepare_pytest_without_the_plugin_adds_a_junit_file_in_scratch(tmp_path: Path) -> None:
+    step = GateStep(name="unit tests/fast", run=["pytest", "-q", "tests"], kind="pytest")
+    prepared = prepare(step, tmp_path, search_path=EVERYWHERE, plugin=False)
+    assert prepared.results_path is None
     assert prepared.junit_path is not None
     assert prepared.junit_path.parent == tmp_path
     assert "/" not in prepared.junit_path.name.removesuffix(".xml")
@@ -140,12 +163,29 @@ def test_prepare_pytest_adds_a_junit_file_in_scratch(tmp_path: Path) -> None:
         "junit_logging=no",
     ]
     twin = GateStep(name="unit tests_fast", run=["pytest"], kind="pytest")
-    assert prepare(twin, tmp_path).junit_path != prepared.junit_path
+    assert prepare(twin, tmp_path, plugin=False).junit_path != prepared.junit_path
+
+
+def test_install_plugin_copies_a_standalone_module(tmp_path: Path) -> None:
+    where = install_plugin(tmp_path)
+    assert where == plugin_dir(tmp_path)
+    assert where.parent == tmp_path
+    assert [p.name for p in where.iterdir()] == [f"{PLUGIN_MODULE}.py"]
+    source = (where / f"{PLUGIN_MODULE}.py").read_text()
+    # It runs in the project's interpreter, which may not have selfheal installed.
+    assert "bot" not in {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
 
 
 def test_prepare_pytest_puts_options_before_a_double_dash(tmp_path: Path) -> None:
     step = GateStep(name="t", run=["pytest", "--", "-weird-file.py"], kind="pytest")
     argv = prepare(step, tmp_path, search_path=EVERYWHERE).argv
+    assert argv[-2:] == ["--", "-weird-file.py"]
+    assert argv[1:3] == ["-p", PLUGIN_MODULE]
+    argv = prepare(step, tmp_path, search_path=EVERYWHERE, plugin=False).argv
     assert argv[-2:] == ["--", "-weird-file.py"]
     assert argv[1].startswith("--junitxml=")
 
@@ -164,7 +204,8 @@ def test_prepare_pytest_with_a_selection(tmp_path: Path) -> None:
     argv = prepare(step, tmp_path, ["tests/test_a.py::test_x"], search_path=EVERYWHERE).argv
     assert argv[:6] == ["pytest", "-x", "-k", "not slow", "-m", "gpu"]
     assert argv[6] == "tests/test_a.py::test_x"
-    assert argv[7].startswith("--junitxml=")
+    assert argv[7:9] == ["-p", PLUGIN_MODULE]
+    assert argv[9].startswith("--selfheal-results=")
     assert "tests" not in argv
 
 
