@@ -45,8 +45,13 @@ def _loop_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--agent",
-        choices=["none", "command"],
-        help="who fixes what ruff cannot: none, or a command agent (default none)",
+        choices=["auto", "none", "command", "claude"],
+        help="who fixes what ruff cannot: claude (the Messages API; needs ANTHROPIC_API_KEY), "
+        "command (any CLI agent), none (ruff's fixers only); default auto: claude when "
+        "ANTHROPIC_API_KEY is set, else none",
+    )
+    parser.add_argument(
+        "--model", metavar="ID", help="Claude model id (default: the current Sonnet model)"
     )
     parser.add_argument(
         "--agent-command",
@@ -127,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", metavar="DIR", help="where to put the demo repo (default: a new temp dir)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="use the real Messages API (needs ANTHROPIC_API_KEY) instead of the scripted replay",
+    )
     p.set_defaults(func=_lazy("demo", "demo"))
     return parser
 

@@ -63,6 +63,9 @@ class Budget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     wall_seconds: float = Field(default=1800, gt=0)
+    max_turns_per_attempt: int = Field(default=30, ge=1)  # Claude agent: model calls per attempt
+    max_total_tokens: int | None = Field(default=None, ge=1)  # Claude agent, whole run
+    max_usd: float | None = Field(default=None, gt=0)  # Claude agent, whole run
 
 
 class Config(BaseModel):
@@ -79,8 +82,13 @@ class Config(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
     protected_paths: list[str] = Field(default_factory=lambda: [".github/**"])
     branch_prefix: str = Field(default="selfheal/", pattern=r"^[A-Za-z0-9._/-]*$")
-    agent: Literal["none", "command"] = "none"
+    # auto: claude when ANTHROPIC_API_KEY is set, else none (deterministic fixers only)
+    agent: Literal["auto", "none", "command", "claude"] = "auto"
     agent_command: str | None = None
+    model: str | None = None  # Claude model id; None: bot.agent.claude.DEFAULT_MODEL
+    max_tokens: int = Field(default=4096, ge=1, le=21333)  # per model call (non-streaming limit)
+    api_retries: int = Field(default=2, ge=0, le=10)  # the SDK's retries for 429/5xx/overloaded
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)  # USD per million tokens
     budget: Budget = Field(default_factory=Budget)
     git: GitIdentity = Field(default_factory=GitIdentity)
     env_allow: list[str] = Field(default_factory=list)  # secret-looking names the gate may see

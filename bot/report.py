@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,6 +129,11 @@ class Attempt(Frozen):
     remaining: list[Failure] = Field(default_factory=list)
     duration_s: float = 0.0
     outcome: Literal["green", "failing", "refused", "no_change", "budget"] = "failing"
+    agent_turns: int = 0  # model calls (Claude agent)
+    agent_tool_calls: dict[str, int] = Field(default_factory=dict)
+    agent_usage: dict[str, int] = Field(default_factory=dict)  # the API's usage field names
+    agent_cost_usd: float | None = None
+    agent_budget_hit: str | None = None  # e.g. "max_usd=0.5"
 
     @property
     def added(self) -> int:
@@ -203,6 +208,8 @@ class Report(Frozen):
     max_attempts: int = 0
     agent: str = "none"
     agent_note: str = ""  # e.g. "scripted: this agent replays a known fix"
+    model: str | None = None
+    agent_totals: dict[str, Any] = Field(default_factory=dict)  # usage, cost_usd, turns, tool_calls
     issue: Issue | None = None
     gate_before: GateRun | None = None
     flaky: list[Failure] = Field(default_factory=list)

@@ -37,7 +37,7 @@ def test_defaults(repo: Path) -> None:
     assert config.max_attempts == 3
     assert config.protected_paths == [".github/**"]
     assert config.branch_prefix == "selfheal/"
-    assert (config.agent, config.agent_command) == ("none", None)
+    assert (config.agent, config.agent_command, config.model) == ("auto", None, None)
     assert config.budget == Budget(wall_seconds=1800)
     assert config.git == GitIdentity()
     assert config.env_allow == []

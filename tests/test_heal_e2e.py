@@ -322,7 +322,8 @@ def test_demo_heals_the_bundled_repo(tmp_path: Path) -> None:
     repo = tmp_path / "demo" / "calc"
     report = load(repo)
     assert report["status"] == "healed"
-    assert report["attempts"][0]["fixers"] == ["ruff check --fix", "ruff format", "command"]
+    assert report["attempts"][0]["fixers"] == ["ruff check --fix", "ruff format", "claude"]
+    assert report["attempts"][0]["agent_turns"] == 4
     categories = sorted({f["category"] for f in report["failures"]})
     assert categories == ["assertion", "format", "lint"]
     assert report["proposal"]["pushed"] is True

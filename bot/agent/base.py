@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,6 +22,8 @@ class AgentRequest:
     scratch: Path  # where the agent's prompt and failure files go (the report directory)
     env: Mapping[str, str]  # already scrubbed of secrets
     deadline: float | None = None  # time.monotonic() value
+    # Runs the gate's own test step on the given ids (all when empty); supplied by the loop.
+    run_tests: Callable[[Sequence[str]], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -23,5 +23,6 @@ def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
         "max_attempts": getattr(args, "max_attempts", None),
         "agent": getattr(args, "agent", None),
         "agent_command": getattr(args, "agent_command", None),
+        "model": getattr(args, "model", None),
     }
     return load_config(repo, Path(args.config) if args.config else None, flags)

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import shlex
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from bot.agent.command import CommandAgent
+from bot.agent.replay import ReplayServer, load_script
+from bot.agent.select import make_claude
 from bot.artifacts import report_dir_for
 from bot.commands.loop import execute
 from bot.config import GateStep, load_config
-from bot.errors import GitError
+from bot.errors import BadInput, GitError
 from bot.fix.loop import Job
 from bot.fixtures_path import fixtures_dir
 from bot.proc import run_process, scrubbed_env
 
 SCRIPTED_NOTE = (
-    "The agent in this demo is scripted: it replays a known one-line fix "
-    "(fixtures/demo-agent.json through bot.agent.scripted). It is not a language model."
+    "The model's answers in this demo are scripted: the real Claude agent code runs through the "
+    "anthropic SDK against a local replay of fixtures/demo-claude.json, not a language model. "
+    "Use `selfheal demo --live` with ANTHROPIC_API_KEY set for the real API."
 )
+REPLAY_KEY = "selfheal-demo-replay"  # the replay server's key; not a credential
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -76,24 +79,28 @@ def demo(args: argparse.Namespace) -> int:
         Path(args.dir).resolve() if args.dir else Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
     )
     parent.mkdir(parents=True, exist_ok=True)
+    if args.live and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise BadInput(
+            "selfheal demo --live needs ANTHROPIC_API_KEY; without --live the demo replays a script"
+        )
     repo = make_demo_repo(parent)
     print(f"selfheal demo: a broken copy of the bundled demo package is at {repo}", file=sys.stderr)
-    print(f"  {SCRIPTED_NOTE}", file=sys.stderr)
-    script = fixtures_dir() / "demo-agent.json"
-    command = (
-        shlex.join([sys.executable, "-m", "bot.agent.scripted", str(script)]) + " {prompt_file}"
-    )
-    config = load_config(
-        repo, None, {"gate": demo_gate(), "agent": "command", "agent_command": command}
-    )
-    job = Job(
-        mode="heal",
-        repo=repo,
-        config=config,
-        agent=CommandAgent(command, note=SCRIPTED_NOTE),
-        report_dir=report_dir_for(repo, None),
-    )
-    code = execute(job, as_json=args.json)
+    config = load_config(repo, None, {"gate": demo_gate(), "agent": "claude"})
+    report_dir = report_dir_for(repo, None)
+    if args.live:
+        print("  The Claude agent talks to the real Messages API (--live).", file=sys.stderr)
+        agent = make_claude(config, os.environ)
+        code = execute(
+            Job(mode="heal", repo=repo, config=config, agent=agent, report_dir=report_dir),
+            as_json=args.json,
+        )
+    else:
+        print(f"  {SCRIPTED_NOTE}", file=sys.stderr)
+        with ReplayServer(load_script(fixtures_dir() / "demo-claude.json")) as server:
+            env = {"ANTHROPIC_API_KEY": REPLAY_KEY}
+            agent = make_claude(config, env, base_url=server.base_url, note=SCRIPTED_NOTE)
+            job = Job(mode="heal", repo=repo, config=config, agent=agent, report_dir=report_dir)
+            code = execute(job, as_json=args.json)
     print(
         f"  origin (bare): {parent / 'origin.git'}   try: git -C {repo} log --stat selfheal/",
         file=sys.stderr,

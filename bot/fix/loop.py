@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from bot import __version__
-from bot.agent.base import Agent, AgentRequest
+from bot.agent.base import Agent, AgentOutcome, AgentRequest
 from bot.config import Config, GateStep
-from bot.errors import ProposalError
+from bot.errors import ProposalError, SelfhealError
 from bot.fix.context import build_prompt, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message
@@ -155,7 +155,7 @@ class Run:
             if attempt.outcome == "green":
                 return True
             if attempt.outcome == "budget" or time.monotonic() >= self.deadline:
-                return self._out_of_budget()
+                return self._out_of_budget(attempt.agent_budget_hit)
             if attempt.outcome in ("refused", "no_change"):
                 continue
             now_sigs = signatures(attempt.remaining)
@@ -239,38 +239,49 @@ class Run:
             lint_steps = {s.name for s in steps if s.kind in ("ruff", "ruff-format")}
             check = self._gate(steps, f"fixers {number}", only=lint_steps)
             remaining = [f for f in remaining if f.step not in lint_steps] + check.failures
-        summary, exit_code = "", None
+        said, called = AgentOutcome(), False
         for_agent = [f for f in remaining if f.category not in UNFIXABLE_CATEGORIES]
         wants_agent = bool(for_agent) or self.job.mode == "implement"
         if wants_agent and self.job.agent.name != "none":
             fixer_names.append(self.job.agent.name)
-            said = self.job.agent.attempt(
-                AgentRequest(
-                    mode=self.job.mode,
-                    workdir=ws.path,
-                    prompt=self._prompt(for_agent, number),
-                    failures=for_agent,
-                    attempt=number,
-                    scratch=self.job.report_dir,
-                    env=self.env,
-                    deadline=self.deadline,
-                )
+            request = AgentRequest(
+                mode=self.job.mode,
+                workdir=ws.path,
+                prompt=self._prompt(for_agent, number),
+                failures=for_agent,
+                attempt=number,
+                scratch=self.job.report_dir,
+                env=self.env,
+                deadline=self.deadline,
+                run_tests=self._test_runner(steps),
             )
-            summary, exit_code = said.summary, said.exit_code
+            try:
+                said, called = self.job.agent.attempt(request), True
+            except SelfhealError as exc:
+                # The service failed or refused us: keep what the agent did so far, then stop.
+                for event in getattr(exc, "events", []):
+                    self.transcript.write({**event, "attempt": number})
+                raise
             for event in said.events:
                 self.transcript.write({**event, "attempt": number})
         base = Attempt(
             number=number,
             fixers=fixer_names,
-            agent=self.job.agent.name if self.job.agent.name in fixer_names else None,
-            agent_summary=summary,
-            agent_exit_code=exit_code,
+            agent=self.job.agent.name if called else None,
+            agent_summary=said.summary,
+            agent_exit_code=said.exit_code,
+            agent_turns=said.turns,
+            agent_tool_calls=said.tool_calls,
+            agent_usage=said.usage,
+            agent_cost_usd=said.cost_usd,
+            agent_budget_hit=said.budget_hit,
         )
+        run_wide_budget = said.stop_run
         diff = ws.attempt_diff()
         if not diff.strip():
             return base.model_copy(
                 update={
-                    "outcome": "no_change",
+                    "outcome": "budget" if run_wide_budget else "no_change",
                     "remaining": list(current),
                     "duration_s": time.monotonic() - started,
                 }
@@ -309,7 +320,7 @@ class Run:
         outcome: Literal["green", "failing", "budget"] = (
             "green" if verification.green and not verification.partial else "failing"
         )
-        if time.monotonic() >= self.deadline and outcome != "green":
+        if outcome != "green" and (run_wide_budget or time.monotonic() >= self.deadline):
             outcome = "budget"
         if outcome == "green":
             self._update(gate_after=verification)
@@ -383,14 +394,29 @@ class Run:
     def _left(self) -> float:
         return max(self.deadline - time.monotonic(), 1.0)
 
-    def _out_of_budget(self) -> bool:
-        seconds = self.job.config.budget.wall_seconds
+    def _out_of_budget(self, hit: str | None = None) -> bool:
+        if hit is None:
+            hit = f"wall_seconds={self.job.config.budget.wall_seconds:g}"
         self._end(
             Status.GAVE_UP,
             StopReason.BUDGET,
-            f"wall-time budget of {seconds:g}s reached (budget.wall_seconds)",
+            f"budget {hit} reached; the fix so far is in fix.patch",
         )
         return False
+
+    def _test_runner(self, steps: Sequence[GateStep]) -> Callable[[Sequence[str]], str]:
+        """The agent's run_tests: the gate's own pytest steps, on given ids or whole."""
+        tests = {s.name for s in steps if s.kind == "pytest"}
+
+        def run(ids: Sequence[str]) -> str:
+            if not tests:
+                return "this gate has no pytest step; the full gate runs after your attempt"
+            selection = {name: list(ids) for name in tests} if ids else None
+            gate = self._gate(steps, "agent run_tests", only=tests, selection=selection)
+            parts = [f"{s.name}: {s.status.value}\n{s.output}" for s in gate.steps]
+            return "\n\n".join(parts)
+
+        return run
 
     def _safe_total_diff(self) -> str:
         try:
@@ -406,6 +432,11 @@ class Run:
 
     def finish(self) -> Report:
         """Stamp the end time and totals; safe to call after a failure."""
+        totals = getattr(self.job.agent, "totals", None)
+        if totals is not None:
+            self._update(
+                agent_totals=totals.as_dict(), model=getattr(self.job.agent, "model", None)
+            )
         self._update(
             finished_at=now(),
             timings={**self.report.timings, "total": round(time.monotonic() - self.clock0, 3)},

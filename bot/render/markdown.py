@@ -235,6 +235,49 @@ def _attempts(report: Report) -> list[str]:
     return rows
 
 
+def _usd(value: float | None) -> str:
+    return "unknown (no price for this model)" if value is None else f"${value:.4f}"
+
+
+def _tokens(usage: dict[str, int]) -> str:
+    parts = [
+        ("in", usage.get("input_tokens", 0)),
+        ("out", usage.get("output_tokens", 0)),
+        ("cache write", usage.get("cache_creation_input_tokens", 0)),
+        ("cache read", usage.get("cache_read_input_tokens", 0)),
+    ]
+    return ", ".join(f"{n:,} {label}" for label, n in parts)
+
+
+def _agent(report: Report) -> list[str]:
+    """Turns, tool calls, tokens and cost per attempt and for the run (model agents only)."""
+    used = [a for a in report.attempts if a.agent_turns]
+    if not used and not report.agent_totals:
+        return []
+    rows = [
+        "| # | turns | tool calls | tokens | cost | budget hit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in used:
+        calls = ", ".join(
+            f"{md_text(name, 40)} {n}" for name, n in sorted(a.agent_tool_calls.items())
+        )
+        rows.append(
+            f"| {a.number} | {a.agent_turns} | {calls or 'none'} | {_tokens(a.agent_usage)}"
+            f" | {_usd(a.agent_cost_usd)} | {md_text(a.agent_budget_hit or 'none', 60)} |"
+        )
+    totals = report.agent_totals
+    cost = totals.get("cost_usd")
+    line = (
+        f"Run total ({md_code(report.model or report.agent)}): {totals.get('turns', 0)} turns, "
+        f"{_tokens(totals.get('usage', {}))}; cost {_usd(cost)}."
+    )
+    fixed = len(report.failures) if report.status.value in ("healed", "proposed") else 0
+    if fixed and cost is not None:
+        line += f" Cost per healed failure: {_usd(cost / fixed)}."
+    return [*rows, "", line]
+
+
 def _guards(report: Report) -> list[str]:
     checked = [(a.number, v) for a in report.attempts for v in a.guards]
     refused = [(n, v) for n, v in checked if not v.ok]
@@ -309,6 +352,7 @@ def _document(report: Report, log_cap: int | None) -> str:
         ("Gate", _gate_table(report)),
         ("Failures", _failures(report)),
         ("Attempts", _attempts(report)),
+        *([("Agent", agent)] if (agent := _agent(report)) else []),
         ("Guards", _guards(report)),
         ("Proposal", _proposal(report)),
         ("Timings", _timings(report)),

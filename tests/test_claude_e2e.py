@@ -1,0 +1,119 @@
+"""`selfheal heal --agent claude` end to end: the real SDK over HTTP to the replay server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.agent.replay import ReplayServer
+from tests.cli import heal, load, origin_branches, state
+from tests.conftest import MakeRepo, git
+from tests.fakes.messages_api import failure, reply, tool_use, usage
+from tests.test_heal_e2e import CALC
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-ant-canary-0123456789abcdef"
+FIX = {"path": "calc/ops.py", "old": "min(value, low)", "new": "min(value, high)"}
+SPENT = [
+    usage(500, 80, 2000, 0),
+    usage(200, 60, 100, 2000),
+    usage(150, 40, 0, 2100),
+    usage(90, 20, 0, 2100),
+]
+SESSION = [
+    reply(tool_use("search", pattern="def clamp"), spent=SPENT[0], stop_reason="tool_use"),
+    reply(tool_use("read_file", path="calc/ops.py"), spent=SPENT[1], stop_reason="tool_use"),
+    reply(
+        tool_use("edit_file", **FIX),
+        tool_use("run_tests", test_ids=[]),
+        spent=SPENT[2],
+        stop_reason="tool_use",
+    ),
+    reply(
+        tool_use("finish", summary="clamp now bounds by high"),
+        spent=SPENT[3],
+        stop_reason="tool_use",
+    ),
+]
+
+
+def claude_env(server: ReplayServer) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url}
+
+
+def test_claude_heals_and_reports_exact_usage(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    before = state(repo)
+    with ReplayServer(SESSION) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+        bodies = [json.dumps(r.body) for r in server.message_requests]
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = load(repo)
+    assert report["status"] == "healed"
+    assert report["proposal"]["branch"] in origin_branches(repo)
+    assert state(repo) == before
+    attempt = report["attempts"][0]
+    assert attempt["agent_turns"] == 4
+    assert attempt["agent_tool_calls"] == {
+        "search": 1,
+        "read_file": 1,
+        "edit_file": 1,
+        "run_tests": 1,
+        "finish": 1,
+    }
+    for field in (
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ):
+        assert attempt["agent_usage"][field] == sum(s[field] for s in SPENT)
+    assert report["agent_totals"]["usage"] == attempt["agent_usage"]
+    assert report["agent_totals"]["cost_usd"] == attempt["agent_cost_usd"]
+    assert "clamp now bounds by high" in (repo / ".selfheal" / "report.md").read_text()
+    everything = [
+        *bodies,
+        *(p.read_text() for p in (repo / ".selfheal").iterdir()),
+        git(repo, "log", "-p", "--all"),
+    ]
+    assert all(KEY not in text for text in everything)
+
+
+def test_no_key_is_bad_input_before_any_work(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    done = heal(repo, None, "--agent", "claude", env={"ANTHROPIC_API_KEY": ""})
+    assert done.returncode == 2
+    assert "ANTHROPIC_API_KEY" in done.stderr
+    assert not (repo / ".selfheal" / "report.json").exists()  # refused before the gate ran
+
+
+def test_bad_key_exits_2_and_says_what_to_fix(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    with ReplayServer([failure(401, "authentication_error", "invalid x-api-key")]) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+    assert done.returncode == 2, done.stderr
+    assert "ANTHROPIC_API_KEY" in done.stderr
+    assert state(repo)[0] == git(repo, "rev-parse", "HEAD")
+
+
+def test_overloaded_then_ok_is_retried(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    script = [failure(529, "overloaded_error"), failure(500, "api_error"), *SESSION]
+    with ReplayServer(script) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+    assert done.returncode == 0, done.stderr
+    assert load(repo)["status"] == "healed"
+
+
+def test_usd_budget_stops_the_run_and_names_itself(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo({**CALC, ".github/selfheal.yml": "budget:\n  max_usd: 0.001\n"})
+    with ReplayServer(SESSION) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = load(repo)
+    assert report["stop_reason"] == "budget"
+    assert "max_usd=0.001" in report["detail"]
+    assert (repo / ".selfheal" / "fix.patch").exists()
