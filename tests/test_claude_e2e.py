@@ -117,3 +117,75 @@ def test_usd_budget_stops_the_run_and_names_itself(make_repo: MakeRepo, tmp_path
     assert report["stop_reason"] == "budget"
     assert "max_usd=0.001" in report["detail"]
     assert (repo / ".selfheal" / "fix.patch").exists()
+
+
+def test_hostile_tool_calls_are_refused_and_the_run_goes_on(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("OUTSIDE-CANARY-5f2c\n")
+    repo = make_repo(CALC)
+    (repo / "calc" / "leak").symlink_to(outside)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a symlink out of the repo")
+    hostile = [
+        tool_use("read_file", path="/etc/passwd"),
+        tool_use("read_file", path="../../../../etc/passwd"),
+        tool_use("read_file", path="calc/leak"),
+        tool_use("read_file", path=".git/config"),
+        tool_use("write_file", path=".github/workflows/x.yml", content="on: push\n"),
+        tool_use("write_file", path="../escaped.txt", content="out\n"),
+    ]
+    script = [reply(*hostile, stop_reason="tool_use"), *SESSION]
+    with ReplayServer(script) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+        second = server.message_requests[1].body
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = [
+        b
+        for m in second["messages"]
+        if m["role"] == "user"
+        for b in m["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    ]
+    assert len(results) == len(hostile)
+    assert all(r["is_error"] for r in results)
+    sent = json.dumps(second)
+    assert "root:x:0:0" not in sent
+    assert "OUTSIDE-CANARY-5f2c" not in sent
+    assert "repositoryformatversion" not in sent  # .git/config was not read
+    assert not (tmp_path / "escaped.txt").exists()
+    assert outside.read_text() == "OUTSIDE-CANARY-5f2c\n"
+    assert load(repo)["status"] == "healed"
+    assert git(
+        repo, "show", "--name-only", "--format=", load(repo)["proposal"]["branch"]
+    ).split() == ["calc/ops.py"]
+
+
+def test_canaries_never_reach_the_model(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canaries = {
+        "GITHUB_TOKEN": "ghs_canary_c4f1e2d3",
+        "BUILD_SERVICE_TOKEN": "canary-custom-88aa77bb",
+    }
+    for name, value in canaries.items():
+        monkeypatch.setenv(name, value)
+    loud = {
+        **CALC,
+        "tests/test_env.py": "import os\n\n\ndef test_env():\n    assert False, dict(os.environ)\n",
+    }
+    repo = make_repo(loud)
+    session = [
+        reply(
+            tool_use("run_tests", test_ids=["tests/test_env.py::test_env"]), stop_reason="tool_use"
+        ),
+        reply(tool_use("finish", summary="looked"), stop_reason="tool_use"),
+    ]
+    with ReplayServer(session * 3) as server:
+        heal(repo, None, "--agent", "claude", "--max-attempts", "1", env=claude_env(server))
+        bodies = [json.dumps(r.body) for r in server.message_requests]
+    assert any("test_env" in b for b in bodies)  # the environment dump did go to the model...
+    everything = [*bodies, *(p.read_text() for p in (repo / ".selfheal").iterdir())]
+    for value in [KEY, *canaries.values()]:  # ...without a single secret in it
+        assert all(value not in text for text in everything), value
