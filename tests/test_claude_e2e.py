@@ -189,3 +189,28 @@ def test_canaries_never_reach_the_model(
     everything = [*bodies, *(p.read_text() for p in (repo / ".selfheal").iterdir())]
     for value in [KEY, *canaries.values()]:  # ...without a single secret in it
         assert all(value not in text for text in everything), value
+
+
+def test_service_down_after_retries_is_an_error_that_loses_nothing(make_repo: MakeRepo) -> None:
+    repo = make_repo(CALC)
+    before = state(repo)
+    with ReplayServer([failure(500, "api_error", "upstream down")] * 10) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+        tries = len(server.message_requests)
+    assert done.returncode == 3, done.stderr
+    assert tries == 3  # the first call and the SDK's two retries
+    report = load(repo)
+    assert report["status"] == "error"
+    assert "500" in report["detail"]
+    assert report["gate_before"] is not None  # what was learned before the outage is kept
+    assert state(repo) == before
+
+
+def test_token_budget_stops_the_run_and_names_itself(make_repo: MakeRepo) -> None:
+    repo = make_repo({**CALC, ".github/selfheal.yml": "budget:\n  max_total_tokens: 1000\n"})
+    with ReplayServer(SESSION) as server:
+        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = load(repo)
+    assert report["stop_reason"] == "budget"
+    assert "max_total_tokens=1000" in report["detail"]
