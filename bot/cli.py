@@ -8,11 +8,21 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from bot import __version__
+from bot.agent.presets import PRESETS, preset_names
 from bot.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SelfhealError
 
 EPILOG = """exit codes: 0 done (healed, proposed, or nothing to do), 1 could not heal (gave up,
 refused by a guard), 2 bad input or configuration, 3 internal error, 130 interrupted.
 Configuration: defaults < .github/selfheal.yml (or --config) < SELFHEAL_* variables < flags."""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps like argparse does, but never inside a word like --no-auto-commits."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +69,14 @@ def _loop_options(parser: argparse.ArgumentParser) -> None:
         help="the command agent to run in the worktree; {prompt_file} becomes the prompt's path, else the prompt is on stdin",
     )
     parser.add_argument(
+        "--agent-preset",
+        metavar="NAME",
+        choices=preset_names(),
+        help="run a popular CLI agent as the command agent (implies --agent command; not with "
+        "--agent-command); its API key is passed to it alone, never to the gate. "
+        + " ".join(f"{n}: `{PRESETS[n].command}`." for n in preset_names()),
+    )
+    parser.add_argument(
         "--no-push",
         action="store_true",
         help="create the branch locally but do not push it to origin",
@@ -90,12 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"selfheal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("heal", help="heal the failing gate of a local checkout", epilog=EPILOG)
+    p = sub.add_parser(
+        "heal",
+        help="heal the failing gate of a local checkout",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
     _loop_options(p)
     p.set_defaults(func=_lazy("loop", "heal"))
 
     p = sub.add_parser(
-        "implement", help="implement an issue described in a file, behind the gate", epilog=EPILOG
+        "implement",
+        help="implement an issue described in a file, behind the gate",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
     )
     _loop_options(p)
     p.add_argument(

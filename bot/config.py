@@ -8,7 +8,14 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
@@ -85,6 +92,7 @@ class Config(BaseModel):
     # auto: claude when ANTHROPIC_API_KEY is set, else none (deterministic fixers only)
     agent: Literal["auto", "none", "command", "claude"] = "auto"
     agent_command: str | None = None
+    agent_preset: str | None = None  # a CLI agent preset (bot.agent.presets): agent command
     model: str | None = None  # Claude model id; None: bot.agent.claude.DEFAULT_MODEL
     max_tokens: int = Field(default=4096, ge=1, le=21333)  # per model call (non-streaming limit)
     api_retries: int = Field(default=2, ge=0, le=10)  # the SDK's retries for 429/5xx/overloaded
@@ -95,6 +103,33 @@ class Config(BaseModel):
     digest_tokens: int = Field(default=8000, ge=500)
     max_diff_lines: int = Field(default=2000, ge=1)
     flaky_check: bool = True
+
+    @field_validator("agent_preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        from bot.agent.presets import PRESETS, preset_names
+
+        if value is not None and value not in PRESETS:
+            raise ValueError(
+                f"unknown agent preset {value!r}; choose one of: {', '.join(preset_names())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_agent_command(self) -> Config:
+        if self.agent_preset is None:
+            return self
+        if self.agent_command is not None:
+            raise ValueError(
+                f"agent_preset {self.agent_preset!r} and agent_command are both set; "
+                "a preset is a ready-made agent_command, so give one or the other"
+            )
+        if self.agent not in ("auto", "command"):
+            raise ValueError(
+                f"agent_preset {self.agent_preset!r} runs a command agent, but agent is "
+                f"{self.agent!r}"
+            )
+        return self
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

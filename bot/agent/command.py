@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
+from collections.abc import Sequence
 
 from bot.agent.base import AgentOutcome, AgentRequest
 from bot.errors import BadInput
@@ -12,6 +14,10 @@ from bot.proc import run_process
 
 PLACEHOLDER = "{prompt_file}"
 AGENT_OUTPUT_CAP = 128 * 1024
+# Never handed to an agent, whatever a passthrough list says: GitHub's and the runner's tokens.
+NEVER_PASSED = frozenset(
+    {"GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"}
+)
 
 
 def split_command(command: str) -> list[str]:
@@ -26,13 +32,22 @@ def split_command(command: str) -> list[str]:
 
 
 class CommandAgent:
-    """Runs `CMD {prompt_file}` (or CMD with the prompt on stdin) in the worktree."""
+    """Runs `CMD {prompt_file}` (or CMD with the prompt on stdin) in the worktree.
+
+    The agent's environment is the scrubbed one the gate gets, plus the variables named in
+    `env_passthrough` copied from ours (an agent's own API key, say): those reach this
+    agent's process only, never the gate's.
+    """
 
     name = "command"
 
-    def __init__(self, command: str, note: str = "") -> None:
+    def __init__(self, command: str, note: str = "", env_passthrough: Sequence[str] = ()) -> None:
         self.argv = split_command(command)
         self.note = note
+        refused = sorted(n for n in env_passthrough if n.upper() in NEVER_PASSED)
+        if refused:
+            raise BadInput(f"{', '.join(refused)} is never passed to an agent")
+        self.env_passthrough = tuple(dict.fromkeys(env_passthrough))
 
     def attempt(self, request: AgentRequest) -> AgentOutcome:
         request.scratch.mkdir(parents=True, exist_ok=True)
@@ -45,8 +60,10 @@ class CommandAgent:
         )
         uses_file = any(PLACEHOLDER in word for word in self.argv)
         argv = [word.replace(PLACEHOLDER, str(prompt_file)) for word in self.argv]
+        passed = {n: os.environ[n] for n in self.env_passthrough if n in os.environ}
         env = {
             **request.env,
+            **passed,
             "SELFHEAL_PROMPT_FILE": str(prompt_file),
             "SELFHEAL_FAILURES_JSON": str(failures_file),
             "SELFHEAL_ATTEMPT": str(request.attempt),
@@ -75,6 +92,7 @@ class CommandAgent:
                     "event": "agent",
                     "agent": self.name,
                     "argv": list(result.argv),
+                    "env_passthrough": sorted(passed),  # names only, never values
                     "exit_code": result.returncode,
                     "timed_out": result.timed_out,
                     "duration_s": round(result.duration_s, 3),

@@ -7,26 +7,39 @@ from collections.abc import Mapping, Sequence
 
 from bot.agent.base import Agent, AgentRequest, NoAgent
 from bot.agent.command import CommandAgent
+from bot.agent.presets import preset_command
 from bot.config import Config
 from bot.errors import BadInput
 
 
 def agent_kind(config: Config, env: Mapping[str, str]) -> str:
-    """`auto` means claude when ANTHROPIC_API_KEY is set, else none."""
+    """`auto` means command with an agent preset, else claude when ANTHROPIC_API_KEY is set, else none."""
     if config.agent != "auto":
         return config.agent
+    if config.agent_preset:
+        return "command"
     return "claude" if env.get("ANTHROPIC_API_KEY") else "none"
 
 
 def make_agent(config: Config, env: Mapping[str, str] | None = None) -> Agent:
-    """none, command (needs agent_command) or claude (needs ANTHROPIC_API_KEY); BadInput otherwise."""
+    """none, command (agent_command or agent_preset), or claude (needs ANTHROPIC_API_KEY).
+
+    BadInput when what the kind needs is missing.
+    """
     env = os.environ if env is None else env
     kind = agent_kind(config, env)
     if kind == "command":
+        if config.agent_preset:
+            preset = preset_command(config.agent_preset)
+            return CommandAgent(
+                preset.command,
+                note=f"agent preset {preset.name} ({preset.doc_url})",
+                env_passthrough=preset.env_passthrough,
+            )
         if not config.agent_command:
             raise BadInput(
-                "--agent command needs --agent-command 'CMD {prompt_file}' "
-                "(or agent_command in .github/selfheal.yml)"
+                "--agent command needs --agent-command 'CMD {prompt_file}' or --agent-preset NAME "
+                "(or agent_command / agent_preset in .github/selfheal.yml)"
             )
         return CommandAgent(config.agent_command)
     if kind == "claude":

@@ -19,10 +19,14 @@ def repo_root(path: str | None) -> Path:
 
 def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
     """The layered configuration, with the flags this subcommand has on top."""
+    preset = getattr(args, "agent_preset", None)
+    agent = getattr(args, "agent", None)
     flags = {
         "max_attempts": getattr(args, "max_attempts", None),
-        "agent": getattr(args, "agent", None),
+        # --agent-preset NAME means --agent command (unless --agent says otherwise: refused)
+        "agent": agent if agent is not None or preset is None else "command",
         "agent_command": getattr(args, "agent_command", None),
+        "agent_preset": preset,
         "model": getattr(args, "model", None),
     }
     return load_config(repo, Path(args.config) if args.config else None, flags)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from bot.fix.digest import CHARS_PER_TOKEN, estimate_tokens, failure_digest
+from bot.fix.digest import CHARS_PER_TOKEN, MIN_EXCERPT, estimate_tokens, failure_digest
 from bot.render.text import (
     close_fences,
     cut_marker,
@@ -209,8 +209,12 @@ def build_prompt(
     attempt_number: int = 1,
     max_attempts: int = 1,
     protected_paths: Sequence[str] = (".github/**",),
+    related: str = "",
 ) -> str:
-    """The Markdown prompt for any agent; about token_budget tokens plus fixed text at most."""
+    """The Markdown prompt for any agent; about token_budget tokens plus fixed text at most.
+
+    `related` is the source of the failing tests and what they call (bot.fix.source).
+    """
     chars = max(token_budget, 0) * CHARS_PER_TOKEN
     if mode == "implement":
         task = _issue_block(issue, chars * 3 // 8)
@@ -225,6 +229,11 @@ def build_prompt(
     spent = estimate_tokens(repo_text) + estimate_tokens(history) + estimate_tokens(names)
     if mode == "implement":
         spent += estimate_tokens(task)
+    # Up to a quarter for the source, but it gives way first: the digest keeps a quarter.
+    source_cap = min(chars // 4, chars - spent * CHARS_PER_TOKEN - chars // 4)
+    source = related.strip() if source_cap >= MIN_EXCERPT else ""
+    source = close_fences(_cap_head(source, source_cap)) if source else ""
+    spent += estimate_tokens(source)
     digest = failure_digest(failures, token_budget - spent) if failures else ""
     if failures:
         checks = f"{names}\n\n{digest}".strip()
@@ -237,6 +246,16 @@ def build_prompt(
         turn.append("Earlier attempts did not make the gate pass; do not repeat them.")
     if attempt_number >= max_attempts:
         turn.append("It is the last attempt.")
+    source_section = (
+        [
+            (
+                "## Source of the failing tests and the code they call",
+                f"As the files are now, with line numbers, so you need not look them up.\n\n{source}",
+            )
+        ]
+        if source
+        else []
+    )
     sections = [
         ("# Task", task),
         ("## Rules", _rules(mode, protected_paths)),
@@ -250,6 +269,7 @@ def build_prompt(
             else "None.",
         ),
         ("## Failing checks", checks),
+        *source_section,
         ("## Earlier attempts", history or "None: this is the first attempt."),
         (f"## Attempt {attempt_number} of {max_attempts}", " ".join(turn)),
     ]

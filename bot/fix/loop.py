@@ -18,9 +18,10 @@ from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
-from bot.fix.context import build_prompt, repo_instructions
+from bot.fix.context import CHARS_PER_TOKEN, build_prompt, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message
+from bot.fix.source import related_source
 from bot.forge import git
 from bot.gate.runner import rerun_plan, run_gate
 from bot.gate.steps import resolve_gate
@@ -347,6 +348,8 @@ class Run:
         return self._gate(steps, f"gate {number}")
 
     def _prompt(self, failures: Sequence[Failure], number: int) -> str:
+        # About a quarter of the prompt's budget: build_prompt's share for the source.
+        source_chars = self.job.config.digest_tokens // 4 * CHARS_PER_TOKEN
         return build_prompt(
             mode=self.job.mode,
             failures=failures,
@@ -356,6 +359,7 @@ class Run:
             issue=self.job.issue,
             attempt_number=number,
             max_attempts=self.job.config.max_attempts,
+            related=related_source(self.ws.path, failures, source_chars),
         )
 
     # -- helpers ------------------------------------------------------------------
