@@ -1,9 +1,8 @@
 """The agent's tools, confined to one repository: list, read, search, edit, write, test, finish.
 
-Every path is checked before use: no absolute paths, no `..` out of the root, nothing inside
-`.git`, no symbolic link leading out. Writes also refuse protected paths and never go through
-a symbolic link. Text from the repository or a test run is sanitized and capped before the
-model sees it. A model's mistake is an error result it can act on, never an exception.
+Every path is checked before use, and read and written, through bot.guard.confine. Text from
+the repository or a test run is sanitized and capped before the model sees it. A model's
+mistake is an error result it can act on, never an exception.
 """
 
 from __future__ import annotations
@@ -11,21 +10,26 @@ from __future__ import annotations
 import copy
 import fnmatch
 import os
-import stat
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pathspec
-
+from bot.guard.confine import (
+    PathRefused,
+    check_patterns,
+    read_bytes,
+    resolve,
+    shown,
+    writable,
+    write_text,
+)
 from bot.guard.diff import unquote_path
 from bot.guard.sanitize import sanitize
 from bot.proc import run_process, scrubbed_env
 from bot.render.text import one_line
 
-MAX_READ_BYTES = 4 * 1024 * 1024
 MAX_WRITE_CHARS = 1_000_000
 MAX_SEARCH_LINES = 200
 MAX_SEARCH_LINE_CHARS = 400
@@ -34,8 +38,6 @@ MAX_SUMMARY_CHARS = 4000
 MIN_CAP_CHARS = 500
 GIT_TIMEOUT_S = 60.0
 _GIT_OUTPUT_CAP = 4 * 1024 * 1024
-_BINARY_PROBE = 8192  # git's own heuristic: a NUL byte early on means binary
-_SHOWN_PATH = 200
 # A variable that points git at another repository would move every command out of the root.
 _GIT_LOCATION_VARS = frozenset(
     {
@@ -146,12 +148,6 @@ class _Refused(Exception):
     """A call the model must change; the message says how."""
 
 
-@dataclass(frozen=True)
-class _Target:
-    rel: str  # as the model named it, normalised: "src/app.py"
-    real: Path  # where it is on disk, symlinks followed; always inside the root
-
-
 def cap_text(text: str, cap: int, *, keep_tail: bool = False) -> str:
     """At most `cap` characters; a cut is marked with how many characters were omitted."""
     if len(text) <= cap:
@@ -205,14 +201,6 @@ def _check_arguments(name: str, arguments: object) -> dict[str, Any]:
     return dict(arguments)
 
 
-def _shown(path: str) -> str:
-    return one_line(sanitize(path), _SHOWN_PATH) or "''"
-
-
-def _in_git_dir(parts: Sequence[str]) -> bool:
-    return any(part.lower() == ".git" for part in parts)
-
-
 def _glob_match(path: str, pattern: str) -> bool:
     return PurePosixPath(path).match(pattern) or fnmatch.fnmatchcase(path, pattern)
 
@@ -242,7 +230,7 @@ class RepoTools:
         if not self.root.is_dir():
             raise ValueError(f"the repository root {root} is not a directory")
         self.protected = list(protected)
-        self._spec = pathspec.GitIgnoreSpec.from_lines(self.protected)
+        check_patterns(self.protected)
         self._run_tests = run_tests
         self._env = {k: v for k, v in scrubbed_env(env).items() if k not in _GIT_LOCATION_VARS}
         self.cap_chars = max(cap_chars, MIN_CAP_CHARS)
@@ -287,104 +275,13 @@ class RepoTools:
         self.calls[name] += 1
         try:
             content = handler(_check_arguments(name, arguments))
-        except _Refused as exc:
+        except (_Refused, PathRefused) as exc:
             return ToolResult(cap_text(str(exc), self.cap_chars), is_error=True)
         except OSError as exc:
             return ToolResult(f"{name} failed: {exc.strerror or exc}", is_error=True)
         return ToolResult(cap_text(content, self.cap_chars, keep_tail=name == "run_tests"))
 
-    # -- paths ------------------------------------------------------------------------
-
-    def protected_pattern(self, rel: str) -> str | None:
-        """The protected pattern that claims `rel` (gitignore rules, as the diff guard), or None."""
-        result = self._spec.check_file(rel)
-        if not result.include:
-            return None
-        # The index counts the spec's patterns, not our lines (blank ones are dropped).
-        found = None if result.index is None else self._spec.patterns[result.index]
-        pattern = getattr(found, "pattern", None)
-        return pattern if isinstance(pattern, str) else ", ".join(self.protected)
-
-    def _inside(self, shown: str, real: Path) -> None:
-        if not real.is_relative_to(self.root):
-            raise _Refused(
-                f"{shown}: resolves outside the repository (through a symbolic link);"
-                " only files inside the repository can be used"
-            )
-        if _in_git_dir(real.relative_to(self.root).parts):
-            raise _Refused(f"{shown}: paths inside .git are refused; git metadata is off limits")
-
-    def _resolve(self, raw: str) -> _Target:
-        """The path the model named, checked: relative, inside the root, not in .git."""
-        shown = _shown(raw)
-        if not raw.strip() or "\x00" in raw:
-            raise _Refused(f"{shown}: not a usable path; give one relative to the repository root")
-        pure = PurePosixPath(raw)
-        if pure.is_absolute():
-            raise _Refused(
-                f"{shown}: absolute paths are refused; give a path relative to the repository"
-                " root, such as src/app.py"
-            )
-        parts: list[str] = []
-        for part in pure.parts:
-            if part != "..":
-                parts.append(part)
-            elif parts:
-                parts.pop()
-            else:
-                raise _Refused(f"{shown}: `..` leads out of the repository; stay inside it")
-        if _in_git_dir(parts):
-            raise _Refused(f"{shown}: paths inside .git are refused; git metadata is off limits")
-        real = Path(os.path.realpath(self.root / raw))
-        self._inside(shown, real)
-        return _Target("/".join(parts) or ".", real)
-
-    def _writable(self, raw: str) -> _Target:
-        """A path the model may write: as _resolve, and no symlink at the end, not protected."""
-        target = self._resolve(raw)
-        shown, pure = _shown(raw), PurePosixPath(raw)
-        if pure.name in ("", ".", ".."):
-            raise _Refused(f"{shown}: not a file path")
-        # The parent with its links followed, the last component not: writes never follow one.
-        parent = Path(os.path.realpath(self.root / pure.parent))
-        self._inside(shown, parent)
-        path = parent / pure.name
-        if path.is_symlink():
-            raise _Refused(
-                f"{shown}: is a symbolic link; writing through links is refused."
-                " Change the file it points to, by its own path, if that is inside the repository"
-            )
-        if path.exists() and not path.is_file():
-            raise _Refused(f"{shown}: is not a regular file")
-        for rel in dict.fromkeys((target.rel, path.relative_to(self.root).as_posix())):
-            if (pattern := self.protected_pattern(rel)) is not None:
-                raise _Refused(
-                    f"{shown}: this path is protected (pattern {pattern}); change code elsewhere"
-                )
-        return _Target(target.rel, path)
-
-    def _read_bytes(self, target: _Target) -> bytes:
-        real = target.real
-        if real.is_dir():
-            raise _Refused(f"{target.rel}: is a directory; use list_files to see what is in it")
-        if not real.exists():
-            raise _Refused(f"{target.rel}: no such file; use list_files or search to find it")
-        if not real.is_file():
-            raise _Refused(f"{target.rel}: is not a regular file")
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise _Refused(f"{target.rel}: is not a regular file")
-            if info.st_size > MAX_READ_BYTES:
-                raise _Refused(
-                    f"{target.rel}: is {info.st_size} bytes, over the {MAX_READ_BYTES} byte"
-                    " limit; use search to find the part you need"
-                )
-            data = handle.read(MAX_READ_BYTES + 1)
-        if b"\x00" in data[:_BINARY_PROBE]:
-            raise _Refused(f"{target.rel}: is a binary file; only text files can be read")
-        return data
+    # -- git ------------------------------------------------------------------------
 
     def _git(self, *args: str) -> tuple[int | None, str, str]:
         done = run_process(
@@ -401,7 +298,7 @@ class RepoTools:
     # -- the tools --------------------------------------------------------------------
 
     def _list_files(self, args: dict[str, Any]) -> str:
-        target = self._resolve(args.get("path", "."))
+        target = resolve(self.root, args.get("path", "."))
         if not target.real.exists():
             raise _Refused(f"{target.rel}: no such directory; use list_files with path .")
         pattern: str | None = args.get("pattern")
@@ -437,8 +334,8 @@ class RepoTools:
         return "\n".join(lines)
 
     def _read_file(self, args: dict[str, Any]) -> str:
-        target = self._resolve(args["path"])
-        text = sanitize(self._read_bytes(target).decode("utf-8", errors="replace"))
+        target = resolve(self.root, args["path"])
+        text = sanitize(read_bytes(target).decode("utf-8", errors="replace"))
         lines = text.split("\n")
         if text.endswith("\n"):
             lines.pop()
@@ -472,7 +369,7 @@ class RepoTools:
         pattern: str = args["pattern"]
         if not pattern or "\x00" in pattern:
             raise _Refused("search: pattern is empty or holds a NUL character")
-        target = self._resolve(args.get("path", "."))
+        target = resolve(self.root, args.get("path", "."))
         kind = "-F" if args.get("fixed", False) else "-E"
         code, out, err = self._git(
             "grep", "-n", "-I", "--no-color", "--untracked", kind, "-e", pattern, "--", target.rel
@@ -501,7 +398,7 @@ class RepoTools:
         return "\n".join(lines)
 
     def _edit_file(self, args: dict[str, Any]) -> str:
-        target = self._writable(args["path"])
+        target = writable(self.root, args["path"], self.protected)
         old: str = args["old"]
         new: str = args["new"]
         if not old:
@@ -511,7 +408,7 @@ class RepoTools:
         if not target.real.exists():
             raise _Refused(f"{target.rel}: no such file; use write_file to create it")
         try:
-            text = self._read_bytes(target).decode("utf-8")
+            text = read_bytes(target).decode("utf-8")
         except UnicodeDecodeError:
             raise _Refused(f"{target.rel}: is not UTF-8 text; it cannot be edited") from None
         count = _count_matches(text, old)
@@ -527,7 +424,7 @@ class RepoTools:
             )
             raise _Refused(f"{target.rel}: old matches {count} times, not once; {advice}")
         at = text.index(old)
-        _write_text(target.real, text[:at] + new + text[at + len(old) :])
+        write_text(target.real, text[:at] + new + text[at + len(old) :])
         line = text.count("\n", 0, at) + 1
         return f"edited {target.rel} at line {line}"
 
@@ -535,9 +432,9 @@ class RepoTools:
         content: str = args["content"]
         if len(content) > MAX_WRITE_CHARS:
             raise _Refused(f"write_file: content is over the {MAX_WRITE_CHARS} character limit")
-        target = self._writable(args["path"])
+        target = writable(self.root, args["path"], self.protected)
         existed = target.real.exists()
-        _write_text(target.real, content)
+        write_text(target.real, content)
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
         return f"{'overwrote' if existed else 'created'} {target.rel} ({lines} lines)"
 
@@ -553,10 +450,10 @@ class RepoTools:
                 or any(ch in test_id for ch in "\x00\r\n")
             ):
                 raise _Refused(
-                    f"run_tests: {_shown(test_id)} is not a test id; give ids such as"
+                    f"run_tests: {shown(test_id)} is not a test id; give ids such as"
                     " tests/test_app.py::test_add, without options"
                 )
-            self._resolve(test_id.split("::", 1)[0])
+            resolve(self.root, test_id.split("::", 1)[0])
         return sanitize(self._run_tests(list(ids)))
 
     def _finish(self, args: dict[str, Any]) -> str:
@@ -565,12 +462,3 @@ class RepoTools:
             raise _Refused("finish: summary is empty; say in a few sentences what you changed")
         self.finished = summary[:MAX_SUMMARY_CHARS]
         return "Summary recorded. Stop now: selfheal checks the change and runs the gate."
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 exactly as given; the last component is never followed as a link."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
-    fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.gate import parsers
+from bot.gate import parsers, pytest_results
 from bot.gate.parsers import Traceback
 from bot.proc import ProcessResult
 from bot.report import Category, Failure
@@ -192,7 +192,7 @@ class _Triage:
     def timeout(self) -> Failure:
         seconds = round(self.result.duration_s)
         message = f"{self.step.name} did not finish and was killed after {seconds} s"
-        path = parsers.last_progress_file(self.result.output)
+        path = pytest_results.last_progress_file(self.result.output)
         file = parsers.repo_relative(path, self.roots) if path else None
         return self.failure(
             Category.TIMEOUT, "killed", message, file=file, excerpt=self.result.output
@@ -277,7 +277,7 @@ class _Triage:
             excerpt=excerpt,
         )
 
-    def pytest(self, results: parsers.PytestResults) -> list[Failure]:
+    def pytest(self, results: pytest_results.PytestResults) -> list[Failure]:
         """Failures from pytest's structured results (selfheal's plugin, or junit XML)."""
         found = [
             self.from_exception(
@@ -305,7 +305,7 @@ class _Triage:
     def text(self) -> list[Failure]:
         """Failures read from the output alone: no pytest results file, or a plain command."""
         output = self.result.output
-        if parsers.timeout_banner(output):
+        if pytest_results.timeout_banner(output):
             where = parsers.deepest_in_repo(parsers.all_frames(output), self.roots)
             return [
                 self.failure(
@@ -330,7 +330,7 @@ class _Triage:
                 line=None,
                 excerpt=output,
             )
-            for tf in parsers.parse_pytest_text(output)
+            for tf in pytest_results.parse_pytest_text(output)
         ]
         if found:
             return found
@@ -366,13 +366,13 @@ class _Triage:
 
 def _pytest_results(
     junit_path: Path | None, results_path: Path | None = None
-) -> parsers.PytestResults | None:
+) -> pytest_results.PytestResults | None:
     """What pytest reported structurally: selfheal's plugin's file, else a junit file."""
     if results_path is not None:
-        results = parsers.parse_pytest_results(results_path)
+        results = pytest_results.parse_pytest_results(results_path)
         if results is not None:
             return results
-    report = parsers.parse_junit(junit_path) if junit_path is not None else None
+    report = pytest_results.parse_junit(junit_path) if junit_path is not None else None
     return report.results() if report is not None else None
 
 

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-import pathspec
-
+from bot.guard.confine import check_patterns, protected_pattern
 from bot.guard.diff import ChangedFile
 from bot.report import GuardVerdict
 
@@ -101,12 +100,12 @@ def _verdict(guard: str, problems: list[tuple[str, str]], advice: str) -> GuardV
 
 
 def _protected(changes: Sequence[ChangedFile], protected: Sequence[str]) -> GuardVerdict:
-    spec = pathspec.GitIgnoreSpec.from_lines(protected)
+    check_patterns(protected)  # a pattern gitignore rules cannot read fails even an empty diff
     problems = [
         (path, f"{path} is a protected path")
         for change in changes
         for path in dict.fromkeys(p for p in (change.old_path, change.path) if p)
-        if spec.match_file(path)
+        if protected_pattern(path, protected) is not None
     ]
     listed = ", ".join(protected)
     return _verdict(

@@ -15,18 +15,9 @@ import anthropic
 import pytest
 
 from bot.agent.base import AgentRequest
-from bot.agent.claude import (
-    DEFAULT_MODEL,
-    SYSTEM_RULES,
-    AgentServiceError,
-    AgentSetupError,
-    ClaudeAgent,
-    ClaudeBudget,
-    known_models,
-    make_client,
-    newest_model,
-    split_prompt,
-)
+from bot.agent.claude import DEFAULT_MODEL, ClaudeAgent, ClaudeBudget, make_client
+from bot.agent.claude_errors import AgentServiceError, AgentSetupError, known_models, newest_model
+from bot.agent.claude_prompt import SYSTEM_RULES, split_prompt
 from bot.agent.pricing import PRICES, TokenUsage, cost_usd, parse_prices, price_for
 from bot.agent.replay import ReplayServer, load_script
 from bot.agent.tools import RepoTools

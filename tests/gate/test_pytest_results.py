@@ -1,4 +1,5 @@
-"""selfheal's pytest plugin, on real pytest runs: the same failures as junit, for less."""
+"""What pytest reported: selfheal's plugin on real pytest runs (the same failures as junit,
+for less), and junit XML and terminal output captured from real runs (see samples/README.md)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from typing import NamedTuple
 import pytest
 
 from bot.config import GateStep
-from bot.gate import parsers
+from bot.gate import parsers, pytest_results
 from bot.gate.runner import run_gate, step_env
 from bot.gate.steps import install_plugin, plugin_dir, prepare
 from bot.gate.triage import step_failures
 from bot.proc import ProcessResult, run_process
 from bot.report import Category, Failure, StepStatus
 from tests.conftest import MakeRepo
-from tests.gate.conftest import Sample
+from tests.gate.conftest import SAMPLES, Sample
 
 PYTEST = GateStep(name="tests", run=[sys.executable, "-m", "pytest", "-q"], kind="pytest")
 
@@ -281,8 +282,8 @@ def _records(tmp_path: Path, *records: dict[str, object], tail: str = "") -> Pat
 
 
 def test_parse_results_missing_or_empty(tmp_path: Path) -> None:
-    assert parsers.parse_pytest_results(tmp_path / "absent.jsonl") is None
-    assert parsers.parse_pytest_results(_records(tmp_path)) is None
+    assert pytest_results.parse_pytest_results(tmp_path / "absent.jsonl") is None
+    assert pytest_results.parse_pytest_results(_records(tmp_path)) is None
 
 
 def test_parse_results_words_errors_as_junit_does(tmp_path: Path) -> None:
@@ -295,7 +296,7 @@ def test_parse_results_words_errors_as_junit_does(tmp_path: Path) -> None:
         {"kind": "collect", "nodeid": "c.py", "file": "c.py", "text": "ImportError"},
         {"kind": "end", "exitstatus": 1, "tests_run": 7},
     )
-    results = parsers.parse_pytest_results(path)
+    results = pytest_results.parse_pytest_results(path)
     assert results is not None
     assert (results.tests_run, results.complete) == (7, True)
     call, setup, collect = results.problems
@@ -312,7 +313,7 @@ def test_parse_results_words_errors_as_junit_does(tmp_path: Path) -> None:
 def test_parse_results_cut_short_keeps_what_came_before(tmp_path: Path) -> None:
     test = {"kind": "test", "nodeid": "t.py::test_x", "when": "call", "message": "m", "text": ""}
     path = _records(tmp_path, {"kind": "start"}, test, tail='{"kind": "test", "nodeid": "t.p')
-    results = parsers.parse_pytest_results(path)
+    results = pytest_results.parse_pytest_results(path)
     assert results is not None
     assert (len(results.problems), results.tests_run, results.complete) == (1, None, False)
 
@@ -334,3 +335,128 @@ def test_step_failures_prefers_the_plugin_and_falls_back_to_junit(
     )
     (failure,), tests_run = step_failures(PYTEST, run, junit, sample_repo, results_path=results)
     assert (failure.test_id, tests_run) == ("t.py::t", 3)
+
+
+# --- junit XML, read alone --------------------------------------------------------------
+
+
+def test_junit_failures(sample: Sample, tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(sample("junit_failures.xml"))
+    report = pytest_results.parse_junit(path)
+    assert report is not None
+    assert report.complete
+    assert report.tests_run == 10  # 11 cases, one skipped
+    ids = [case.node_id() for case in report.problems]
+    assert ids == [
+        "tests/test_a.py::test_assert",
+        "tests/test_a.py::test_type",
+        "tests/test_a.py::TestC::test_p[a b]",
+        "tests/test_a.py::TestC::test_p[x::y[1]]",
+        "tests/test_a.py::test_err",
+        "tests/test_a.py::test_fixture_error",
+        "tests/test_a.py::test_print",
+        "tests/test_a.py::test_xpass",
+    ]
+    kinds = {case.name: case.kind for case in report.problems}
+    assert kinds["test_fixture_error"] == "error"
+    assert kinds["test_assert"] == "failure"
+    printed = next(c for c in report.problems if c.name == "test_print")
+    assert printed.message.startswith("AssertionError: msg with <xml> & stuff")
+    assert "hellohello" not in printed.text  # junit_logging=no: captured output stays out
+
+
+def test_junit_collection_errors(sample: Sample, tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    path.write_text(sample("junit_collection.xml"))
+    report = pytest_results.parse_junit(path)
+    assert report is not None
+    assert report.tests_run == 0
+    assert all(case.collection_error for case in report.problems)
+    assert [case.file for case in report.problems] == [
+        "tests/test_coll.py",
+        "tests/test_imp.py",
+        "tests/test_syn.py",
+    ]
+
+
+def test_junit_missing_or_empty(tmp_path: Path) -> None:
+    assert pytest_results.parse_junit(tmp_path / "absent.xml") is None
+    empty = tmp_path / "empty.xml"
+    empty.write_text("")
+    assert pytest_results.parse_junit(empty) is None
+
+
+def test_junit_truncated_keeps_the_cases_before_the_cut(sample: Sample, tmp_path: Path) -> None:
+    text = sample("junit_failures.xml")
+    cut = text.index('<testcase classname="tests.test_a" name="test_err"')
+    path = tmp_path / "junit.xml"
+    path.write_text(text[: cut + 40])
+    report = pytest_results.parse_junit(path)
+    assert report is not None
+    assert not report.complete
+    assert [c.name for c in report.problems] == [
+        "test_assert",
+        "test_type",
+        "test_p[a b]",
+        "test_p[x::y[1]]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("file", "classname", "name", "expected"),
+    [
+        ("tests/test_x.py", "tests.test_x", "test_y", "tests/test_x.py::test_y"),
+        ("tests/test_x.py", "tests.test_x.TestC", "test_y[1]", "tests/test_x.py::TestC::test_y[1]"),
+        ("test_t.py", "test_t.TestA.TestB", "test_y", "test_t.py::TestA::TestB::test_y"),
+        # a doctest: the name holds dots of its own
+        ("src/pkg/mod.py", "src.pkg.mod", "pkg.mod.func", "src/pkg/mod.py::pkg.mod.func"),
+        (None, "tests.test_x.TestC", "test_y", "tests/test_x.py::TestC::test_y"),
+    ],
+)
+def test_junit_node_id(file: str | None, classname: str, name: str, expected: str) -> None:
+    assert pytest_results.junit_node_id(file, classname, name) == expected
+
+
+# --- pytest's terminal output -----------------------------------------------------------
+
+
+def test_pytest_text_failures_match_their_sections(sample: Sample) -> None:
+    found = pytest_results.parse_pytest_text(sample("pytest_failures.txt"))
+    by_id = {f.test_id: f for f in found}
+    assert set(by_id) == {
+        "tests/test_a.py::test_assert",
+        "tests/test_a.py::test_type",
+        "tests/test_a.py::TestC::test_p[a b]",
+        "tests/test_a.py::TestC::test_p[x::y[1]]",
+        "tests/test_a.py::test_err",
+        "tests/test_a.py::test_print",
+        "tests/test_a.py::test_xpass",
+        "tests/test_a.py::test_fixture_error",
+    }
+    param = by_id["tests/test_a.py::TestC::test_p[x::y[1]]"].traceback
+    assert param is not None
+    assert param.exc_type == "AssertionError"
+    setup = by_id["tests/test_a.py::test_fixture_error"].traceback
+    assert setup is not None
+    assert (setup.exc_type, setup.message) == ("RuntimeError", "fixture broke")
+
+
+def test_pytest_text_collection_errors(sample: Sample) -> None:
+    found = pytest_results.parse_pytest_text(sample("pytest_collection.txt"))
+    assert [f.collect_path for f in found] == [
+        "tests/test_coll.py",
+        "tests/test_imp.py",
+        "tests/test_syn.py",
+    ]
+    types = [f.traceback.exc_type if f.traceback else None for f in found]
+    assert types == ["ModuleNotFoundError", "ImportError", "SyntaxError"]
+
+
+def test_pytest_timeout_thread_output() -> None:
+    text = (SAMPLES / "pytest_timeout_thread.txt").read_text()
+    assert pytest_results.timeout_banner(text)
+    frames = parsers.all_frames(text)
+    assert parsers.deepest_in_repo(frames, ["/tmp/tt"]) == ("test_t.py", 3)
+    assert pytest_results.last_progress_file(text) == "test_t.py"
+    assert not pytest_results.timeout_banner((SAMPLES / "pytest_failures.txt").read_text())
