@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.fix.digest import CHARS_PER_TOKEN, MIN_EXCERPT, estimate_tokens, failure_digest
+from bot.guard.sanitize import sanitize
 from bot.render.text import (
     close_fences,
     cut_marker,
@@ -198,6 +199,37 @@ def _failing_names(failures: Sequence[Failure], cap: int) -> str:
     return ""
 
 
+def _sanitized(
+    failures: Sequence[Failure],
+    attempts: Sequence[Attempt],
+    issue: Issue | None,
+    instructions: str,
+) -> tuple[list[Failure], list[Attempt], Issue | None, str]:
+    def clean(failure: Failure) -> Failure:
+        return failure.model_copy(
+            update={"message": sanitize(failure.message), "excerpt": sanitize(failure.excerpt)}
+        )
+
+    return (
+        [clean(f) for f in failures],
+        [
+            a.model_copy(
+                update={
+                    "agent_summary": sanitize(a.agent_summary),
+                    "remaining": [clean(f) for f in a.remaining],
+                }
+            )
+            for a in attempts
+        ],
+        None
+        if issue is None
+        else issue.model_copy(
+            update={"title": sanitize(issue.title), "body": sanitize(issue.body)}
+        ),
+        sanitize(instructions),
+    )
+
+
 def build_prompt(
     *,
     mode: Literal["heal", "implement"],
@@ -214,7 +246,10 @@ def build_prompt(
     """The Markdown prompt for any agent; about token_budget tokens plus fixed text at most.
 
     `related` is the source of the failing tests and what they call (bot.fix.source).
+    Untrusted text (issue, repo instructions, logs, earlier agent summaries) is sanitized
+    piece by piece, so hidden characters and HTML comments never reach the agent.
     """
+    failures, attempts, issue, instructions = _sanitized(failures, attempts, issue, instructions)
     chars = max(token_budget, 0) * CHARS_PER_TOKEN
     if mode == "implement":
         task = _issue_block(issue, chars * 3 // 8)
