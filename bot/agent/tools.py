@@ -28,7 +28,7 @@ from bot.guard.confine import (
 from bot.guard.diff import unquote_path
 from bot.guard.sanitize import sanitize
 from bot.proc import run_process, scrubbed_env
-from bot.render.text import one_line
+from bot.render.text import cap_text, one_line
 
 MAX_WRITE_CHARS = 1_000_000
 MAX_SEARCH_LINES = 200
@@ -148,20 +148,6 @@ class _Refused(Exception):
     """A call the model must change; the message says how."""
 
 
-def cap_text(text: str, cap: int, *, keep_tail: bool = False) -> str:
-    """At most `cap` characters; a cut is marked with how many characters were omitted."""
-    if len(text) <= cap:
-        return text
-    room = cap - len(f"\n[output cut: {len(text)} characters omitted]\n")
-    keep = max(room, 0)
-    note = f"[output cut: {len(text) - keep} characters omitted]"
-    if not keep_tail:
-        return f"{text[:keep]}\n{note}"
-    # The end of a test log (the summary, the last traceback) says the most.
-    head = keep // 4
-    return f"{text[:head]}\n{note}\n{text[len(text) - (keep - head) :]}"
-
-
 def _usage(name: str) -> str:
     _, properties, required = _TOOLS[name]
     params = ", ".join(
@@ -276,10 +262,12 @@ class RepoTools:
         try:
             content = handler(_check_arguments(name, arguments))
         except (_Refused, PathRefused) as exc:
-            return ToolResult(cap_text(str(exc), self.cap_chars), is_error=True)
+            return ToolResult(cap_text(str(exc), self.cap_chars, head_share=1.0), is_error=True)
         except OSError as exc:
             return ToolResult(f"{name} failed: {exc.strerror or exc}", is_error=True)
-        return ToolResult(cap_text(content, self.cap_chars, keep_tail=name == "run_tests"))
+        return ToolResult(
+            cap_text(content, self.cap_chars, head_share=0.25 if name == "run_tests" else 1.0)
+        )
 
     # -- git ------------------------------------------------------------------------
 
@@ -356,7 +344,7 @@ class RepoTools:
             line = f"{number:>6}\t{text_line}"
             if shown and used + len(line) + 1 > budget:
                 break
-            shown.append(cap_text(line, budget))
+            shown.append(cap_text(line, budget, head_share=1.0))
             used += len(shown[-1]) + 1
         last = start + len(shown) - 1
         header = f"{target.rel} (lines {start}-{last} of {total}):"

@@ -13,8 +13,8 @@ from typing import Literal
 from bot.fix.digest import CHARS_PER_TOKEN, MIN_EXCERPT, estimate_tokens, failure_digest
 from bot.guard.sanitize import sanitize
 from bot.render.text import (
+    cap_text,
     close_fences,
-    cut_marker,
     failure_where,
     fence,
     md_code,
@@ -39,11 +39,8 @@ _HISTORY_FILES = 10
 _SUMMARY_CAP = 600
 
 
-def _cap_head(text: str, cap: int) -> str:
-    """The first `cap` characters of `text`, then a marked cut when something was cut."""
-    if len(text) <= cap:
-        return text
-    return f"{text[:cap]}\n{cut_marker(len(text) - cap)}"
+def _head(text: str, cap: int) -> str:
+    return cap_text(text, cap, head_share=1.0)
 
 
 # -- repository instructions ----------------------------------------------------------
@@ -135,7 +132,7 @@ def _history_within(attempts: Sequence[Attempt], cap: int) -> str:
             return (
                 text if start == 0 else f"({plural(start, 'earlier attempt')} left out)\n\n{text}"
             )
-    return _cap_head(attempt_history(attempts[-1:]), cap)
+    return _head(attempt_history(attempts[-1:]), cap)
 
 
 # -- the prompt -----------------------------------------------------------------------
@@ -174,7 +171,7 @@ def _issue_block(issue: Issue | None, cap: int) -> str:
     # A marker derived from the text itself cannot appear inside that text.
     nonce = hashlib.sha256(f"{issue.title}\0{issue.body}".encode()).hexdigest()[:16]
     # An unclosed fence in the issue would swallow the rest of the prompt as code.
-    body = close_fences(_cap_head(f"Title: {issue.title}\n\n{issue.body}".strip(), cap))
+    body = close_fences(_head(f"Title: {issue.title}\n\n{issue.body}".strip(), cap))
     return "\n".join(
         [
             f"Implement what {number} asks for, then make sure the project's gate passes.",
@@ -258,7 +255,7 @@ def build_prompt(
             "The project's gate (its own lint, format and test checks) fails. Change the code"
             " so that the failing checks below pass, without breaking the checks that pass now."
         )
-    repo_text = close_fences(_cap_head(instructions.strip(), chars // 4))
+    repo_text = close_fences(_head(instructions.strip(), chars // 4))
     history = _history_within(attempts, chars // 4)
     names = _failing_names(failures, chars // 16) if failures else ""
     spent = estimate_tokens(repo_text) + estimate_tokens(history) + estimate_tokens(names)
@@ -267,7 +264,7 @@ def build_prompt(
     # Up to a quarter for the source, but it gives way first: the digest keeps a quarter.
     source_cap = min(chars // 4, chars - spent * CHARS_PER_TOKEN - chars // 4)
     source = related.strip() if source_cap >= MIN_EXCERPT else ""
-    source = close_fences(_cap_head(source, source_cap)) if source else ""
+    source = close_fences(_head(source, source_cap)) if source else ""
     spent += estimate_tokens(source)
     digest = failure_digest(failures, token_budget - spent) if failures else ""
     if failures:

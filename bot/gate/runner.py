@@ -30,6 +30,7 @@ from bot.gate.triage import (
     step_failures,
 )
 from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult, run_process
+from bot.render.text import cap_text
 from bot.report import Category, Failure, GateRun, StepResult, StepStatus
 
 # ruff's JSON is ~600 bytes a problem; read all of it, then show the much shorter text.
@@ -52,14 +53,6 @@ def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, st
     return merged
 
 
-def cap_text(text: str, cap: int = DEFAULT_OUTPUT_CAP) -> str:
-    """`text` cut to its head and tail when longer than `cap` characters."""
-    if len(text) <= cap:
-        return text
-    half = cap // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} chars cut by selfheal ...]\n{text[-half:]}"
-
-
 def shown_output(step: GateStep, result: ProcessResult, repo: Path) -> str:
     """What the user would have seen: ruff's JSON rendered back to its text, no junit banner."""
     if step.kind == "ruff" and not result.timed_out and result.start_error is None:
@@ -68,7 +61,7 @@ def shown_output(step: GateStep, result: ProcessResult, repo: Path) -> str:
             text = parsers.render_ruff_concise(diagnostics)
             if result.stderr.strip():
                 text += result.stderr
-            return cap_text(text)
+            return cap_text(text, DEFAULT_OUTPUT_CAP, head_share=0.5)
     if step.kind == "pytest":
         return _JUNIT_BANNER.sub("", result.output)
     return result.output

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from bot.render.mermaid import attempts_flowchart
 from bot.render.text import (
-    cap_middle,
+    cap_text,
     failure_where,
     fence,
     html_text,
@@ -231,7 +231,7 @@ def _attempts(report: Report) -> list[str]:
     for a in report.attempts:
         if a.agent_summary.strip():
             title = html_text(f"Attempt {a.number}: what {a.agent or 'the agent'} said", 120)
-            rows += ["", *_details(title, cap_middle(a.agent_summary, 4000))]
+            rows += ["", *_details(title, cap_text(a.agent_summary, 4000))]
     return rows
 
 
@@ -328,7 +328,7 @@ def _failing_logs(gate: GateRun | None, label: str, log_cap: int) -> list[str]:
     for step in gate.steps if gate else []:
         if step.status in _QUIET:
             continue
-        text = cap_middle(step.output.replace("\r\n", "\n"), log_cap) or "(no output)"
+        text = cap_text(step.output.replace("\r\n", "\n"), log_cap) or "(no output)"
         summary = html_text(f"{step.name}: {step.status.value} ({label})", 200)
         lines += [*_details(summary, text), ""]
     return lines

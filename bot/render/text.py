@@ -95,15 +95,23 @@ def cut_marker(cut: int) -> str:
     return f"[... {cut} characters cut ...]"
 
 
-def cap_middle(text: str, cap: int) -> str:
-    """At most about `cap` characters: the head and the (longer) tail, with a marked cut."""
+def cap_text(text: str, cap: int, *, head_share: float = 1 / 3) -> str:
+    """At most `cap` characters, the cut marker included: `head_share` of the room from the
+    start, the rest from the end. The default keeps more tail: the end of a log (summary,
+    final traceback) says more than its start."""
     if len(text) <= cap:
         return text
-    # The end of a log (summary, final traceback) says more than its start.
-    head = cap // 3
-    tail = cap - head
-    cut = len(text) - head - tail
-    return f"{text[:head]}\n{cut_marker(cut)}\n{text[len(text) - tail :]}"
+    room = max(cap - len(cut_marker(len(text))) - 2, 0)
+    head = int(room * head_share)
+    tail = room - head
+    marker = cut_marker(len(text) - room)
+    if not tail:
+        return f"{text[:head]}\n{marker}"[:cap]
+    return (
+        f"{text[:head]}\n{marker}\n{text[len(text) - tail :]}"
+        if head
+        else f"{marker}\n{text[len(text) - tail :]}"
+    )
 
 
 def failure_where(failure: Failure) -> str:

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.agent.tools import MAX_SEARCH_LINES, RepoTools, ToolResult, cap_text
+from bot.agent.tools import MAX_SEARCH_LINES, RepoTools, ToolResult
 from bot.guard.confine import protected_pattern
 from bot.guard.diff import ChangedFile
 from bot.guard.policy import check_changes
+from bot.render.text import cap_text
 from tests.conftest import MakeRepo, git
 
 CANARY = "CANARY-3f9c1e-outside-the-repo"
@@ -288,8 +289,7 @@ def test_read_file_caps_one_enormous_line(repo: Path) -> None:
     (repo / "min.js").write_text("a" * 50_000)
     text = ok(make_tools(repo, cap_chars=3000).call("read_file", {"path": "min.js"}))
     assert len(text) <= 3000
-    assert "[output cut: " in text
-    assert "characters omitted]" in text
+    assert "characters cut ...]" in text
 
 
 def test_read_file_sanitizes_what_the_model_sees(repo: Path) -> None:
@@ -461,7 +461,7 @@ def test_run_tests_keeps_the_end_of_a_long_log(repo: Path) -> None:
     assert len(text) <= 2000
     assert text.startswith("collected 1 item")
     assert text.endswith("FAILED tests/test_app.py::test_add\n")
-    assert "[output cut: " in text
+    assert "characters cut ...]" in text
 
 
 def test_run_tests_output_is_sanitized(repo: Path) -> None:
@@ -723,11 +723,11 @@ def test_a_scripted_hostile_session_is_refused_and_the_run_goes_on(
 
 def test_cap_text_stays_within_the_cap_and_counts_what_it_cut() -> None:
     text = "x" * 10_000
-    head = cap_text(text, 1000)
+    head = cap_text(text, 1000, head_share=1.0)
     assert len(head) <= 1000
     kept = head.index("\n")
-    assert head.endswith(f"[output cut: {10_000 - kept} characters omitted]")
-    both = cap_text("a" * 5000 + "b" * 5000, 1000, keep_tail=True)
+    assert head.endswith(f"[... {10_000 - kept} characters cut ...]")
+    both = cap_text("a" * 5000 + "b" * 5000, 1000, head_share=0.25)
     assert len(both) <= 1000
     assert both.startswith("a")
     assert both.endswith("b")
