@@ -144,6 +144,38 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_lazy("gate", "gate"))
 
+    p = sub.add_parser(
+        "run",
+        help="the GitHub Actions entry point: read the event and decide the job (--dry-run only)",
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the decision (job: implement, heal or skip, and why) as JSON, from the event "
+        "payload and the configuration alone, with no network call",
+    )
+    p.add_argument(
+        "--event-name", metavar="NAME", help="the event's name (default: $GITHUB_EVENT_NAME)"
+    )
+    p.add_argument(
+        "--event-path",
+        metavar="FILE",
+        help="the event's JSON payload (default: $GITHUB_EVENT_PATH)",
+    )
+    p.add_argument(
+        "--repo",
+        metavar="PATH",
+        help="the checkout whose configuration applies (default: the current directory)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration file (default: .github/selfheal.yml in the repo)",
+    )
+    p.set_defaults(func=_lazy("run", "run"))
+
     p = sub.add_parser("report", help="render a stored report.json again (Markdown on stdout)")
     p.add_argument("report_json", metavar="REPORT_JSON")
     p.add_argument(

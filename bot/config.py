@@ -89,6 +89,8 @@ class Config(BaseModel):
     max_attempts: int = Field(default=3, ge=1, le=20)
     protected_paths: list[str] = Field(default_factory=lambda: [".github/**"])
     branch_prefix: str = Field(default="selfheal/", pattern=r"^[A-Za-z0-9._/-]*$")
+    trigger_label: str = Field(default="selfheal", min_length=1, max_length=50)  # GitHub's cap
+    allowed_bots: list[str] = Field(default_factory=list)  # bot logins that may trigger selfheal
     # auto: claude when ANTHROPIC_API_KEY is set, else none (deterministic fixers only)
     agent: Literal["auto", "none", "command", "claude"] = "auto"
     agent_command: str | None = None
