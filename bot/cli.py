@@ -25,17 +25,17 @@ class _HelpFormatter(argparse.HelpFormatter):
         return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--repo",
-        metavar="PATH",
-        help="the git checkout to work on (default: the current directory)",
-    )
+def _repo_options(parser: argparse.ArgumentParser, repo_help: str) -> None:
+    parser.add_argument("--repo", metavar="PATH", help=repo_help)
     parser.add_argument(
         "--config",
         metavar="FILE",
         help="configuration file (default: .github/selfheal.yml in the repo)",
     )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _repo_options(parser, "the git checkout to work on (default: the current directory)")
     parser.add_argument(
         "--report-dir",
         metavar="DIR",
@@ -164,16 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the event's JSON payload (default: $GITHUB_EVENT_PATH)",
     )
-    p.add_argument(
-        "--repo",
-        metavar="PATH",
-        help="the checkout whose configuration applies (default: the current directory)",
-    )
-    p.add_argument(
-        "--config",
-        metavar="FILE",
-        help="configuration file (default: .github/selfheal.yml in the repo)",
-    )
+    _repo_options(p, "the checkout whose configuration applies (default: the current directory)")
     p.set_defaults(func=_lazy("run", "run"))
 
     p = sub.add_parser("report", help="render a stored report.json again (Markdown on stdout)")

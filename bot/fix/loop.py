@@ -390,9 +390,10 @@ class Run:
                 "duration_s": round(gate.duration_s, 3),
             }
         )
-        self.report = self.report.model_copy(
-            update={"timings": {**self.report.timings, f"gate: {label}": round(gate.duration_s, 3)}}
-        )
+        # Labels repeat (the agent's run_tests): time spent under one label adds up.
+        key = f"gate: {label}"
+        spent = self.report.timings.get(key, 0.0) + gate.duration_s
+        self._update(timings={**self.report.timings, key: round(spent, 3)})
         return gate
 
     def _left(self) -> float:
