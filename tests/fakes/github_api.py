@@ -1,0 +1,1288 @@
+"""A stateful fake of the GitHub REST API on loopback, driven by the real PyGithub client.
+
+Point ``github.Github(auth=github.Auth.Token(fake.token), base_url=fake.url)`` (or
+``GITHUB_API_URL``) at it. It answers the routes the bot uses with GitHub's status codes,
+JSON shapes, ``Link`` pagination and error bodies, and records every request in ``calls`` so
+tests can assert what the bot wrote. State lives in plain dicts behind one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import socket
+import subprocess
+import threading
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+DOCS = "https://docs.github.com/rest"
+ROLES = ("admin", "maintain", "write", "triage", "read")
+# The legacy `permission` field folds the newer roles into the old three (plus none).
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
+ANNOTATION_LEVELS = ("notice", "warning", "failure")
+ANNOTATIONS_PER_REQUEST = 50
+_DEFAULT_MESSAGES = {
+    400: "Problems parsing JSON",
+    401: "Bad credentials",
+    403: "Resource not accessible by integration",
+    404: "Not Found",
+    422: "Validation Failed",
+    500: "Server Error",
+    502: "Server Error",
+    503: "Service Unavailable",
+}
+_OWNER_REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
+
+
+class Call(NamedTuple):
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int
+    token: str | None
+
+
+class ApiError(Exception):
+    """An error answer, rendered as GitHub renders it: message, errors, docs link, status."""
+
+    def __init__(
+        self, status: int, message: str | None = None, *, errors: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message or _DEFAULT_MESSAGES.get(status, "Error")
+        self.errors = errors
+
+    def body(self, doc: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message}
+        if self.errors is not None:
+            out["errors"] = self.errors
+        return out | {"documentation_url": doc, "status": str(self.status)}
+
+
+def _invalid(*missing: str) -> ApiError:
+    lines = "\n".join(f'"{name}" wasn\'t supplied.' for name in missing)
+    return ApiError(422, f"Invalid request.\n\n{lines}")
+
+
+def _validation_failed(
+    resource: str, field: str | None = None, code: str = "invalid", message: str | None = None
+) -> ApiError:
+    error: dict[str, Any] = {"resource": resource, "code": code}
+    if field is not None:
+        error["field"] = field
+    if message is not None:
+        error["message"] = message
+    return ApiError(422, errors=[error])
+
+
+class _Request(NamedTuple):
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+
+
+class _Reply(NamedTuple):
+    status: int
+    body: Any
+    headers: Mapping[str, str] = {}
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., _Reply])
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], str, str]] = []  # method, path, handler name, docs
+
+
+def _route(method: str, pattern: str, doc: str) -> Callable[[_Handler], _Handler]:
+    """Register a handler for ``/repos/{owner}/{repo}`` + ``pattern``; ``doc`` is its docs page."""
+
+    def register(handler: _Handler) -> _Handler:
+        path = re.compile(_OWNER_REPO + pattern)
+        _ROUTES.append((method, path, handler.__name__, f"{DOCS}/{doc}"))
+        return handler
+
+    return register
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fake_sha(*parts: object) -> str:
+    return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()
+
+
+def _node_id(prefix: str, number: int) -> str:
+    return f"{prefix}_kwDO{number:010X}"
+
+
+class _Connection(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's pooled session expects
+    disable_nagle_algorithm = True  # headers and body go out separately; don't wait on ACKs
+    server_version = "GitHub.com"
+    sys_version = ""
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.fake._serve(self)
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.open_sockets.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.open_sockets.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests read `calls`, not stderr
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeGitHub) -> None:
+        self.fake = fake
+        self.open_sockets: set[socket.socket] = set()
+        super().__init__(("127.0.0.1", 0), _Connection)
+
+
+class FakeGitHub:
+    """The fake server. Use it as a context manager; seed state with the ``add_*`` methods.
+
+    With PyGithub pass ``seconds_between_requests=None, seconds_between_writes=None`` (it
+    otherwise sleeps 0.25 s / 1 s between calls) and a fast ``retry`` when injecting 5xx.
+    Everything written through the API is authored by ``bot_login``.
+    """
+
+    html_root: str = "https://github.test"
+    token: str = "ghs_fake_write_token"
+    read_token: str = "ghs_fake_read_token"
+    bot_login: str = "github-actions[bot]"  # the author of everything written through the API
+
+    def __init__(self, *, origin: Path | None = None, per_page_max: int = 100) -> None:
+        self.origin = origin
+        self.per_page_max = per_page_max
+        self.calls: list[Call] = []
+        self.blob_auth_headers: list[str | None] = []
+        self.server_errors: list[str] = []  # tracebacks of bugs in the fake itself (answered 500)
+        self._tokens = {self.token: True, self.read_token: False}  # token -> may write
+        self._lock = threading.RLock()
+        self._ids = {kind: itertools.count(base) for kind, base in _ID_BASES.items()}
+        self._repos: dict[str, dict[str, Any]] = {}
+        self._comments: dict[int, dict[str, Any]] = {}
+        self._check_runs: dict[int, dict[str, Any]] = {}
+        self._runs: dict[int, dict[str, Any]] = {}
+        self._jobs: dict[int, dict[str, Any]] = {}
+        self._blobs: dict[str, tuple[str, str]] = {}  # path -> (signature, text)
+        self._failures: list[list[Any]] = []  # [method, regex, status, times_left, message]
+        self._used = 0
+        self._server = _Server(self)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.01,), daemon=True
+        )
+        self._thread.start()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeGitHub:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self._server.shutdown()
+        for sock in list(self._server.open_sockets):  # wake keep-alive readers so they exit
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        self._thread.join()
+
+    # -- seeding --------------------------------------------------------------------------
+
+    def add_repo(
+        self, full_name: str, *, default_branch: str = "main", private: bool = False
+    ) -> None:
+        with self._lock:
+            self._repos[full_name.lower()] = {
+                "id": self._next_id("repo"),
+                "full_name": full_name,
+                "default_branch": default_branch,
+                "private": private,
+                "branches": {default_branch},
+                "roles": {},
+                "issues": {},
+                "labels": {},
+                "numbers": itertools.count(1),
+                "created_at": _now(),
+            }
+
+    def add_branch(self, full_name: str, branch: str) -> None:
+        """Make ``branch`` a valid PR base when no ``origin`` repository is given."""
+        with self._lock:
+            self._seeded_repo(full_name)["branches"].add(branch)
+
+    def add_token(self, token: str, *, write: bool = True) -> None:
+        with self._lock:
+            self._tokens[token] = write
+
+    def set_permission(self, full_name: str, login: str, role: str) -> None:
+        if role not in (*ROLES, "none"):
+            raise ValueError(f"unknown role {role!r}")
+        with self._lock:
+            self._seeded_repo(full_name)["roles"][login.lower()] = role
+
+    def add_issue(
+        self,
+        full_name: str,
+        *,
+        title: str,
+        body: str = "",
+        user: str = "octocat",
+        labels: Sequence[str] = (),
+        state: str = "open",
+        locked: bool = False,
+    ) -> int:
+        with self._lock:
+            repo = self._seeded_repo(full_name)
+            issue = self._new_issue(repo, title=title, body=body, user=user, state=state)
+            issue["locked"] = locked
+            for name in labels:
+                self._attach_label(repo, issue, name)
+            return int(issue["number"])
+
+    def add_pull(
+        self,
+        full_name: str,
+        *,
+        head: str,
+        base: str,
+        head_sha: str,
+        user: str = "octocat",
+        title: str = "",
+        body: str = "",
+        head_repo: str | None = None,
+        state: str = "open",
+        draft: bool = False,
+    ) -> int:
+        with self._lock:
+            repo = self._seeded_repo(full_name)
+            issue = self._new_issue(repo, title=title, body=body, user=user, state=state)
+            issue["pull"] = _new_pull(head, head_repo or repo["full_name"], head_sha, base, draft)
+            return int(issue["number"])
+
+    def add_comment(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        body: str,
+        user: str = "octocat",
+        user_type: str = "User",
+    ) -> int:
+        with self._lock:
+            repo = self._seeded_repo(full_name)
+            return int(self._new_comment(repo, repo["issues"][number], body, user, user_type)["id"])
+
+    def add_workflow_run(
+        self,
+        full_name: str,
+        *,
+        head_branch: str,
+        head_sha: str,
+        actor: str = "octocat",
+        triggering_actor: str | None = None,
+        conclusion: str = "failure",
+        head_repo: str | None = None,
+        name: str = "CI",
+        jobs: Sequence[Mapping[str, Any]] = (),
+        event: str = "push",
+    ) -> int:
+        with self._lock:
+            repo = self._seeded_repo(full_name)
+            run_id = self._next_id("run")
+            self._runs[run_id] = {
+                "id": run_id,
+                "repo": repo["full_name"],
+                "name": name,
+                "head_branch": head_branch,
+                "head_sha": head_sha,
+                "actor": actor,
+                "triggering_actor": triggering_actor or actor,
+                "conclusion": conclusion,
+                "head_repo": head_repo or repo["full_name"],
+                "event": event,
+                "run_number": len(self._runs) + 1,
+                "created_at": _now(),
+                "jobs": [],
+            }
+            for spec in jobs:
+                job_id = self._next_id("job")
+                self._jobs[job_id] = {"id": job_id, "run_id": run_id, "conclusion": "success"}
+                self._jobs[job_id].update(spec)
+                self._runs[run_id]["jobs"].append(job_id)
+            return run_id
+
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int = 1,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests whose path matches (re.search) with ``status``."""
+        with self._lock:
+            self._failures.append([method.upper(), re.compile(path_regex), status, times, message])
+
+    # -- reading state --------------------------------------------------------------------
+
+    def writes(self) -> list[Call]:
+        return [call for call in self.calls if call.method not in ("GET", "HEAD")]
+
+    def pulls(self, full_name: str) -> list[dict[str, Any]]:
+        """Every PR of the repo, flat: number, title, body, state, draft, head, head_repo,
+        head_sha, base, user, maintainer_can_modify, requested_reviewers (logins), labels."""
+        with self._lock:
+            repo = self._seeded_repo(full_name)
+            out = []
+            for issue in repo["issues"].values():
+                if issue["pull"] is None:
+                    continue
+                pull = issue["pull"]
+                out.append(
+                    {key: issue[key] for key in ("number", "title", "body", "state", "user")}
+                    | {key: pull[key] for key in ("head", "head_repo", "head_sha", "base", "draft")}
+                    | {
+                        "maintainer_can_modify": pull["maintainer_can_modify"],
+                        "requested_reviewers": list(pull["requested_reviewers"]),
+                        "labels": list(issue["labels"]),
+                    }
+                )
+            return out
+
+    def comments(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        with self._lock:
+            key = self._seeded_repo(full_name)["full_name"]
+            return [
+                dict(c)
+                for c in self._comments.values()
+                if c["repo"] == key and c["number"] == number
+            ]
+
+    def check_runs(self, full_name: str) -> list[dict[str, Any]]:
+        """Check runs with ``output`` (title/summary/text) and every annotation ever posted."""
+        with self._lock:
+            key = self._seeded_repo(full_name)["full_name"]
+            return [
+                json.loads(json.dumps(c)) for c in self._check_runs.values() if c["repo"] == key
+            ]
+
+    def labels(self, full_name: str, number: int) -> list[str]:
+        with self._lock:
+            return list(self._seeded_repo(full_name)["issues"][number]["labels"])
+
+    # -- routes ---------------------------------------------------------------------------
+
+    @_route("GET", "", "repos/repos#get-a-repository")
+    def _get_repo(self, req: _Request) -> _Reply:
+        return _Reply(200, self._repo_json(self._repo(req)))
+
+    @_route(
+        "GET",
+        "/collaborators/(?P<user>[^/]+)/permission",
+        "collaborators/collaborators#get-repository-permissions-for-a-user",
+    )
+    def _get_permission(self, req: _Request) -> _Reply:
+        repo, login = self._repo(req), req.params["user"]
+        role = self._role(repo, login)
+        user = self._user_json(login) | {"permissions": _permission_flags(role), "role_name": role}
+        body = {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user}
+        return _Reply(200, body)
+
+    @_route("GET", r"/issues/(?P<n>\d+)", "issues/issues#get-an-issue")
+    def _get_issue(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        return _Reply(200, self._issue_json(repo, self._issue(repo, req)))
+
+    @_route("GET", r"/issues/(?P<n>\d+)/comments", "issues/comments#list-issue-comments")
+    def _list_comments(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._issue(repo, req)
+        rows = [self._comment_json(c) for c in self._comments_of(repo, issue["number"])]
+        return self._page(req, rows)
+
+    @_route("POST", r"/issues/(?P<n>\d+)/comments", "issues/comments#create-an-issue-comment")
+    def _create_comment(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._issue(repo, req)
+        body = _fields(req.body, required=("body",))
+        comment = self._new_comment(repo, issue, body["body"], self.bot_login, None)
+        data = self._comment_json(comment)
+        return _Reply(201, data, {"Location": data["url"]})
+
+    @_route("GET", r"/issues/comments/(?P<id>\d+)", "issues/comments#get-an-issue-comment")
+    def _get_comment(self, req: _Request) -> _Reply:
+        return _Reply(200, self._comment_json(self._comment(req)))
+
+    @_route("PATCH", r"/issues/comments/(?P<id>\d+)", "issues/comments#update-an-issue-comment")
+    def _edit_comment(self, req: _Request) -> _Reply:
+        comment = self._comment(req)
+        comment["body"] = _fields(req.body, required=("body",))["body"]
+        comment["updated_at"] = _now()
+        return _Reply(200, self._comment_json(comment))
+
+    @_route("POST", r"/issues/(?P<n>\d+)/labels", "issues/labels#add-labels-to-an-issue")
+    def _add_labels(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._issue(repo, req)
+        names = req.body.get("labels") if isinstance(req.body, dict) else req.body
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list):
+            raise _invalid("labels")
+        if not names:  # documented: an empty array removes every label
+            issue["labels"].clear()
+        for name in names:
+            label = name.get("name") if isinstance(name, dict) else name
+            if not isinstance(label, str) or not label.strip():
+                raise _validation_failed("Label", "name", "invalid")
+            self._attach_label(repo, issue, label)
+        return _Reply(200, [self._label_json(repo, name) for name in issue["labels"]])
+
+    @_route("GET", "/pulls", "pulls/pulls#list-pull-requests")
+    def _list_pulls(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        state = req.query.get("state", "open")
+        head, base = req.query.get("head"), req.query.get("base")
+        rows = []
+        for issue in sorted(repo["issues"].values(), key=lambda x: -x["number"]):
+            pull = issue["pull"]
+            if pull is None or state not in ("all", issue["state"]):
+                continue
+            # GitHub only applies `head` in the user:ref form; a bare branch name is ignored.
+            if head and ":" in head and head.lower() != _head_label(pull).lower():
+                continue
+            if base and base != pull["base"]:
+                continue
+            rows.append(self._pull_json(repo, issue))
+        return self._page(req, rows)
+
+    @_route("POST", "/pulls", "pulls/pulls#create-a-pull-request")
+    def _create_pull(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        body = _fields(req.body, required=("head", "base"), optional=("title", "body"))
+        if "title" not in body and "issue" not in body:
+            raise _validation_failed("PullRequest", "title", "missing_field")
+        owner = repo["full_name"].split("/")[0]
+        head_owner, _, head_ref = body["head"].rpartition(":")
+        head_owner = head_owner or owner
+        head_repo = (
+            repo["full_name"]
+            if head_owner.lower() == owner.lower()
+            else f"{head_owner}/{repo['full_name'].split('/')[1]}"
+        )
+        base_sha = self._branch_sha(repo, body["base"])
+        if base_sha is None:
+            raise _validation_failed("PullRequest", "base")
+        head_sha = self._branch_sha(repo, head_ref) if head_repo == repo["full_name"] else None
+        if head_repo == repo["full_name"] and head_sha is None and self.origin is not None:
+            raise _validation_failed("PullRequest", "head")
+        label = f"{head_owner}:{head_ref}"
+        for other in repo["issues"].values():
+            pull = other["pull"]
+            if (
+                pull
+                and other["state"] == "open"
+                and _head_label(pull).lower() == label.lower()
+                and pull["base"] == body["base"]
+            ):
+                raise _validation_failed(
+                    "PullRequest", None, "custom", f"A pull request already exists for {label}."
+                )
+        if head_sha is not None and head_sha == base_sha and self.origin is not None:
+            message = f"No commits between {body['base']} and {head_ref}"
+            raise _validation_failed("PullRequest", None, "custom", message)
+        if "issue" in body:
+            issue = self._issue(repo, req._replace(params={"n": str(body["issue"])}))
+        else:
+            issue = self._new_issue(
+                repo,
+                title=body["title"],
+                body=body.get("body") or "",
+                user=self.bot_login,
+                state="open",
+            )
+        sha = head_sha or _fake_sha(head_repo, head_ref)
+        issue["pull"] = _new_pull(head_ref, head_repo, sha, body["base"], bool(body.get("draft")))
+        issue["pull"]["maintainer_can_modify"] = bool(body.get("maintainer_can_modify", True))
+        data = self._pull_json(repo, issue)
+        return _Reply(201, data, {"Location": data["url"]})
+
+    @_route("GET", r"/pulls/(?P<n>\d+)", "pulls/pulls#get-a-pull-request")
+    def _get_pull(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        return _Reply(200, self._pull_json(repo, self._pull(repo, req)))
+
+    @_route("PATCH", r"/pulls/(?P<n>\d+)", "pulls/pulls#update-a-pull-request")
+    def _edit_pull(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._pull(repo, req)
+        body = _fields(req.body, optional=("title", "body", "state", "base"))
+        if body.get("state") not in (None, "open", "closed"):
+            raise _validation_failed("PullRequest", "state")
+        if "base" in body and self._branch_sha(repo, body["base"]) is None:
+            raise _validation_failed("PullRequest", "base")
+        for key in ("title", "body", "state"):
+            issue[key] = body.get(key, issue[key])
+        issue["pull"]["base"] = body.get("base", issue["pull"]["base"])
+        if "maintainer_can_modify" in body:
+            issue["pull"]["maintainer_can_modify"] = bool(body["maintainer_can_modify"])
+        issue["closed_at"] = _now() if issue["state"] == "closed" else None
+        issue["updated_at"] = _now()
+        return _Reply(200, self._pull_json(repo, issue))
+
+    @_route(
+        "POST",
+        r"/pulls/(?P<n>\d+)/requested_reviewers",
+        "pulls/review-requests#request-reviewers-for-a-pull-request",
+    )
+    def _request_reviewers(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._pull(repo, req)
+        body = _fields(req.body)
+        reviewers, teams = body.get("reviewers") or [], body.get("team_reviewers") or []
+        if not reviewers and not teams:
+            raise _invalid("reviewers", "team_reviewers")
+        if any(login.lower() == issue["user"].lower() for login in reviewers):
+            raise ApiError(422, "Review cannot be requested from pull request author.")
+        if not all(self._role(repo, login, default="none") != "none" for login in reviewers):
+            message = f"Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {repo['full_name']} repository."
+            raise ApiError(422, message)
+        pull = issue["pull"]
+        pull["requested_reviewers"] += [
+            x for x in reviewers if x not in pull["requested_reviewers"]
+        ]
+        pull["requested_teams"] += [x for x in teams if x not in pull["requested_teams"]]
+        return _Reply(201, self._pull_json(repo, issue))
+
+    @_route("POST", "/check-runs", "checks/runs#create-a-check-run")
+    def _create_check_run(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        body = _fields(req.body, required=("name", "head_sha"))
+        run_id = self._next_id("check")
+        run = {"id": run_id, "repo": repo["full_name"], "name": body["name"]}
+        run |= {"head_sha": body["head_sha"], "status": "queued", "conclusion": None}
+        run |= {"details_url": None, "external_id": "", "started_at": _now(), "completed_at": None}
+        run |= {"output": {"title": None, "summary": None, "text": None}, "annotations": []}
+        self._apply_check_run(run, body)
+        self._check_runs[run_id] = run
+        return _Reply(201, self._check_run_json(run))
+
+    @_route("GET", r"/check-runs/(?P<id>\d+)", "checks/runs#get-a-check-run")
+    def _get_check_run(self, req: _Request) -> _Reply:
+        return _Reply(200, self._check_run_json(self._check_run(req)))
+
+    @_route("PATCH", r"/check-runs/(?P<id>\d+)", "checks/runs#update-a-check-run")
+    def _update_check_run(self, req: _Request) -> _Reply:
+        run = self._check_run(req)
+        self._apply_check_run(run, _fields(req.body))
+        return _Reply(200, self._check_run_json(run))
+
+    def _apply_check_run(self, run: dict[str, Any], body: dict[str, Any]) -> None:
+        output = body.get("output")
+        annotations: list[Any] = []
+        if output is not None:
+            output = _fields(output, required=("title", "summary"))
+            annotations = output.get("annotations") or []
+            if len(annotations) > ANNOTATIONS_PER_REQUEST:
+                raise ApiError(
+                    422,
+                    f"Invalid request.\n\nFor 'properties/annotations', {len(annotations)} items is more than the maximum of {ANNOTATIONS_PER_REQUEST}.",
+                )
+            for note in annotations:
+                fields = ("path", "start_line", "end_line", "annotation_level", "message")
+                _fields(note, required=fields)
+                if note["annotation_level"] not in ANNOTATION_LEVELS:
+                    raise ApiError(
+                        422,
+                        f"Invalid request.\n\nFor 'properties/annotation_level', \"{note['annotation_level']}\" is not one of {list(ANNOTATION_LEVELS)}.",
+                    )
+        status = body.get("status", "completed" if body.get("conclusion") else run["status"])
+        if status == "completed" and not body.get("conclusion") and not run["conclusion"]:
+            raise _invalid("conclusion")
+        for key in ("name", "details_url", "external_id", "started_at", "conclusion"):
+            run[key] = body.get(key, run[key])
+        run["status"] = status
+        if status == "completed":
+            run["completed_at"] = body.get("completed_at") or run["completed_at"] or _now()
+        if output is not None:
+            run["output"] = {key: output.get(key) for key in ("title", "summary", "text")}
+            run["annotations"] += [dict(note) for note in annotations]  # appended, as documented
+
+    @_route("GET", r"/actions/runs/(?P<id>\d+)", "actions/workflow-runs#get-a-workflow-run")
+    def _get_run(self, req: _Request) -> _Reply:
+        return _Reply(200, self._run_json(self._run(req)))
+
+    @_route(
+        "GET",
+        r"/actions/runs/(?P<id>\d+)/jobs",
+        "actions/workflow-jobs#list-jobs-for-a-workflow-run",
+    )
+    def _list_jobs(self, req: _Request) -> _Reply:
+        run = self._run(req)
+        rows = [self._job_json(self._jobs[job_id]) for job_id in run["jobs"]]
+        return self._page(req, rows, list_key="jobs")
+
+    @_route(
+        "GET",
+        r"/actions/jobs/(?P<id>\d+)/logs",
+        "actions/workflow-jobs#download-job-logs-for-a-workflow-run",
+    )
+    def _job_logs(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        job = self._jobs.get(int(req.params["id"]))
+        if job is None or self._runs[job["run_id"]]["repo"] != repo["full_name"]:
+            raise ApiError(404)
+        signature = secrets.token_hex(8)
+        path = f"/_blobs/job-logs/{job['id']}-{secrets.token_hex(4)}.txt"
+        self._blobs[path] = (signature, str(job.get("log", "")))
+        location = f"{self.url}{path}?sv=2021-08-06&se=2099-01-01T00%3A00%3A00Z&sig={signature}"
+        return _Reply(302, None, {"Location": location})
+
+    # -- request plumbing -----------------------------------------------------------------
+
+    def _serve(self, conn: _Connection) -> None:
+        split = urlsplit(conn.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        length = int(conn.headers.get("Content-Length") or 0)
+        raw = conn.rfile.read(length) if length else b""
+        auth = conn.headers.get("Authorization")
+        token = auth.split(" ", 1)[1].strip() if auth and " " in auth else None
+        with self._lock:
+            self._used += 1
+            if split.path.startswith("/_blobs/"):
+                status, blob_headers, payload = self._serve_blob(split.path, query, auth)
+                headers: Mapping[str, str] = blob_headers
+            else:
+                try:
+                    status, body, headers = self._dispatch(
+                        conn.command, split.path, query, raw, token
+                    )
+                except ApiError as error:  # raised before a route's docs link was known
+                    status, body, headers = error.status, error.body(DOCS), {}
+                except Exception as error:  # noqa: BLE001 - a fake must answer, never hang the client
+                    self.server_errors.append(traceback.format_exc())
+                    status, body, headers = 500, {"message": f"fake error: {error!r}"}, {}
+                payload = b"" if body is None else json.dumps(body).encode()
+                headers = {**self._api_headers(), **headers}
+            try:
+                logged_body = json.loads(raw) if raw else None
+            except ValueError:
+                logged_body = raw.decode(errors="replace")
+            self.calls.append(Call(conn.command, split.path, query, logged_body, status, token))
+        conn.send_response(status)
+        for name, value in headers.items():
+            conn.send_header(name, value)
+        conn.send_header("Content-Length", str(len(payload)))
+        conn.end_headers()
+        if conn.command != "HEAD":
+            conn.wfile.write(payload)
+
+    def _dispatch(
+        self, method: str, path: str, query: dict[str, str], raw: bytes, token: str | None
+    ) -> tuple[int, Any, Mapping[str, str]]:
+        for failure in self._failures:
+            if failure[3] > 0 and failure[0] in (method, "*") and failure[1].search(path):
+                failure[3] -= 1
+                error = ApiError(failure[2], failure[4])
+                return error.status, error.body(DOCS), {}
+        if token not in self._tokens:
+            raise ApiError(401)
+        matches = [
+            (name, doc, m)
+            for verb, rx, name, doc in _ROUTES
+            if verb in (method, "GET" if method == "HEAD" else "") and (m := rx.fullmatch(path))
+        ]
+        if not matches:
+            raise ApiError(404)  # an unknown route and a wrong method look alike on GitHub
+        name, doc, match = matches[0]
+        try:
+            if method not in ("GET", "HEAD") and not self._tokens[token]:
+                raise ApiError(403)
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ApiError(400) from None
+            reply = getattr(self, name)(_Request(path, match.groupdict(), query, body))
+        except ApiError as error:
+            return error.status, error.body(doc), {}
+        return reply.status, reply.body, reply.headers
+
+    def _serve_blob(
+        self, path: str, query: dict[str, str], auth: str | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        self.blob_auth_headers.append(auth)
+        blob = self._blobs.get(path)
+        if blob is None or query.get("sig") != blob[0]:
+            error = b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code></Error>'
+            return 403, {"Content-Type": "application/xml"}, error
+        return 200, {"Content-Type": "text/plain; charset=utf-8"}, blob[1].encode()
+
+    def _api_headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-GitHub-Media-Type": "github.v3; format=json",
+            "X-GitHub-Api-Version-Selected": "2022-11-28",
+            "X-GitHub-Request-Id": f"{secrets.token_hex(2).upper()}:{secrets.token_hex(4).upper()}",
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": str(max(0, 5000 - self._used)),
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            "X-RateLimit-Used": str(self._used),
+            "X-RateLimit-Resource": "core",
+        }
+
+    def _page(self, req: _Request, rows: list[Any], *, list_key: str | None = None) -> _Reply:
+        try:
+            per_page = max(1, min(int(req.query.get("per_page", 30)), self.per_page_max))
+            page = max(1, int(req.query.get("page", 1)))
+        except ValueError:
+            per_page, page = 30, 1
+        last = max(1, -(-len(rows) // per_page))
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        rels = []
+        if page > 1:
+            rels.append(("prev", min(page - 1, last)))
+        if page < last:
+            rels += [("next", page + 1), ("last", last)]
+        if page > 1:
+            rels.append(("first", 1))
+        others = {k: v for k, v in req.query.items() if k != "page"}
+        links = [
+            f'<{self.url}{req.path}?{urlencode({**others, "page": n})}>; rel="{rel}"'
+            for rel, n in rels
+        ]
+        headers = {"Link": ", ".join(links)} if links else {}
+        body = {"total_count": len(rows), list_key: chunk} if list_key else chunk
+        return _Reply(200, body, headers)
+
+    # -- state helpers --------------------------------------------------------------------
+
+    def _next_id(self, kind: str) -> int:
+        return next(self._ids[kind])
+
+    def _seeded_repo(self, full_name: str) -> dict[str, Any]:
+        repo = self._repos.get(full_name.lower())
+        if repo is None:
+            raise KeyError(f"no repository {full_name!r}: call add_repo first")
+        return repo
+
+    def _repo(self, req: _Request) -> dict[str, Any]:
+        repo = self._repos.get(f"{req.params['owner']}/{req.params['repo']}".lower())
+        if repo is None:
+            raise ApiError(404)
+        return repo
+
+    def _issue(self, repo: dict[str, Any], req: _Request) -> dict[str, Any]:
+        issue: dict[str, Any] | None = repo["issues"].get(int(req.params["n"]))
+        if issue is None:
+            raise ApiError(404)
+        return issue
+
+    def _pull(self, repo: dict[str, Any], req: _Request) -> dict[str, Any]:
+        issue = self._issue(repo, req)
+        if issue["pull"] is None:
+            raise ApiError(404)
+        return issue
+
+    def _comment(self, req: _Request) -> dict[str, Any]:
+        repo = self._repo(req)
+        comment = self._comments.get(int(req.params["id"]))
+        if comment is None or comment["repo"] != repo["full_name"]:
+            raise ApiError(404)
+        return comment
+
+    def _check_run(self, req: _Request) -> dict[str, Any]:
+        repo = self._repo(req)
+        run = self._check_runs.get(int(req.params["id"]))
+        if run is None or run["repo"] != repo["full_name"]:
+            raise ApiError(404)
+        return run
+
+    def _run(self, req: _Request) -> dict[str, Any]:
+        repo = self._repo(req)
+        run = self._runs.get(int(req.params["id"]))
+        if run is None or run["repo"] != repo["full_name"]:
+            raise ApiError(404)
+        return run
+
+    def _role(self, repo: dict[str, Any], login: str, default: str | None = None) -> str:
+        if login.lower() == repo["full_name"].split("/")[0].lower():
+            return "admin"
+        # Anyone may read a public repository; a private one is closed to non-collaborators.
+        default = default or ("none" if repo["private"] else "read")
+        return str(repo["roles"].get(login.lower(), default))
+
+    def _branch_sha(self, repo: dict[str, Any], branch: str) -> str | None:
+        if self.origin is None:
+            known = branch in repo["branches"] or any(
+                i["pull"] and i["pull"]["head"] == branch for i in repo["issues"].values()
+            )
+            return _fake_sha(repo["full_name"], branch) if known else None
+        result = subprocess.run(
+            [
+                "git",
+                "--git-dir",
+                str(self.origin),
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                f"refs/heads/{branch}^{{commit}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    def _new_issue(
+        self, repo: dict[str, Any], *, title: str, body: str, user: str, state: str
+    ) -> dict[str, Any]:
+        number = next(repo["numbers"])
+        now = _now()
+        issue = {"number": number, "id": self._next_id("issue"), "title": title, "body": body}
+        issue |= {"user": user, "state": state, "locked": False, "labels": [], "pull": None}
+        issue |= {
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": now if state == "closed" else None,
+        }
+        repo["issues"][number] = issue
+        return issue
+
+    def _new_comment(
+        self,
+        repo: dict[str, Any],
+        issue: dict[str, Any],
+        body: str,
+        user: str,
+        user_type: str | None,
+    ) -> dict[str, Any]:
+        comment_id = self._next_id("comment")
+        now = _now()
+        user_type = user_type or ("Bot" if user.endswith("[bot]") else "User")
+        self._comments[comment_id] = {
+            "id": comment_id,
+            "repo": repo["full_name"],
+            "number": issue["number"],
+            "body": body,
+            "user": user,
+            "user_type": user_type,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self._comments[comment_id]
+
+    def _comments_of(self, repo: dict[str, Any], number: int) -> list[dict[str, Any]]:
+        key = repo["full_name"]
+        return [c for c in self._comments.values() if c["repo"] == key and c["number"] == number]
+
+    def _attach_label(self, repo: dict[str, Any], issue: dict[str, Any], name: str) -> None:
+        # GitHub creates unknown labels on the fly, with its default grey colour.
+        match = next((known for known in repo["labels"] if known.lower() == name.lower()), None)
+        if match is None:
+            repo["labels"][name] = {"id": self._next_id("label"), "color": "ededed"}
+            match = name
+        if match not in issue["labels"]:
+            issue["labels"].append(match)
+
+    # -- JSON shapes ----------------------------------------------------------------------
+
+    def _user_json(self, login: str, user_type: str | None = None) -> dict[str, Any]:
+        user_id = zlib.crc32(login.lower().encode()) % 90_000_000 + 1_000_000
+        kind = user_type or ("Bot" if login.endswith("[bot]") else "User")
+        return {
+            "login": login,
+            "id": user_id,
+            "node_id": _node_id("U" if kind == "User" else "BOT", user_id),
+            "avatar_url": f"https://avatars.githubusercontent.test/u/{user_id}?v=4",
+            "url": f"{self.url}/users/{quote(login)}",
+            "html_url": f"{self.html_root}/{quote(login)}",
+            "type": kind,
+            "site_admin": False,
+        }
+
+    def _repo_json(self, repo: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(repo, str):  # a fork we only know by name
+            repo = self._repos.get(repo.lower()) or {
+                "id": zlib.crc32(repo.lower().encode()),
+                "full_name": repo,
+                "default_branch": "main",
+                "private": False,
+                "created_at": _now(),
+                "fork": True,
+            }
+        full = repo["full_name"]
+        owner, name = full.split("/")
+        api = f"{self.url}/repos/{full}"
+        return {
+            "id": repo["id"],
+            "node_id": _node_id("R", repo["id"]),
+            "name": name,
+            "full_name": full,
+            "private": repo["private"],
+            "visibility": "private" if repo["private"] else "public",
+            "owner": self._user_json(owner),
+            "html_url": f"{self.html_root}/{full}",
+            "description": None,
+            "fork": repo.get("fork", False),
+            "url": api,
+            "issues_url": f"{api}/issues{{/number}}",
+            "pulls_url": f"{api}/pulls{{/number}}",
+            "clone_url": f"{self.html_root}/{full}.git",
+            "default_branch": repo["default_branch"],
+            "archived": False,
+            "disabled": False,
+            "has_issues": True,
+            "created_at": repo["created_at"],
+            "updated_at": repo["created_at"],
+            "pushed_at": repo["created_at"],
+        }
+
+    def _label_json(self, repo: dict[str, Any], name: str) -> dict[str, Any]:
+        label = repo["labels"][name]
+        return {
+            "id": label["id"],
+            "node_id": _node_id("LA", label["id"]),
+            "url": f"{self.url}/repos/{repo['full_name']}/labels/{quote(name)}",
+            "name": name,
+            "color": label["color"],
+            "default": False,
+            "description": None,
+        }
+
+    def _author_association(self, repo: dict[str, Any], login: str) -> str:
+        if login.lower() == repo["full_name"].split("/")[0].lower():
+            return "OWNER"
+        return "COLLABORATOR" if login.lower() in repo["roles"] else "NONE"
+
+    def _issue_json(self, repo: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo['full_name']}/issues/{issue['number']}"
+        kind = "pull" if issue["pull"] else "issues"
+        data = {
+            "url": api,
+            "repository_url": f"{self.url}/repos/{repo['full_name']}",
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "html_url": f"{self.html_root}/{repo['full_name']}/{kind}/{issue['number']}",
+            "id": issue["id"],
+            "node_id": _node_id("PR" if issue["pull"] else "I", issue["id"]),
+            "number": issue["number"],
+            "title": issue["title"],
+            "user": self._user_json(issue["user"]),
+            "labels": [self._label_json(repo, name) for name in issue["labels"]],
+            "state": issue["state"],
+            "state_reason": "completed" if issue["state"] == "closed" else None,
+            "locked": issue["locked"],
+            "active_lock_reason": "resolved" if issue["locked"] else None,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": len(self._comments_of(repo, issue["number"])),
+            "created_at": issue["created_at"],
+            "updated_at": issue["updated_at"],
+            "closed_at": issue["closed_at"],
+            "author_association": self._author_association(repo, issue["user"]),
+            "body": issue["body"],
+        }
+        if issue["pull"]:
+            pulls = f"{self.url}/repos/{repo['full_name']}/pulls/{issue['number']}"
+            html = data["html_url"]
+            data["pull_request"] = {"url": pulls, "html_url": html, "diff_url": f"{html}.diff"}
+            data["pull_request"] |= {"patch_url": f"{html}.patch", "merged_at": None}
+            data["draft"] = issue["pull"]["draft"]
+        return data
+
+    def _pull_json(self, repo: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+        pull, full, number = issue["pull"], repo["full_name"], issue["number"]
+        api = f"{self.url}/repos/{full}/pulls/{number}"
+        html = f"{self.html_root}/{full}/pull/{number}"
+        base_sha = self._branch_sha(repo, pull["base"]) or _fake_sha(full, pull["base"])
+        head_owner = pull["head_repo"].split("/")[0]
+        return {
+            "url": api,
+            "id": issue["id"],
+            "node_id": _node_id("PR", issue["id"]),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": f"{self.url}/repos/{full}/issues/{number}",
+            "comments_url": f"{self.url}/repos/{full}/issues/{number}/comments",
+            "review_comments_url": f"{api}/comments",
+            "commits_url": f"{api}/commits",
+            "statuses_url": f"{self.url}/repos/{full}/statuses/{pull['head_sha']}",
+            "number": number,
+            "state": issue["state"],
+            "locked": issue["locked"],
+            "title": issue["title"],
+            "user": self._user_json(issue["user"]),
+            "body": issue["body"],
+            "labels": [self._label_json(repo, name) for name in issue["labels"]],
+            "milestone": None,
+            "created_at": issue["created_at"],
+            "updated_at": issue["updated_at"],
+            "closed_at": issue["closed_at"],
+            "merged_at": None,
+            "merge_commit_sha": None,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [
+                self._user_json(login) for login in pull["requested_reviewers"]
+            ],
+            "requested_teams": [_team_json(slug) for slug in pull["requested_teams"]],
+            "head": {
+                "label": _head_label(pull),
+                "ref": pull["head"],
+                "sha": pull["head_sha"],
+                "user": self._user_json(head_owner),
+                "repo": self._repo_json(pull["head_repo"]),
+            },
+            "base": {
+                "label": f"{full.split('/')[0]}:{pull['base']}",
+                "ref": pull["base"],
+                "sha": base_sha,
+                "user": self._user_json(full.split("/")[0]),
+                "repo": self._repo_json(repo),
+            },
+            "author_association": self._author_association(repo, issue["user"]),
+            "draft": pull["draft"],
+            "merged": False,
+            "mergeable": None,
+            "mergeable_state": "unknown",
+            "maintainer_can_modify": pull["maintainer_can_modify"],
+            "comments": len(self._comments_of(repo, number)),
+            "review_comments": 0,
+            "commits": 1,
+            "additions": 0,
+            "deletions": 0,
+            "changed_files": 0,
+        }
+
+    def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
+        repo = self._repos[comment["repo"].lower()]
+        issue = repo["issues"][comment["number"]]
+        kind = "pull" if issue["pull"] else "issues"
+        full = comment["repo"]
+        return {
+            "url": f"{self.url}/repos/{full}/issues/comments/{comment['id']}",
+            "html_url": f"{self.html_root}/{full}/{kind}/{comment['number']}#issuecomment-{comment['id']}",
+            "issue_url": f"{self.url}/repos/{full}/issues/{comment['number']}",
+            "id": comment["id"],
+            "node_id": _node_id("IC", comment["id"]),
+            "user": self._user_json(comment["user"], comment["user_type"]),
+            "created_at": comment["created_at"],
+            "updated_at": comment["updated_at"],
+            "author_association": self._author_association(repo, comment["user"]),
+            "body": comment["body"],
+        }
+
+    def _check_run_json(self, run: dict[str, Any]) -> dict[str, Any]:
+        api = f"{self.url}/repos/{run['repo']}/check-runs/{run['id']}"
+        return {
+            "id": run["id"],
+            "node_id": _node_id("CR", run["id"]),
+            "head_sha": run["head_sha"],
+            "external_id": run["external_id"],
+            "url": api,
+            "html_url": f"{self.html_root}/{run['repo']}/runs/{run['id']}",
+            "details_url": run["details_url"] or f"{self.html_root}/{run['repo']}/runs/{run['id']}",
+            "status": run["status"],
+            "conclusion": run["conclusion"],
+            "started_at": run["started_at"],
+            "completed_at": run["completed_at"],
+            "name": run["name"],
+            "output": run["output"]
+            | {
+                "annotations_count": len(run["annotations"]),
+                "annotations_url": f"{api}/annotations",
+            },
+            "check_suite": {"id": run["id"] + 1},
+            "app": {
+                "id": 1,
+                "slug": "selfheal",
+                "name": "selfheal",
+                "owner": self._user_json("selfheal"),
+            },
+            "pull_requests": [],
+        }
+
+    def _run_json(self, run: dict[str, Any]) -> dict[str, Any]:
+        full = run["repo"]
+        api = f"{self.url}/repos/{full}/actions/runs/{run['id']}"
+        return {
+            "id": run["id"],
+            "name": run["name"],
+            "node_id": _node_id("WFR", run["id"]),
+            "head_branch": run["head_branch"],
+            "head_sha": run["head_sha"],
+            "path": ".github/workflows/ci.yml",
+            "display_title": run["name"],
+            "run_number": run["run_number"],
+            "run_attempt": 1,
+            "event": run["event"],
+            "status": "completed",
+            "conclusion": run["conclusion"],
+            "workflow_id": 161335,
+            "url": api,
+            "html_url": f"{self.html_root}/{full}/actions/runs/{run['id']}",
+            "jobs_url": f"{api}/jobs",
+            "logs_url": f"{api}/logs",
+            "check_suite_url": f"{self.url}/repos/{full}/check-suites/{run['id'] + 1}",
+            "workflow_url": f"{self.url}/repos/{full}/actions/workflows/161335",
+            "pull_requests": [],
+            "created_at": run["created_at"],
+            "updated_at": run["created_at"],
+            "run_started_at": run["created_at"],
+            "actor": self._user_json(run["actor"]),
+            "triggering_actor": self._user_json(run["triggering_actor"]),
+            "repository": self._repo_json(full),
+            "head_repository": self._repo_json(run["head_repo"]),
+        }
+
+    def _job_json(self, job: dict[str, Any]) -> dict[str, Any]:
+        run = self._runs[job["run_id"]]
+        full = run["repo"]
+        api = f"{self.url}/repos/{full}/actions/jobs/{job['id']}"
+        steps = [
+            {
+                "status": "completed",
+                "started_at": run["created_at"],
+                "completed_at": run["created_at"],
+            }
+            | {"number": n}
+            | dict(step)
+            for n, step in enumerate(job.get("steps", ()), start=1)
+        ]
+        return {
+            "id": job["id"],
+            "run_id": run["id"],
+            "run_url": f"{self.url}/repos/{full}/actions/runs/{run['id']}",
+            "run_attempt": 1,
+            "node_id": _node_id("CR", job["id"]),
+            "head_sha": run["head_sha"],
+            "head_branch": run["head_branch"],
+            "url": api,
+            "html_url": f"{self.html_root}/{full}/actions/runs/{run['id']}/job/{job['id']}",
+            "status": "completed",
+            "conclusion": job["conclusion"],
+            "created_at": run["created_at"],
+            "started_at": run["created_at"],
+            "completed_at": run["created_at"],
+            "name": job.get("name", "build"),
+            "steps": steps,
+            "check_run_url": f"{self.url}/repos/{full}/check-runs/{job['id']}",
+            "labels": list(job.get("labels", ["ubuntu-latest"])),
+            "runner_id": 1,
+            "runner_name": job.get("runner_name", "GitHub Actions 1"),
+            "runner_group_id": 1,
+            "runner_group_name": "GitHub Actions",
+            "workflow_name": run["name"],
+        }
+
+
+_ID_BASES = {
+    "repo": 700_000_001,
+    "issue": 2_100_000_001,
+    "comment": 1_900_000_001,
+    "label": 5_100_000_001,
+    "check": 21_000_000_001,
+    "run": 9_100_000_001,
+    "job": 25_000_000_001,
+}
+
+
+def _new_pull(head: str, head_repo: str, head_sha: str, base: str, draft: bool) -> dict[str, Any]:
+    return {
+        "head": head,
+        "head_repo": head_repo,
+        "head_sha": head_sha,
+        "base": base,
+        "draft": draft,
+        "maintainer_can_modify": True,
+        "requested_reviewers": [],
+        "requested_teams": [],
+    }
+
+
+def _head_label(pull: Mapping[str, Any]) -> str:
+    return f"{pull['head_repo'].split('/')[0]}:{pull['head']}"
+
+
+def _team_json(slug: str) -> dict[str, Any]:
+    return {"id": zlib.crc32(slug.encode()), "slug": slug, "name": slug}
+
+
+def _permission_flags(role: str) -> dict[str, bool]:
+    rank = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}[role]
+    return {
+        "admin": rank >= 5,
+        "maintain": rank >= 4,
+        "push": rank >= 3,
+        "triage": rank >= 2,
+        "pull": rank >= 1,
+    }
+
+
+def _fields(
+    body: Any, *, required: Sequence[str] = (), optional: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Validate a JSON object body the way GitHub's schema check answers: 422, not 400."""
+    if not isinstance(body, dict):
+        raise ApiError(
+            422, f"Invalid request.\n\nFor 'links/0/schema', {json.dumps(body)} is not an object."
+        )
+    missing = [name for name in required if body.get(name) is None]
+    if missing:
+        raise _invalid(*missing)
+    for name in (*required, *optional):
+        if name in body and body[name] is not None and not isinstance(body[name], (str, int)):
+            raise ApiError(
+                422,
+                f"Invalid request.\n\nFor 'properties/{name}', {json.dumps(body[name])} is not a string.",
+            )
+    return body
