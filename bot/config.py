@@ -38,6 +38,14 @@ class GateStep(BaseModel):
     kind: StepKind = "command"
     timeout: float = Field(default=900, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    # gpu: runs only where nvidia-smi shows a GPU; elsewhere it is reported as needing one.
+    requires: Literal["gpu"] | None = None
+    # Experiment steps: a JSON file of metrics the step writes (relative to the repo), the
+    # thresholds they must meet ("accuracy >= 0.9"), and how to spot a tracked run's id in
+    # the output (a regex with one group; None: MLflow's run ids, see bot.gate.metrics).
+    metrics: str | None = None
+    thresholds: list[str] = Field(default_factory=list)
+    run_id_pattern: str | None = None
 
     @field_validator("run", mode="before")
     @classmethod
@@ -55,6 +63,40 @@ class GateStep(BaseModel):
         if not value[0].strip():
             raise ValueError("the command is empty")
         return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_in_repo(cls, value: str | None) -> str | None:
+        from bot.gate.metrics import check_metrics_path
+
+        return None if value is None else check_metrics_path(value)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_parse(cls, value: list[str]) -> list[str]:
+        from bot.gate.metrics import parse_threshold
+
+        for text in value:
+            parse_threshold(text)  # raises ValueError naming the threshold
+        return value
+
+    @field_validator("run_id_pattern")
+    @classmethod
+    def _one_group(cls, value: str | None) -> str | None:
+        from bot.gate.metrics import compile_run_id_pattern
+
+        if value is not None:
+            compile_run_id_pattern(value)
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds_need_metrics(self) -> GateStep:
+        if self.thresholds and self.metrics is None:
+            raise ValueError(
+                f"step {self.name!r} has thresholds but no metrics file to check them against; "
+                "add `metrics: PATH` (the JSON file the step writes)"
+            )
+        return self
 
 
 class GitIdentity(BaseModel):
@@ -105,6 +147,14 @@ class Config(BaseModel):
     digest_tokens: int = Field(default=8000, ge=500)
     max_diff_lines: int = Field(default=2000, ge=1)
     flaky_check: bool = True
+    # GitHub: runs allowed on one issue or PR (counted in the sticky comment), PRs as drafts,
+    # labels put on the PRs selfheal opens, failed-job log excerpt given to the loop
+    max_runs: int = Field(default=5, ge=1, le=100)
+    draft: bool = True
+    pr_labels: list[str] = Field(default_factory=lambda: ["selfheal"])
+    log_tokens: int = Field(default=2000, ge=0)
+    # seconds between write calls: GitHub asks integrations for 1 s
+    api_write_interval: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("agent_preset")
     @classmethod

@@ -11,7 +11,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -35,6 +35,8 @@ class Category(str, Enum):
     TIMEOUT = "timeout"
     FLAKY = "flaky"
     INFRA = "infra"
+    GPU_OOM = "gpu-oom"  # CUDA out of memory: code can fix it (a smaller batch, freeing tensors)
+    METRIC = "metric"  # an experiment step's metric missed its threshold, or was not written
 
 
 # Failures a deterministic fixer can repair, and failures no code change can (sent to nobody).
@@ -63,6 +65,37 @@ class StepStatus(str, Enum):
     TIMEOUT = "timeout"
     ERROR = "error"  # could not start, or crashed without telling us what failed
     SKIPPED = "skipped"
+    NEEDS_GPU = "needs_gpu"  # requires a GPU and this runner shows none: not run, not passing
+
+
+class GpuDevice(Frozen):
+    """One GPU as nvidia-smi describes it."""
+
+    index: int
+    name: str
+    uuid: str | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None  # the highest CUDA version the driver supports
+    memory_total_mb: int | None = None  # MiB
+
+
+class GpuUsage(Frozen):
+    """GPU memory while one step ran, sampled with nvidia-smi (device-wide: other processes
+    on the same GPU count too)."""
+
+    devices: list[int] = Field(default_factory=list)  # nvidia-smi indices the step could see
+    peak_memory_mb: int | None = None  # MiB, the highest sample (summed over `devices`)
+    start_memory_mb: int | None = None  # MiB, the first sample
+    samples: int = 0
+
+
+class MetricCheck(Frozen):
+    """One threshold of an experiment step, checked against the metrics it wrote."""
+
+    threshold: str  # as configured: "accuracy >= 0.9"
+    metric: str
+    value: float | None = None  # None: the step did not report this metric
+    ok: bool = False
 
 
 class StepResult(Frozen):
@@ -80,6 +113,11 @@ class StepResult(Frozen):
     tests_run: int | None = None
     selection: list[str] = Field(default_factory=list)  # test ids, when only some ran
     note: str = ""
+    gpu: GpuUsage | None = None  # steps that require a GPU, when one was there
+    gpu_tests_deselected: int | None = None  # pytest tests marked `gpu` left out: no GPU here
+    metrics: dict[str, float] = Field(default_factory=dict)  # what the step's metrics file said
+    metric_checks: list[MetricCheck] = Field(default_factory=list)
+    run_ids: list[str] = Field(default_factory=list)  # experiment runs the step printed (MLflow)
 
 
 class GateRun(Frozen):
@@ -89,10 +127,16 @@ class GateRun(Frozen):
     steps: list[StepResult]
     duration_s: float = 0.0
     partial: bool = False  # only what failed was re-run
+    gpus: list[GpuDevice] = Field(default_factory=list)  # the GPUs this runner showed
 
     @property
     def green(self) -> bool:
         return all(s.status in (StepStatus.PASSED, StepStatus.SKIPPED) for s in self.steps)
+
+    @property
+    def needs_gpu(self) -> bool:
+        """A step that requires a GPU could not run here."""
+        return any(s.status is StepStatus.NEEDS_GPU for s in self.steps)
 
     @property
     def failures(self) -> list[Failure]:
@@ -189,6 +233,9 @@ class Proposal(Frozen):
     pushed: bool = False
     remote: str | None = None
     push_error: str | None = None
+    pr_number: int | None = None
+    pr_url: str | None = None
+    base: str | None = None  # the branch the pull request goes into
 
 
 class Report(Frozen):
@@ -220,10 +267,36 @@ class Report(Frozen):
     timings: dict[str, float] = Field(default_factory=dict)
     peak_rss_mb: float | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
+    # A gate step requires a GPU and this runner has none: the job belongs on a GPU runner.
+    needs_gpu: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_gpu_from_gates(cls, data: Any) -> Any:
+        """Built from gate runs without saying: `needs_gpu` is what they show.
+
+        (An update through `model_copy` is not validated: whoever adds a gate run that way
+        sets `needs_gpu` too, as the fix loop does.)
+        """
+        if not isinstance(data, dict) or "needs_gpu" in data:
+            return data
+        gates = [data.get("gate_before"), data.get("gate_after")]
+        gates += [getattr(a, "verification", None) for a in data.get("attempts") or ()]
+        if any(isinstance(g, GateRun) and g.needs_gpu for g in gates):
+            return {**data, "needs_gpu": True}
+        return data
 
     @property
     def exit_code(self) -> int:
         return EXIT_FOR_STATUS[self.status]
+
+    def gate_runs(self) -> list[GateRun]:
+        """Every gate run the report holds, in order: before, each attempt's check, after."""
+        runs = [self.gate_before] if self.gate_before is not None else []
+        runs += [a.verification for a in self.attempts if a.verification is not None]
+        if self.gate_after is not None and all(r != self.gate_after for r in runs):
+            runs.append(self.gate_after)
+        return runs
 
 
 def now() -> datetime:

@@ -56,6 +56,8 @@ class Job:
     report_dir: Path
     push: bool = True
     issue: Issue | None = None
+    ci_log: str = ""  # the failed CI run's log excerpt, for the agent's context
+    base: str | None = None  # the commit to work on (default: the repo's HEAD)
 
 
 def signatures(failures: Sequence[Failure]) -> frozenset[str]:
@@ -89,7 +91,7 @@ class Run:
 
     def execute(self) -> Report:
         """Run every stage; each may end the run by setting a final status."""
-        with git.open_workspace(self.job.repo) as ws:
+        with git.open_workspace(self.job.repo, self.job.base) as ws:
             self.ws = ws
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
             try:
@@ -360,6 +362,7 @@ class Run:
             attempt_number=number,
             max_attempts=self.job.config.max_attempts,
             related=related_source(self.ws.path, failures, source_chars),
+            ci_log=self.job.ci_log,
         )
 
     # -- helpers ------------------------------------------------------------------
@@ -394,6 +397,8 @@ class Run:
         key = f"gate: {label}"
         spent = self.report.timings.get(key, 0.0) + gate.duration_s
         self._update(timings={**self.report.timings, key: round(spent, 3)})
+        if gate.needs_gpu:
+            self._update(needs_gpu=True)  # a step that requires a GPU could not run here
         return gate
 
     def _left(self) -> float:

@@ -12,10 +12,15 @@ object a line, flushed as it goes, so a run that dies half-way still leaves what
     {"kind": "start"}
     {"kind": "test", "nodeid", "file", "line" (0-based), "when", "outcome", "message", "text"}
     {"kind": "collect", "nodeid", "file", "text"}
-    {"kind": "end", "exitstatus", "tests_run"}
+    {"kind": "end", "exitstatus", "tests_run", "marker_deselected"}
 
 Writing its own file costs pytest far less than --junitxml, which builds an XML element
 for every passing test.
+
+With `--selfheal-deselect-marker=gpu` (a runner with no GPU) it also leaves out the tests
+marked `gpu`, as `-m "not gpu"` would, and-ed with whatever -m the project gave (on the
+command line, in addopts or PYTEST_ADDOPTS); `marker_deselected` counts the marked tests
+that were left out.
 """
 
 from __future__ import annotations
@@ -56,10 +61,13 @@ def _message(report: Any, text: str) -> str:
 
 
 class _Recorder:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, marker: str | None = None) -> None:
         self.path = path
         self.file: Any = None
         self.tests_run = 0
+        self.marker = marker
+        self.marker_deselected = 0
+        self.collected = False  # under pytest-xdist the workers collect, and this never sees it
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.file is None:
@@ -116,12 +124,24 @@ class _Recorder:
             }
         )
 
+    def pytest_collection_finish(self) -> None:
+        self.collected = True
+
+    def pytest_deselected(self, items: Any) -> None:
+        if self.marker:
+            self.marker_deselected += sum(
+                1 for item in items if item.get_closest_marker(self.marker) is not None
+            )
+
     def pytest_sessionfinish(self, exitstatus: Any) -> None:
         try:
             status = int(exitstatus)
         except (TypeError, ValueError):
             status = None
-        self._write({"kind": "end", "exitstatus": status, "tests_run": self.tests_run})
+        record = {"kind": "end", "exitstatus": status, "tests_run": self.tests_run}
+        if self.marker and self.collected:
+            record["marker_deselected"] = self.marker_deselected
+        self._write(record)
         if self.file is not None:
             self.file.close()
             self.file = None
@@ -135,10 +155,22 @@ def pytest_addoption(parser: Any) -> None:
         metavar="FILE",
         help="selfheal: write the tests that did not pass to FILE (JSON lines)",
     )
+    parser.addoption(
+        "--selfheal-deselect-marker",
+        dest="selfheal_deselect_marker",
+        default=None,
+        metavar="MARKER",
+        help='selfheal: leave out tests marked MARKER, as -m "not MARKER" and-ed with any -m',
+    )
 
 
 def pytest_configure(config: Any) -> None:
+    marker = config.getoption("selfheal_deselect_marker")
+    if marker:
+        # pytest reads the final -m (command line or addopts) from here when it deselects.
+        given = (getattr(config.option, "markexpr", "") or "").strip()
+        config.option.markexpr = f"({given}) and not {marker}" if given else f"not {marker}"
     path = config.getoption("selfheal_results")
     # Under pytest-xdist every report reaches the controller; a worker writes nothing.
     if path and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Recorder(path), "selfheal-results")
+        config.pluginmanager.register(_Recorder(path, marker), "selfheal-results")

@@ -43,6 +43,7 @@ class PytestResults:
     problems: list[PytestProblem]
     tests_run: int | None  # tests that ran (not skipped, not collection errors); None: unknown
     complete: bool  # False: pytest stopped before the end of its session (crashed, killed)
+    marker_deselected: int | None = None  # tests left out for --selfheal-deselect-marker
 
 
 def parse_pytest_results(path: Path) -> PytestResults | None:
@@ -53,6 +54,7 @@ def parse_pytest_results(path: Path) -> PytestResults | None:
     problems: list[PytestProblem] = []
     tests_run = 0
     complete = started = False
+    deselected: int | None = None
     try:
         with path.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
@@ -69,11 +71,13 @@ def parse_pytest_results(path: Path) -> PytestResults | None:
                     problems.append(_plugin_collect(record))
                 elif kind == "end":
                     tests_run, complete = _int(record.get("tests_run")), True
+                    if isinstance(record.get("marker_deselected"), int):
+                        deselected = record["marker_deselected"]
     except OSError:
         return None
     if not (started or problems):
         return None
-    return PytestResults(problems, tests_run if complete else None, complete)
+    return PytestResults(problems, tests_run if complete else None, complete, deselected)
 
 
 def _int(value: object) -> int:

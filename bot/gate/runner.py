@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.gate import parsers
+from bot.gate import gpu, metrics, parsers, pytest_results
 from bot.gate.steps import (
     PreparedStep,
     apply_selection,
@@ -31,7 +31,17 @@ from bot.gate.triage import (
 )
 from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult, run_process
 from bot.render.text import cap_text
-from bot.report import Category, Failure, GateRun, StepResult, StepStatus
+from bot.report import (
+    Category,
+    Failure,
+    GateRun,
+    GpuUsage,
+    MetricCheck,
+    StepResult,
+    StepStatus,
+)
+
+GPU_MARKER = "gpu"  # pytest tests marked with it run only where a GPU is
 
 # ruff's JSON is ~600 bytes a problem; read all of it, then show the much shorter text.
 _RUFF_JSON_CAP = 32 * 1024 * 1024
@@ -87,6 +97,8 @@ class _Job:
     env: dict[str, str]
     timeout: float
     fallback: PreparedStep | None = None  # pytest with --junitxml, if the plugin cannot load
+    gpus: tuple[int, ...] = ()  # the GPUs it may use, when it requires one: sample their memory
+    no_gpu: str = ""  # why no GPU is visible to it (it requires one, or has gpu tests)
 
 
 def _plugin_failed(prepared: PreparedStep, result: ProcessResult) -> bool:
@@ -102,10 +114,11 @@ def _plugin_failed(prepared: PreparedStep, result: ProcessResult) -> bool:
     )
 
 
-def _run_step(job: _Job, repo: Path) -> StepResult:
+def _execute(job: _Job, repo: Path) -> tuple[PreparedStep, ProcessResult, bool]:
+    """Run the job's process (again without the plugin, if it could not load); whether it fell
+    back."""
     prepared, timeout = job.prepared, job.timeout
-    step = prepared.step
-    cap = _RUFF_JSON_CAP if step.kind == "ruff" else DEFAULT_OUTPUT_CAP
+    cap = _RUFF_JSON_CAP if prepared.step.kind == "ruff" else DEFAULT_OUTPUT_CAP
     result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
     fell_back = job.fallback is not None and _plugin_failed(prepared, result)
     if fell_back and job.fallback is not None:
@@ -116,6 +129,20 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
             prepared.argv, repo, env=job.env, timeout=max(timeout - spent, 0.1), output_cap=cap
         )
         result = dataclasses.replace(result, duration_s=result.duration_s + spent)
+    return prepared, result, fell_back
+
+
+def _run_step(job: _Job, repo: Path) -> StepResult:
+    step, timeout = job.prepared.step, job.timeout
+    metrics_path = repo / step.metrics if step.metrics else None
+    before = metrics.snapshot(metrics_path) if metrics_path else None
+    usage: GpuUsage | None = None
+    if job.gpus:
+        with gpu.MemorySampler(job.gpus, job.env, repo) as sampler:
+            prepared, result, fell_back = _execute(job, repo)
+        usage = sampler.usage()
+    else:
+        prepared, result, fell_back = _execute(job, repo)
     status, note = _status(step, result)
     if fell_back and not note:
         note = "selfheal's pytest plugin could not load; ran again with --junitxml"
@@ -132,6 +159,20 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
     if status is StepStatus.TIMEOUT:
         why = "its timeout" if timeout >= step.timeout else "the run's deadline"
         note = f"killed after {round(timeout, 1):g} s ({why})"
+    deselected = _deselected(prepared, job)
+    if deselected:
+        said = f"{deselected} {'test' if deselected == 1 else 'tests'} marked {GPU_MARKER}"
+        note = _join(note, f"{said} deselected: no GPU on this runner ({job.no_gpu})")
+    values: dict[str, float] = {}
+    checks: list[MetricCheck] = []
+    if metrics_path is not None:
+        values, problem = metrics.read_metrics(metrics_path, repo, step.metrics or "", before)
+        checks = metrics.check(step.thresholds, values)
+        # A step that failed on its own says why; its metrics are shown, not judged.
+        missed = _metric_failures(step, checks, problem, values)
+        if status is StepStatus.PASSED and missed:
+            status, failures = StepStatus.FAILED, missed
+            note = _join(note, problem or "a metric missed its threshold")
     return StepResult(
         name=step.name,
         kind=step.kind,
@@ -145,6 +186,56 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
         tests_run=tests_run,
         selection=job.selection,
         note=note,
+        gpu=usage,
+        gpu_tests_deselected=deselected,
+        metrics=values,
+        metric_checks=checks,
+        run_ids=metrics.find_run_ids(step.run_id_pattern, result.output),
+    )
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
+def _deselected(prepared: PreparedStep, job: _Job) -> int | None:
+    """How many gpu-marked tests selfheal's plugin left out (None: none asked, or unknown)."""
+    if not job.no_gpu or prepared.results_path is None or job.prepared.step.kind != "pytest":
+        return None
+    results = pytest_results.parse_pytest_results(prepared.results_path)
+    return results.marker_deselected if results is not None else None
+
+
+def _metric_failures(
+    step: GateStep, checks: list[MetricCheck], problem: str, values: dict[str, float]
+) -> list[Failure]:
+    def sign(category: Category, key: str, message: str) -> str:
+        return signature(step.name, category, key, message)
+
+    return metrics.metric_failures(
+        step.name, checks, problem=problem, shown=step.metrics or "", metrics=values, sign=sign
+    )
+
+
+def _needs_gpu(job: _Job) -> StepResult:
+    """A step that requires a GPU, on a runner that shows it none: not run, and not passing."""
+    step = job.prepared.step
+    message = f"{step.name} requires a GPU and none is visible here: {job.no_gpu}"
+    failure = Failure(
+        step=step.name,
+        category=Category.INFRA,  # no code change gives a runner a GPU: never the agent's
+        message=message,
+        rule="needs-gpu",
+        signature=signature(step.name, Category.INFRA, "needs-gpu", "needs a GPU runner"),
+    )
+    return StepResult(
+        name=step.name,
+        kind=step.kind,
+        argv=job.shown_argv,
+        status=StepStatus.NEEDS_GPU,
+        failures=[failure],
+        selection=job.selection,
+        note=f"needs a GPU runner ({job.no_gpu})",
     )
 
 
@@ -193,6 +284,9 @@ def run_gate(
     started = time.monotonic()
     selection = selection or {}
     chosen = [s for s in steps if only is None or s.name in only]
+    # Steps that require a GPU need one; pytest steps leave out their gpu tests without one.
+    wants_gpu = any(s.requires == "gpu" or s.kind == "pytest" for s in chosen)
+    found = gpu.probe(env, repo) if wants_gpu else gpu.GpuProbe()
     with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
         scratch = Path(tmp)
         if any(step.kind == "pytest" for step in chosen):
@@ -202,12 +296,25 @@ def run_gate(
             wanted = list(selection.get(step.name, ())) if step.kind == "pytest" else []
             run_env = step_env(step, repo, env)
             search_path = run_env.get("PATH")
-            prepared = prepare(step, scratch, wanted, search_path=search_path)
+            cuda_visible = run_env.get("CUDA_VISIBLE_DEVICES")
+            seen = gpu.visible(found.devices, cuda_visible)
+            no_gpu = "" if seen or not wants_gpu else gpu.why_none(found, cuda_visible)
+            marker = GPU_MARKER if no_gpu and step.kind == "pytest" else None
+            prepared = prepare(
+                step, scratch, wanted, search_path=search_path, deselect_marker=marker
+            )
             fallback = None
             if prepared.results_path is not None:
                 # Last on the path: it holds only the plugin, and the repo's code comes first.
                 run_env["PYTHONPATH"] += os.pathsep + str(plugin_dir(scratch))
-                fallback = prepare(step, scratch, wanted, search_path=search_path, plugin=False)
+                fallback = prepare(
+                    step,
+                    scratch,
+                    wanted,
+                    search_path=search_path,
+                    plugin=False,
+                    deselect_marker=marker,
+                )
             timeout = step.timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
@@ -219,15 +326,17 @@ def run_gate(
                     env=run_env,
                     timeout=timeout,
                     fallback=fallback,
+                    gpus=tuple(d.index for d in seen) if step.requires == "gpu" else (),
+                    no_gpu=no_gpu,
                 )
             )
         # Lint and tests at the same time: the gate takes as long as its slowest step.
         with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
             futures = [
-                pool.submit(_run_step, job, repo) if job.timeout > 0 else None for job in jobs
+                pool.submit(_run_step, job, repo) if _runnable(job) else None for job in jobs
             ]
             results = [
-                future.result() if future is not None else _not_started(job)
+                future.result() if future is not None else _not_run(job)
                 for future, job in zip(futures, jobs, strict=True)
             ]
     partial = len(chosen) < len(steps) or any(r.selection for r in results)
@@ -236,7 +345,18 @@ def run_gate(
         steps=results,
         duration_s=round(time.monotonic() - started, 3),
         partial=partial,
+        gpus=found.devices,
     )
+
+
+def _runnable(job: _Job) -> bool:
+    return job.timeout > 0 and not (job.prepared.step.requires == "gpu" and job.no_gpu)
+
+
+def _not_run(job: _Job) -> StepResult:
+    if job.prepared.step.requires == "gpu" and job.no_gpu:
+        return _needs_gpu(job)
+    return _not_started(job)
 
 
 def rerun_plan(

@@ -8,6 +8,7 @@ is rebuilt to read like the tool's own.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -191,6 +192,10 @@ def _safe_name(name: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:40]}-{digest}"
 
 
+# Tools selfheal depends on itself, runnable as `python -m NAME` from its own environment.
+_OWN_MODULES = frozenset({"ruff"})
+
+
 def resolve_executable(argv: list[str], search_path: str | None = None) -> list[str]:
     """Use our own interpreter's copy of a tool that is not on PATH (selfheal's venv not active)."""
     first = argv[0]
@@ -199,6 +204,8 @@ def resolve_executable(argv: list[str], search_path: str | None = None) -> list[
     ours = Path(sys.executable).parent / first
     if ours.is_file() and os.access(ours, os.X_OK):
         return [str(ours), *argv[1:]]
+    if first in _OWN_MODULES and importlib.util.find_spec(first) is not None:
+        return [sys.executable, "-m", first, *argv[1:]]  # e.g. ruff from a shared site-packages
     return argv
 
 
@@ -209,11 +216,13 @@ def prepare(
     *,
     search_path: str | None = None,
     plugin: bool = True,
+    deselect_marker: str | None = None,
 ) -> PreparedStep:
     """The argv to run `step` with (and its results path); `selection` re-runs only those tests.
 
     `search_path` is the PATH the step will run with (default: ours). pytest steps load
     selfheal's plugin (see `install_plugin`), or with `plugin=False` write a junit file.
+    `deselect_marker` leaves out the pytest tests marked with it (`gpu` on a CPU runner).
     """
     argv = list(step.run)
     junit: Path | None = None
@@ -234,10 +243,15 @@ def prepare(
             # writes only what failed.
             results = scratch / f"{_safe_name(step.name)}.jsonl"
             extra = ["-p", PLUGIN_MODULE, f"--selfheal-results={results}"]
+            if deselect_marker:
+                # The plugin and-s it with the final -m, wherever the project gave one.
+                extra.append(f"--selfheal-deselect-marker={deselect_marker}")
         else:
             junit = scratch / f"{_safe_name(step.name)}.xml"
             # xunit1 carries file and line; junit_logging=no keeps captured output out of it.
             extra = [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no"]
+            if deselect_marker:
+                argv = exclude_marker(argv, deselect_marker)
         argv = _before_double_dash(argv, extra)
     return PreparedStep(
         step=step,
@@ -394,3 +408,37 @@ def apply_selection(argv: Sequence[str], selection: Sequence[str]) -> list[str]:
             kept.append(arg)
         i += 1
     return [*kept, *selection]
+
+
+def exclude_marker(argv: Sequence[str], marker: str) -> list[str]:
+    """`argv` with `-m "not MARKER"` and-ed with the -m it gave (the last, as pytest reads it).
+
+    Only the command line is seen here: a -m in the project's addopts would be replaced.
+    selfheal's plugin does this inside pytest instead, where it sees every -m.
+    """
+    argv = list(argv)
+    start = _program_end(argv)
+    kept = argv[:start]
+    given: str | None = None
+    i = start
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            kept += argv[i:]
+            break
+        if arg == "-m" and i + 1 < len(argv):
+            given, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("-m") and not arg.startswith("--"):
+            given, i = arg[2:].removeprefix("="), i + 1
+            continue
+        if arg.startswith("-") and arg != "-":
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if _takes_value(arg, following) and following is not None:
+                kept += [arg, following]
+                i += 2
+                continue
+        kept.append(arg)
+        i += 1
+    expression = f"({given}) and not {marker}" if given and given.strip() else f"not {marker}"
+    return _before_double_dash(kept, ["-m", expression])

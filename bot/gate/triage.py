@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.gate import parsers, pytest_results
+from bot.gate import gpu_errors, parsers, pytest_results
 from bot.gate.parsers import Traceback
 from bot.proc import ProcessResult
 from bot.report import Category, Failure
@@ -24,7 +24,9 @@ EXIT_NOT_FOUND = 127
 PYTEST_NO_TESTS = 5
 
 # Exceptions whose failures a collection error is allowed to keep; any other becomes COLLECTION.
-_COLLECTION_KEEPS = frozenset({Category.SYNTAX, Category.IMPORT, Category.DEPENDENCY})
+_COLLECTION_KEEPS = frozenset(
+    {Category.SYNTAX, Category.IMPORT, Category.DEPENDENCY, Category.GPU_OOM, Category.INFRA}
+)
 _SYNTAX = frozenset({"SyntaxError", "IndentationError", "TabError"})
 _MISSING_MODULE = re.compile(r"No module named '?(?P<module>[\w.]+)'?")
 
@@ -32,6 +34,10 @@ _MISSING_MODULE = re.compile(r"No module named '?(?P<module>[\w.]+)'?")
 def classify_exception(exc_type: str, message: str, repo_top_names: Collection[str]) -> Category:
     """The category of a failure that raised `exc_type` with `message`."""
     name = exc_type.rsplit(".", 1)[-1]
+    if gpu_errors.is_gpu_oom(name, message):
+        return Category.GPU_OOM
+    if gpu_errors.driver_problem(message) is not None:
+        return Category.INFRA  # e.g. torch's "Torch not compiled with CUDA enabled" assertion
     if name == "AssertionError":
         return Category.ASSERTION
     if name == "Failed":
@@ -352,6 +358,16 @@ class _Triage:
 
     def unrecognized(self) -> Failure:
         code = self.result.returncode
+        driver = gpu_errors.driver_problem(self.result.output)
+        if driver is not None:
+            # No traceback to read, but the output says the GPU driver is missing or unfit.
+            return self.failure(
+                Category.INFRA,
+                "gpu-driver",
+                driver,
+                rule="gpu-driver",
+                excerpt="\n".join(self.result.output.splitlines()[-40:]),
+            )
         last = next((s for s in reversed(self.result.output.splitlines()) if s.strip()), "")
         return self.failure(
             Category.ERROR,

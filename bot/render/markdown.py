@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.render import gate_detail
+from bot.render.gate_detail import seconds as _seconds
 from bot.render.mermaid import attempts_flowchart
 from bot.render.text import (
     cap_text,
@@ -16,6 +18,7 @@ from bot.render.text import (
     html_text,
     md_code,
     md_text,
+    md_url,
     plural,
 )
 from bot.report import (
@@ -34,7 +37,8 @@ EXAMPLES_PER_CATEGORY = 3
 IDS_PER_CELL = 3
 MESSAGE_CAP = 120
 
-_QUIET = (StepStatus.PASSED, StepStatus.SKIPPED)
+# Steps whose output is not worth a log: a step that needs a GPU runner never ran.
+_QUIET = (StepStatus.PASSED, StepStatus.SKIPPED, StepStatus.NEEDS_GPU)
 
 _STOP_PHRASE = {
     StopReason.ATTEMPT_CAP: "reached the attempt cap",
@@ -45,13 +49,6 @@ _STOP_PHRASE = {
     StopReason.CRASHED: "the run crashed",
     StopReason.REFUSED: "a guard refused the change",
 }
-
-
-def _seconds(value: float) -> str:
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, secs = divmod(round(value), 60)
-    return f"{minutes} min {secs} s"
 
 
 def _fixers(attempts: Sequence[Attempt]) -> list[str]:
@@ -145,6 +142,8 @@ def _meta(report: Report) -> list[str]:
 def _step_cell(step: StepResult | None) -> str:
     if step is None:
         return "not run"
+    if step.status is StepStatus.NEEDS_GPU:
+        return f"**{gate_detail.status_word(step.status)}**"
     parts = [f"**{step.status.value}**", _seconds(step.duration_s)]
     if step.tests_run is not None:
         parts.append(plural(step.tests_run, "test"))
@@ -299,6 +298,9 @@ def _proposal(report: Report) -> list[str]:
     if p is None:
         return ["Nothing proposed."]
     line = f"Branch {md_code(p.branch)}, commit {md_code(p.commit[:12])}"
+    if p.pr_url and md_url(p.pr_url) and p.pr_number is not None:
+        into = f" into {md_code(p.base)}" if p.base else ""
+        line = f"Pull request [#{p.pr_number}]({md_url(p.pr_url)}){into}. " + line
     if p.pushed:
         return [line + (f", pushed to {md_code(p.remote)}." if p.remote else ", pushed.")]
     error = f": {md_text(p.push_error, 300)}" if p.push_error else ""
@@ -348,14 +350,22 @@ LOG_CAP_FLOOR = 500
 def _document(report: Report, log_cap: int | None) -> str:
     note = [f"> Note: {md_text(report.agent_note, 300)}"] if report.agent_note else []
     logs = _logs(report, log_cap) if log_cap is not None else ["Logs left out to keep this short."]
+    if gpu_note := gate_detail.needs_gpu_note(report):
+        note += ["", *gpu_note] if note else gpu_note
+    optional = [
+        ("GPU", gate_detail.gpus(report)),
+        ("Metrics", gate_detail.metrics(report)),
+    ]
     sections: list[tuple[str, list[str]]] = [
         ("Gate", _gate_table(report)),
+        *[(title, body) for title, body in optional if body],
         ("Failures", _failures(report)),
         ("Attempts", _attempts(report)),
         *([("Agent", agent)] if (agent := _agent(report)) else []),
         ("Guards", _guards(report)),
         ("Proposal", _proposal(report)),
         ("Timings", _timings(report)),
+        *([("Step times", times)] if (times := gate_detail.step_times(report)) else []),
         ("Flow", [fence(attempts_flowchart(report), "mermaid")]),
         ("Logs", logs),
     ]

@@ -56,6 +56,16 @@ def md_code(text: str, *, table: bool = False, limit: int | None = None) -> str:
     return f"{ticks}{flat}{ticks}"
 
 
+_SAFE_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+")
+
+
+def md_url(url: str) -> str:
+    """A link target: an http(s) URL with nothing that ends a Markdown link; else nothing."""
+    if _SAFE_URL.fullmatch(url) is None or "'" in url:
+        return ""
+    return url
+
+
 def html_text(text: str, limit: int | None = None) -> str:
     """Untrusted text inside raw HTML such as <summary>: entities, one line, no pings."""
     flat = one_line(text, limit)
