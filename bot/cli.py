@@ -83,6 +83,51 @@ def _loop_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ACTIONS_EPILOG = (
+    EPILOG
+    + """
+Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN;
+writes GITHUB_OUTPUT (status, pr-url, branch, attempts, report-path, needs-gpu, job, reason) and
+GITHUB_STEP_SUMMARY when set. An event it does not act on, or a refusal (no write permission,
+fork, bot, closed, selfheal:off, max_runs), ends with exit 0 and the reason."""
+)
+
+
+def _event_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--event-name", metavar="NAME", help="the event's name (default: $GITHUB_EVENT_NAME)"
+    )
+    parser.add_argument(
+        "--event-path",
+        metavar="FILE",
+        help="the event's JSON payload (default: $GITHUB_EVENT_PATH)",
+    )
+
+
+def _actions_options(parser: argparse.ArgumentParser) -> None:
+    _repo_options(
+        parser, "the checkout to work on (default: $GITHUB_WORKSPACE, else the current directory)"
+    )
+    _event_options(parser)
+    parser.add_argument(
+        "--mode",
+        choices=["auto", "heal", "implement"],
+        default="auto",
+        help="act only on events that ask for this job (default auto: whatever the event asks)",
+    )
+    parser.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="the proposal bundle and report directory (default: $RUNNER_TEMP/selfheal-bundle, "
+        "else .selfheal/ in the repo)",
+    )
+    parser.add_argument("--max-attempts", type=int, metavar="N", help="attempts before giving up")
+    parser.add_argument(
+        "--agent", choices=["auto", "none", "command", "claude"], help="who fixes (see heal --help)"
+    )
+    parser.add_argument("--model", metavar="ID", help="the Claude model")
+
+
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """Import a subcommand only when it runs, so `selfheal gate` pays for nothing else."""
 
@@ -97,6 +142,16 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    epilog: str = EPILOG,
+) -> argparse.ArgumentParser:
+    """A subcommand with the shared epilog and a help formatter that wraps like argparse."""
+    return sub.add_parser(name, help=help, epilog=epilog, formatter_class=_HelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfheal",
@@ -108,20 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"selfheal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "heal",
-        help="heal the failing gate of a local checkout",
-        epilog=EPILOG,
-        formatter_class=_HelpFormatter,
+        "heal the failing gate of a local checkout",
     )
     _loop_options(p)
     p.set_defaults(func=_lazy("loop", "heal"))
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "implement",
-        help="implement an issue described in a file, behind the gate",
-        epilog=EPILOG,
-        formatter_class=_HelpFormatter,
+        "implement an issue described in a file, behind the gate",
     )
     _loop_options(p)
     p.add_argument(
@@ -144,28 +197,57 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_lazy("gate", "gate"))
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "run",
-        help="the GitHub Actions entry point: read the event and decide the job (--dry-run only)",
-        epilog=EPILOG,
-        formatter_class=_HelpFormatter,
+        "the GitHub Actions entry point: read the event, decide the job, heal or implement "
+        "it, and propose the result (work, then propose, in one process)",
+        epilog=ACTIONS_EPILOG,
     )
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the decision (job: implement, heal or skip, and why) as JSON, from the event "
-        "payload and the configuration alone, with no network call",
+        help="only print the decision (job: implement, heal or skip, and why) as JSON, from the "
+        "event payload and the configuration alone, with no network call",
     )
-    p.add_argument(
-        "--event-name", metavar="NAME", help="the event's name (default: $GITHUB_EVENT_NAME)"
-    )
-    p.add_argument(
-        "--event-path",
-        metavar="FILE",
-        help="the event's JSON payload (default: $GITHUB_EVENT_PATH)",
-    )
-    _repo_options(p, "the checkout whose configuration applies (default: the current directory)")
+    _actions_options(p)
     p.set_defaults(func=_lazy("run", "run"))
+
+    p = _command(
+        sub,
+        "work",
+        "Actions, stage 1 of 2: decide and run the loop without a write token; write a "
+        "proposal bundle (patch, report, meta) for `selfheal propose`",
+        epilog=ACTIONS_EPILOG,
+    )
+    _actions_options(p)
+    p.set_defaults(func=_lazy("run", "work"))
+
+    p = _command(
+        sub,
+        "propose",
+        "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the guards, "
+        "push it and open or update the pull request; runs no project code",
+        epilog=ACTIONS_EPILOG,
+    )
+    _actions_options(p)
+    p.set_defaults(func=_lazy("run", "propose"))
+
+    p = _command(
+        sub,
+        "route",
+        "for a failed workflow run: which runner the heal job needs (JSON for runs-on: a "
+        "self-hosted GPU runner when a failed job ran on one, else ubuntu-latest)",
+        epilog=ACTIONS_EPILOG,
+    )
+    _repo_options(p, "the checkout whose configuration applies (default: $GITHUB_WORKSPACE)")
+    _event_options(p)
+    p.add_argument(
+        "--jobs-file",
+        metavar="FILE",
+        help="a recorded 'list jobs for a workflow run' API response to read instead of the API",
+    )
+    p.set_defaults(func=_lazy("route", "route"))
 
     p = sub.add_parser("report", help="render a stored report.json again (Markdown on stdout)")
     p.add_argument("report_json", metavar="REPORT_JSON")
@@ -201,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("selfheal: interrupted; the working tree is as it was", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `selfheal ... | head`: the reader left; exit as if by SIGPIPE
+        sys.stderr.close()
+        return 128 + 13
     except Exception:  # noqa: BLE001 - the one place that turns a crash into exit code 3
         traceback.print_exc()
         print(

@@ -50,6 +50,9 @@ class Decision:
     repository: str | None = None
     actor: str | None = None
     command_args: str = ""
+    run_id: int | None = None  # workflow_run: the failed run, for its logs
+    # Everyone else whose permission is checked through the API (the upstream run's actors).
+    other_actors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,13 @@ def _flag(obj: Mapping[str, Any], path: str) -> bool:
 def _positive(value: object) -> int | None:
     """An issue or pull request number (JSON's true is not 1), else None."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_NUMBER:
+        return None
+    return value
+
+
+def _run_id(value: object) -> int | None:
+    """A workflow run id: unlike issue numbers, these are past 2**31 already."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**53:
         return None
     return value
 
@@ -383,9 +393,13 @@ def _workflow_run(payload: Mapping[str, Any], base: Decision, rules: _Rules) -> 
     branch = _branch(_at(payload, "workflow_run.head_branch"), "workflow_run.head_branch")
     _own_branch(branch, rules)
     sha = _sha(_at(payload, "workflow_run.head_sha"), "workflow_run.head_sha")
+    others: list[str] = []
     for role in ("actor", "triggering_actor"):  # older payloads have neither
         if isinstance(run.get(role), Mapping):
             _no_bot(payload, f"workflow_run.{role}", rules)
+            login = _login(payload, f"workflow_run.{role}")
+            if login not in others and login != base.actor:
+                others.append(login)
     if isinstance(commit := run.get("head_commit"), Mapping):
         _bot_commit(commit, rules)
     # Same-repository pull requests for this branch; GitHub lists none for forks.
@@ -398,6 +412,8 @@ def _workflow_run(payload: Mapping[str, Any], base: Decision, rules: _Rules) -> 
         pull_request=_positive(first.get("number")) if isinstance(first, Mapping) else None,
         head_branch=branch,
         head_sha=sha,
+        run_id=_run_id(run.get("id")),
+        other_actors=tuple(others),
     )
 
 

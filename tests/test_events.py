@@ -107,6 +107,7 @@ def as_bot(user: dict[str, Any], login: str) -> None:
                 "head_branch": "changes",
                 "head_sha": PR_SHA,
                 "repository": "octo-org/octo-repo",
+                "run_id": 289782451,
             },
         ),
         (
@@ -130,6 +131,8 @@ def test_each_example_payload(event: str, name: str, expected: dict[str, Any]) -
         "head_sha": None,
         "actor": "Codertocat",
         "command_args": "",
+        "run_id": None,
+        "other_actors": (),
     }
     got = asdict(decision)
     assert got.pop("reason")

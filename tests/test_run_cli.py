@@ -22,6 +22,8 @@ FIELDS = [
     "repository",
     "actor",
     "command_args",
+    "run_id",
+    "other_actors",
 ]
 
 
@@ -74,6 +76,8 @@ def test_dry_run_prints_the_decision_for_a_labeled_issue(repo: Path) -> None:
         "repository": "Codertocat/Hello-World",
         "actor": "Codertocat",
         "command_args": "",
+        "run_id": None,
+        "other_actors": [],
     }
     assert done.stderr == ""
 
@@ -124,6 +128,7 @@ def test_a_payload_that_is_not_an_object_is_a_skip(repo: Path, tmp_path: Path) -
         "job": "skip",
         "reason": "the event payload is an array, not an object",
         "command_args": "",
+        "other_actors": [],
     }
 
 
@@ -247,13 +252,32 @@ def test_a_missing_repo_exits_2(repo: Path) -> None:
     refused(done, "no such directory")
 
 
-def test_without_dry_run_it_says_it_is_not_available_yet(repo: Path) -> None:
+@pytest.mark.parametrize("missing", ["GITHUB_REPOSITORY", "GITHUB_TOKEN"])
+def test_without_dry_run_it_needs_the_repository_and_a_token(repo: Path, missing: str) -> None:
     env = {
         "GITHUB_EVENT_NAME": "issues",
         "GITHUB_EVENT_PATH": str(EVENTS / "issues-labeled.json"),
+        "GITHUB_REPOSITORY": "Codertocat/Hello-World",
+        "GITHUB_TOKEN": "ghs_x",
+        "GITHUB_OUTPUT": "",
+        "GITHUB_STEP_SUMMARY": "",
     }
+    env[missing] = ""
     done = selfheal("run", "--repo", str(repo), env=env)
-    refused(done, "without --dry-run is not available yet", "selfheal heal", "selfheal implement")
+    refused(done, f"{missing} is not set")
+
+
+@pytest.mark.parametrize("command", ["run", "work", "propose"])
+def test_an_event_it_does_not_act_on_is_a_skip_without_a_token(repo: Path, command: str) -> None:
+    env = {
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_EVENT_PATH": str(EVENTS / "issues-labeled.json"),
+        "GITHUB_REPOSITORY": "",
+        "GITHUB_TOKEN": "",
+    }
+    done = selfheal(command, "--repo", str(repo), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("selfheal: nothing to do: selfheal does not act on 'push'")
 
 
 def test_run_help_names_its_options() -> None:

@@ -1,7 +1,8 @@
-"""`selfheal run`: the GitHub Actions entry point; reads the event and decides the job.
+"""`selfheal run`, `selfheal work`, `selfheal propose`: the GitHub Actions entry points.
 
-Only `--dry-run` exists so far: it prints the decision from the payload and the
-configuration alone, with no network call.
+run = work then propose, in one process. The red-build workflow runs them as two jobs:
+`work` (the loop; project code and the agent run; no write token) writes a bundle, and
+`propose` (write token; no project code) re-decides, re-checks and proposes it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.actions import Runner
+from bot.agent.select import make_agent
+from bot.artifacts import report_dir_for, write_artifacts
+from bot.bundle import BundleMeta, read_bundle, write_meta
 from bot.commands.common import config_from_args, repo_root
-from bot.errors import BadInput
-from bot.events import decide
+from bot.commands.loop import execute
+from bot.config import Config
+from bot.errors import BadInput, SelfhealError
+from bot.events import Decision, decide
+from bot.fix.loop import Job
+from bot.forge import git
+from bot.forge.github import DEFAULT_API_URL, GitHub
+from bot.render.markdown import render_markdown
+from bot.report import Report, load_report
+from bot.trigger import Refused, Target, resolve
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's cap on webhook payloads
 
@@ -46,23 +60,205 @@ def read_event(path: Path) -> object:
         raise BadInput(f"the event file {path} is not JSON: {exc}") from exc
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.dry_run:
-        raise BadInput(
-            "`selfheal run` without --dry-run is not available yet (it would act on GitHub); "
-            "`selfheal run --dry-run` shows what it would do, and `selfheal heal` or "
-            "`selfheal implement --issue-file FILE` work on a local checkout"
-        )
+@dataclass(frozen=True)
+class Context:
+    """One invocation on a runner: the repo, its configuration, the event's decision."""
+
+    repo: Path
+    config: Config
+    decision: Decision
+    runner: Runner
+    bundle: Path
+
+
+def _decision(args: argparse.Namespace, config: Config) -> Decision:
     event_name = _setting(args.event_name, "GITHUB_EVENT_NAME", "--event-name NAME")
     event_path = Path(_setting(args.event_path, "GITHUB_EVENT_PATH", "--event-path FILE"))
-    payload = read_event(event_path)
-    config = config_from_args(args, repo_root(args.repo))
     decision = decide(
         event_name,
-        payload,
+        read_event(event_path),
         trigger_label=config.trigger_label,
         branch_prefix=config.branch_prefix,
         allowed_bots=config.allowed_bots,
     )
-    print(json.dumps(asdict(decision), indent=2))
+    mode = getattr(args, "mode", None) or "auto"
+    if decision.job != "skip" and mode not in ("auto", decision.job):
+        return Decision("skip", f"the event asks to {decision.job}, but mode is {mode}")
+    return decision
+
+
+def _context(args: argparse.Namespace) -> Context:
+    repo = repo_root(args.repo or os.environ.get("GITHUB_WORKSPACE"))
+    config = config_from_args(args, repo)
+    runner = Runner()
+    for name in ("GITHUB_TOKEN", "ANTHROPIC_API_KEY"):
+        runner.mask(os.environ.get(name, ""))
+    if args.bundle:
+        bundle = Path(args.bundle)
+    elif os.environ.get("RUNNER_TEMP"):
+        bundle = Path(os.environ["RUNNER_TEMP"]) / "selfheal-bundle"
+    else:
+        bundle = repo / ".selfheal"
+    return Context(repo, config, _decision(args, config), runner, bundle)
+
+
+def _github(config: Config) -> GitHub:
+    repository = _setting(None, "GITHUB_REPOSITORY", "GITHUB_REPOSITORY=owner/name")
+    token = _setting(None, "GITHUB_TOKEN", "GITHUB_TOKEN (the action's github-token input)")
+    api_url = os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
+    return GitHub(repository, token, api_url, write_interval=config.api_write_interval)
+
+
+def _skip(ctx: Context, reason: str) -> int:
+    print(f"selfheal: nothing to do: {reason}")
+    ctx.runner.set_outputs(
+        {"job": "skip", "status": "skipped", "reason": reason, "needs-gpu": "false"}
+    )
+    ctx.runner.summary(f"**selfheal: skipped** - {reason}\n")
     return 0
+
+
+def _outputs(ctx: Context, report: Report, job: str) -> None:
+    proposal = report.proposal
+    ctx.runner.set_outputs(
+        {
+            "job": job,
+            "status": report.status.value,
+            "reason": report.detail,
+            "attempts": str(len(report.attempts)),
+            "branch": proposal.branch if proposal and proposal.pushed else "",
+            "pr-url": (proposal.pr_url or "") if proposal else "",
+            "report-path": str(ctx.bundle / "report.json"),
+            "needs-gpu": "true" if getattr(report, "needs_gpu", False) else "false",
+        }
+    )
+
+
+def _target(ctx: Context, github: GitHub, *, read_logs: bool) -> Target:
+    return resolve(
+        github, ctx.decision, ctx.config, checkout_sha=git.head_sha(ctx.repo), read_logs=read_logs
+    )
+
+
+def _work(ctx: Context, target: Target, token: str) -> Report:
+    git.ensure_commit(ctx.repo, target.sha, token=token)
+    for note in target.notes:
+        print(f"selfheal: {note}")
+    job = Job(
+        mode=target.job,
+        repo=ctx.repo,
+        config=ctx.config,
+        agent=make_agent(ctx.config),
+        report_dir=report_dir_for(ctx.repo, ctx.bundle),
+        push=False,
+        issue=target.issue,
+        ci_log=target.ci_log,
+        base=target.sha,
+    )
+    execute(job, as_json=False)
+    write_meta(
+        ctx.bundle,
+        BundleMeta(
+            job=target.job,
+            repository=ctx.decision.repository or "",
+            sha=target.sha,
+            into=target.into,
+            issue=target.issue.number if target.issue else None,
+            thread=target.thread,
+        ),
+    )
+    return load_report(ctx.bundle / "report.json")
+
+
+def _run_url() -> str | None:
+    """This workflow run's page, from the variables every runner sets."""
+    server, repository, run_id = (
+        os.environ.get(name, "")
+        for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    if not (server and repository and run_id.isdigit()):
+        return None
+    return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
+
+
+def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
+    from bot.publish import publish
+
+    meta, report, patch = read_bundle(ctx.bundle)
+    claims = (meta.job, meta.sha, meta.into, meta.issue)
+    own = (target.job, target.sha, target.into, target.issue.number if target.issue else None)
+    if claims != own:
+        raise BadInput(
+            f"the bundle in {ctx.bundle} is for {claims}, but this event resolves to {own}: "
+            "refused (was the bundle from another run?)"
+        )
+    git.ensure_commit(ctx.repo, target.sha, token=token)
+    done = publish(
+        github,
+        ctx.runner,
+        target,
+        report,
+        patch,
+        repo=ctx.repo,
+        config=ctx.config,
+        token=token,
+        run_url=_run_url(),
+    )
+    report = write_artifacts(ctx.bundle, done.report, patch)
+    if done.pull is not None:
+        print(f"selfheal: pull request {done.pull.html_url}")
+    if done.comment_url:
+        print(f"selfheal: report {done.comment_url}")
+    ctx.runner.summary(render_markdown(report))
+    _outputs(ctx, report, target.job)
+    return done.exit_code
+
+
+def _guarded(ctx: Context, stage: str, body: Callable[[], int]) -> int:
+    """Run a stage; a known error also becomes an ::error:: line and a summary line."""
+    try:
+        return body()
+    except SelfhealError as exc:
+        ctx.runner.error(f"selfheal {stage}: {exc}")
+        ctx.runner.summary(f"**selfheal: error** - {stage}: {exc}\n")
+        ctx.runner.set_outputs({"status": "error", "reason": str(exc)})
+        raise
+
+
+def _stage(args: argparse.Namespace, stage: str) -> int:
+    ctx = _context(args)
+    if ctx.decision.job == "skip":
+        return _skip(ctx, ctx.decision.reason)
+
+    def body() -> int:
+        github = _github(ctx.config)
+        token = os.environ.get("GITHUB_TOKEN", "")
+        try:
+            target = _target(ctx, github, read_logs=stage != "propose")
+        except Refused as refusal:
+            return _skip(ctx, refusal.reason)
+        if stage in ("run", "work"):
+            report = _work(ctx, target, token)
+            if stage == "work":
+                ctx.runner.summary(render_markdown(report))
+                _outputs(ctx, report, target.job)
+                return 0  # the propose job reports the outcome, also when the loop gave up
+        return _propose(ctx, github, target, token)
+
+    return _guarded(ctx, stage, body)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        config = config_from_args(args, repo_root(args.repo))
+        print(json.dumps(asdict(_decision(args, config)), indent=2))
+        return 0
+    return _stage(args, "run")
+
+
+def work(args: argparse.Namespace) -> int:
+    return _stage(args, "work")
+
+
+def propose(args: argparse.Namespace) -> int:
+    return _stage(args, "propose")

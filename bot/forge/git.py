@@ -60,6 +60,7 @@ _NEVER_STAGED = (
 )
 _PUSH_TIMEOUT_S = 300.0
 _MAX_DIRTY_LISTED = 5
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
 
 
@@ -195,6 +196,21 @@ class Workspace:
         out = _run(self.path, "diff", *_NUMSTAT_OPTIONS, self.base_sha, tree, "--")
         return _parse_numstat(out)
 
+    def apply(self, patch: str) -> None:
+        """Apply a unified diff (from `total_diff`) to the worktree; ProposalError if it does not."""
+        if not patch.strip():
+            raise ProposalError("the patch is empty")
+        path = self._temp_dir / "selfheal-apply.patch"
+        path.write_text(patch, encoding="utf-8")
+        try:
+            _run(self.path, "apply", "--whitespace=nowarn", "--", str(path))
+        except GitError as exc:
+            raise ProposalError(
+                f"the patch does not apply to {short_sha(self.base_sha)}: {exc}"
+            ) from exc
+        finally:
+            path.unlink(missing_ok=True)
+
     def propose(self, branch: str, identity: GitIdentity, message: str) -> str:
         """Write the whole fix as one commit on base_sha to refs/heads/<branch>; return its sha.
 
@@ -301,8 +317,9 @@ def _check_branch(repo: Path, branch: str) -> None:
         raise BadInput(f"refusing to write branch {branch!r}: a worktree has it checked out")
 
 
-def open_workspace(repo: Path) -> Workspace:
-    """Check the repo is committed and clean, then add a detached worktree of its HEAD."""
+def open_workspace(repo: Path, base: str | None = None) -> Workspace:
+    """Check the repo is committed and clean, then add a detached worktree of its HEAD
+    (or of commit `base`, which must be in the repo: see `ensure_commit`)."""
     start = Path(repo).expanduser()
     if not start.is_dir():
         raise BadInput(f"{repo} is not a directory")
@@ -316,6 +333,11 @@ def open_workspace(repo: Path) -> Workspace:
     if status != 0:
         raise BadInput(f"{top} has no commits yet: commit the code selfheal should heal")
     base_sha = out.strip()
+    if base is not None:
+        status, out, _ = _execute(top, ["rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"])
+        if status != 0 or not _FULL_SHA.fullmatch(base):
+            raise BadInput(f"commit {base!r} is not in {top}")
+        base_sha = out.strip()
     dirty = _status_paths(_run(top, "status", "--porcelain=v1", "-z", "--untracked-files=no"))
     if dirty:
         listed = ", ".join(dirty[:_MAX_DIRTY_LISTED])
@@ -342,6 +364,48 @@ def open_workspace(repo: Path) -> Workspace:
     return workspace
 
 
+def _auth_env(token: str | None) -> tuple[dict[str, str], list[str]]:
+    """git config through the environment (never argv) sending `token` as HTTP Basic auth,
+    and the strings to hide from messages."""
+    if not token:
+        return {}, []
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    extra = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
+    return extra, [token, basic]
+
+
+def ensure_commit(
+    repo: Path, sha: str, remote: str = "origin", *, token: str | None = None
+) -> None:
+    """Make sure commit `sha` is in the repo, fetching it from `remote` when it is not."""
+    if not _FULL_SHA.fullmatch(sha):
+        raise BadInput(f"{sha!r} is not a full commit SHA")
+    status, _, _ = _execute(repo, ["cat-file", "-e", f"{sha}^{{commit}}"])
+    if status == 0:
+        return
+    extra, hide = _auth_env(token)
+    try:
+        _run(
+            repo,
+            "fetch",
+            "--no-tags",
+            "--quiet",
+            remote,
+            sha,
+            extra_env=extra,
+            timeout=_PUSH_TIMEOUT_S,
+            hide=hide,
+        )
+    except GitError as exc:
+        raise BadInput(
+            _clean_message(f"commit {sha} is not in {repo} and could not be fetched: {exc}", hide)
+        ) from exc
+
+
 def push(repo: Path, branch: str, remote: str = "origin", *, token: str | None = None) -> None:
     """Force-push refs/heads/<branch> to `remote`; ProposalError with git's words on failure.
 
@@ -351,16 +415,7 @@ def push(repo: Path, branch: str, remote: str = "origin", *, token: str | None =
     if not remote or remote.startswith("-"):
         raise BadInput(f"{remote!r} is not a remote name or URL")
     _check_branch_name(repo, branch)
-    extra: dict[str, str] = {}
-    hide: list[str] = []
-    if token:
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        extra = {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-        }
-        hide = [token, basic]
+    extra, hide = _auth_env(token)
     ref = f"refs/heads/{branch}"
     try:
         _run(
@@ -377,6 +432,14 @@ def push(repo: Path, branch: str, remote: str = "origin", *, token: str | None =
     except GitError as exc:
         said = _clean_message(f"could not push {branch} to {remote}: {exc}", hide)
         raise ProposalError(said) from exc
+
+
+def head_sha(repo: Path) -> str:
+    """The checkout's HEAD commit; BadInput when it has none."""
+    status, out, _ = _execute(repo, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])
+    if status != 0:
+        raise BadInput(f"{repo} is not a git checkout with a commit")
+    return out.strip()
 
 
 def has_remote(repo: Path, name: str = "origin") -> bool:

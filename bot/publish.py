@@ -1,0 +1,172 @@
+"""Propose on GitHub: re-check the patch, commit, push, open or update the pull request,
+then report (sticky comment, check run, step summary). Runs no project code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.actions import Runner
+from bot.config import Config
+from bot.errors import ProposalError
+from bot.fix.proposal import commit_message
+from bot.forge import git
+from bot.forge.github import ForgeError, GitHub, Pull
+from bot.guard.diff import parse_diff
+from bot.guard.policy import check_changes
+from bot.render.comment import find_sticky, render_comment
+from bot.render.markdown import render_markdown
+from bot.render.pull_request import failure_annotations, pull_body, pull_title
+from bot.report import Proposal, Report, Status, StopReason
+from bot.trigger import Target
+
+CHECK_NAME = "selfheal"
+_CONCLUSION = {
+    Status.GREEN: "success",
+    Status.HEALED: "neutral",  # the commit itself still fails; the fix is in a pull request
+    Status.PROPOSED: "success",
+    Status.FLAKY: "neutral",
+    Status.GAVE_UP: "failure",
+    Status.REFUSED: "failure",
+    Status.ERROR: "failure",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    report: Report
+    pull: Pull | None
+    comment_url: str | None
+    exit_code: int
+
+
+def _recheck(ws: git.Workspace, report: Report, config: Config) -> str | None:
+    """The guards again, on the patch as applied here: a refusal's reason, or None."""
+    verdicts = check_changes(
+        parse_diff(ws.total_diff()),
+        root=ws.path,
+        mode=report.mode if report.mode != "gate" else "heal",
+        protected=config.protected_paths,
+        max_diff_lines=config.max_diff_lines,
+    )
+    refused = [v for v in verdicts if not v.ok]
+    if not refused:
+        return None
+    return "; ".join(f"{v.guard}: {v.reason}" for v in refused)
+
+
+def _commit(repo: Path, target: Target, report: Report, patch: str, config: Config) -> Report:
+    """Apply the patch to the target commit in a fresh worktree and commit it to the branch."""
+    with git.open_workspace(repo, target.sha) as ws:
+        ws.apply(patch)
+        refusal = _recheck(ws, report, config)
+        if refusal is not None:
+            return report.model_copy(
+                update={
+                    "status": Status.REFUSED,
+                    "stop_reason": StopReason.REFUSED,
+                    "detail": f"the patch failed the guards when re-checked before proposing: "
+                    f"{refusal}",
+                    "proposal": None,
+                }
+            )
+        sha = ws.propose(target.branch, config.git, commit_message(report))
+    return report.model_copy(update={"proposal": Proposal(branch=target.branch, commit=sha)})
+
+
+def _open_or_update(
+    github: GitHub, target: Target, report: Report, config: Config, run_url: str | None
+) -> Pull:
+    title = pull_title(report)
+    body = pull_body(report, into=target.into, report_url=run_url)
+    existing = github.find_pull(target.branch, base=target.into)
+    if existing is not None:
+        return github.update_pull(existing.number, title=title, body=body)
+    pull = github.open_pull(
+        head=target.branch, base=target.into, title=title, body=body, draft=config.draft
+    )
+    if config.pr_labels:
+        github.add_labels(pull.number, config.pr_labels)
+    if target.reviewer and not target.reviewer.endswith("[bot]"):
+        github.request_reviewers(pull.number, [target.reviewer])
+    return pull
+
+
+def _check_run(
+    github: GitHub, runner: Runner, target: Target, report: Report, run_url: str | None
+) -> None:
+    """The `selfheal` check: on the failing commit for a heal (annotations at its failures),
+    on the proposed commit for an implementation; ::error:: lines when the token can't."""
+    failures = report.gate_before.failures if report.gate_before else report.failures
+    annotations = failure_annotations(failures)
+    summary = render_markdown(report, max_chars=60_000)
+    sha = target.sha
+    if target.job == "implement" and report.proposal is not None and report.proposal.pushed:
+        sha = report.proposal.commit
+    try:
+        check = github.create_check_run(name=CHECK_NAME, head_sha=sha, details_url=run_url)
+        github.complete_check_run(
+            check,
+            conclusion=_CONCLUSION[report.status],
+            title=f"selfheal: {report.status.value.replace('_', ' ')}",
+            summary=summary,
+            annotations=annotations,
+        )
+    except ForgeError as exc:
+        if exc.status not in (403, 404):
+            raise
+        runner.notice(f"no check run ({exc}); the failures follow as annotations")
+        for a in annotations:
+            runner.error(a.message, file=a.path, line=a.start_line)
+
+
+def publish(
+    github: GitHub,
+    runner: Runner,
+    target: Target,
+    report: Report,
+    patch: str,
+    *,
+    repo: Path,
+    config: Config,
+    token: str,
+    run_url: str | None = None,
+) -> Published:
+    """Propose the fix (when there is one) and write every report; returns what was done.
+
+    `run_url` is the workflow run's page, linked from the pull request and the comment."""
+    pull: Pull | None = None
+    exit_code = report.exit_code
+    if report.status in (Status.HEALED, Status.PROPOSED):
+        report = _commit(repo, target, report, patch, config)
+        exit_code = report.exit_code
+    if report.proposal is not None and report.status in (Status.HEALED, Status.PROPOSED):
+        proposal = report.proposal.model_copy(update={"remote": "origin", "base": target.into})
+        try:
+            git.push(repo, target.branch, "origin", token=token)
+            proposal = proposal.model_copy(update={"pushed": True})
+            pull = _open_or_update(github, target, report, config, run_url)
+            proposal = proposal.model_copy(
+                update={"pr_number": pull.number, "pr_url": pull.html_url}
+            )
+        except ProposalError as exc:
+            proposal = proposal.model_copy(update={"push_error": str(exc)})
+            exit_code = exc.exit_code
+        report = report.model_copy(update={"proposal": proposal})
+    thread = target.thread or (pull.number if pull is not None else None)
+    comment_url = None
+    if thread is not None:
+        links = [f"Pull request: {pull.html_url}"] if pull is not None else []
+        links += [f"Workflow run: {run_url}"] if run_url else []
+        body = render_comment(report, runs=target.runs + 1, links=links)
+        sticky_id = target.sticky_id if thread == target.thread else None
+        if sticky_id is None:
+            found = find_sticky(github.comments(thread))
+            sticky_id = found.id if found is not None else None
+        if sticky_id is None:
+            comment_url = github.comment(thread, body).html_url
+        else:
+            comment_url = github.edit_comment(sticky_id, body).html_url
+    _check_run(github, runner, target, report, run_url)
+    return Published(report=report, pull=pull, comment_url=comment_url, exit_code=exit_code)
