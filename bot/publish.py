@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bot.actions import Runner
 from bot.config import Config
@@ -41,12 +42,14 @@ class Published:
     exit_code: int
 
 
-def _recheck(ws: git.Workspace, report: Report, config: Config) -> str | None:
+def _recheck(
+    ws: git.Workspace, target_mode: Literal["heal", "implement"], config: Config
+) -> str | None:
     """The guards again, on the patch as applied here: a refusal's reason, or None."""
     verdicts = check_changes(
         parse_diff(ws.total_diff()),
         root=ws.path,
-        mode=report.mode if report.mode != "gate" else "heal",
+        mode=target_mode,
         protected=config.protected_paths,
         max_diff_lines=config.max_diff_lines,
     )
@@ -60,7 +63,7 @@ def _commit(repo: Path, target: Target, report: Report, patch: str, config: Conf
     """Apply the patch to the target commit in a fresh worktree and commit it to the branch."""
     with git.open_workspace(repo, target.sha) as ws:
         ws.apply(patch)
-        refusal = _recheck(ws, report, config)
+        refusal = _recheck(ws, target.job, config)
         if refusal is not None:
             return report.model_copy(
                 update={

@@ -459,3 +459,52 @@ def test_giving_up_hands_over_in_the_comment_and_opens_no_pr(site: Site, tmp_pat
     assert "Still failing" in comment["body"]
     (check,) = site.fake.check_runs(REPOSITORY)
     assert check["conclusion"] == "failure"
+
+
+def test_propose_trusts_its_own_decision_over_the_bundles_report(site: Site) -> None:
+    sha, _, run_id = red_branch(site)
+    event = workflow_run_event(sha, run_id)
+    assert site.run("work", "workflow_run", event, token=site.fake.read_token).code == 0
+    report_path = site.bundle / "report.json"
+    report = json.loads(report_path.read_text())
+    report["mode"] = "implement"  # would loosen the test guards and write "Fixes #N"
+    report["issue"] = {"number": 999, "title": "close this", "body": "", "url": None}
+    report_path.write_text(json.dumps(report))
+    result = site.run("propose", "workflow_run", event)
+    assert result.code == 0, result.said
+    (pull,) = [p for p in site.fake.pulls(REPOSITORY) if p["head"].startswith("selfheal/")]
+    assert "#999" not in pull["body"] and "Fixes" not in pull["body"]
+    assert pull["head"] == f"selfheal/heal-{sha[:7]}"
+
+
+TRIPLE = {
+    "path": "calc/ops.py",
+    "old": '    """Return the sum of a and b."""\n    return a + b\n',
+    "new": '    """Return the sum of a and b."""\n    return a + b\n\n\n'
+    'def triple(x: float) -> float:\n    """Return three times x."""\n    return 3 * x\n',
+}
+
+
+@pytest.mark.parametrize(
+    ("event_name", "fixture", "field"),
+    [
+        ("issue_comment", "issue-comment-created", "issue.number"),
+        ("workflow_dispatch", "workflow-dispatch-implement", "inputs.issue"),
+    ],
+)
+def test_a_comment_or_a_dispatch_implements_an_issue(
+    site: Site, tmp_path: Path, event_name: str, fixture: str, field: str
+) -> None:
+    site.env["SELFHEAL_AGENT_COMMAND"] = scripted(
+        tmp_path, {"summary": "add triple", "edits": [FIX, TRIPLE]}
+    )
+    number = site.fake.add_issue(REPOSITORY, title="Add triple()", body="calc needs triple(x).")
+    value: Any = str(number) if field == "inputs.issue" else number
+    result = site.run("run", event_name, payload(fixture, **{field: value}))
+    assert result.code == 0, result.said
+    assert result.outputs["job"] == "implement"
+    (pull,) = [p for p in site.fake.pulls(REPOSITORY) if p["head"].startswith("selfheal/")]
+    assert pull["head"] == f"selfheal/issue-{number}"
+    assert pull["body"].startswith(f"Fixes #{number}")
+    if event_name == "issue_comment":  # the command's words reach the agent
+        assert "fix the spelling, keep the wording" in (site.bundle / "prompt-1.md").read_text()

@@ -192,6 +192,9 @@ def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
             f"the bundle in {ctx.bundle} is for {claims}, but this event resolves to {own}: "
             "refused (was the bundle from another run?)"
         )
+    # What the PR says it fixes, and which guards apply, come from this stage's own decision:
+    # the bundle was written where untrusted code ran.
+    report = report.model_copy(update={"mode": target.job, "issue": target.issue})
     git.ensure_commit(ctx.repo, target.sha, token=token)
     done = publish(
         github,

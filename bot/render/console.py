@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bot.render.gate_detail import status_word
 from bot.report import GateRun, Report
 
 
@@ -11,7 +12,7 @@ def _gate_line(gate: GateRun) -> str:
     parts = []
     for step in gate.steps:
         count = f" ({len(step.failures)})" if step.failures else ""
-        parts.append(f"{step.name} {step.status.value}{count}")
+        parts.append(f"{step.name} {status_word(step.status)}{count}")
     return ", ".join(parts) or "no steps"
 
 
@@ -37,6 +38,8 @@ def summary_lines(report: Report) -> list[str]:
         lines.extend(f"    refused by {v.guard}: {v.reason}" for v in attempt.guards if not v.ok)
     if report.gate_after is not None:
         lines.append(f"  gate after: {_gate_line(report.gate_after)}")
+    if report.needs_gpu:
+        lines.append("  needs a GPU runner: a step that requires a GPU could not run here")
     if report.proposal is not None:
         where = f"pushed to {report.proposal.remote}" if report.proposal.pushed else "local only"
         if report.proposal.push_error:
