@@ -508,3 +508,24 @@ def test_a_comment_or_a_dispatch_implements_an_issue(
     assert pull["body"].startswith(f"Fixes #{number}")
     if event_name == "issue_comment":  # the command's words reach the agent
         assert "fix the spelling, keep the wording" in (site.bundle / "prompt-1.md").read_text()
+
+
+def test_a_gpu_step_on_a_cpu_runner_sets_the_needs_gpu_output(
+    make_repo: MakeRepo, tmp_path: Path, fake: FakeGitHub
+) -> None:
+    from tests.fakes import nvidia_smi
+
+    site = open_site(make_repo, tmp_path, fake, fixture="categories/gpu-oom")
+    site.env = {
+        "SELFHEAL_API_WRITE_INTERVAL": "0",
+        "SELFHEAL_AGENT": "none",
+        **nvidia_smi.without_gpu({"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}),
+    }
+    sha, _, run_id = red_branch(site)
+    result = site.run(
+        "work", "workflow_run", workflow_run_event(sha, run_id), token=site.fake.read_token
+    )
+    assert result.code == 0, result.said
+    assert result.outputs["needs-gpu"] == "true"
+    assert result.outputs["status"] == "gave_up"
+    assert "Needs a GPU runner" in result.summary
