@@ -213,25 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
     _actions_options(p)
     p.set_defaults(func=_lazy("run", "run"))
 
-    p = _command(
-        sub,
-        "work",
-        "Actions, stage 1 of 2: decide and run the loop without a write token; write a "
+    stages = {
+        "work": "Actions, stage 1 of 2: decide and run the loop without a write token; write a "
         "proposal bundle (patch, report, meta) for `selfheal propose`",
-        epilog=ACTIONS_EPILOG,
-    )
-    _actions_options(p)
-    p.set_defaults(func=_lazy("run", "work"))
-
-    p = _command(
-        sub,
-        "propose",
-        "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the guards, "
-        "push it and open or update the pull request; runs no project code",
-        epilog=ACTIONS_EPILOG,
-    )
-    _actions_options(p)
-    p.set_defaults(func=_lazy("run", "propose"))
+        "propose": "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the "
+        "guards, push it and open or update the pull request; runs no project code",
+    }
+    for stage, text in stages.items():
+        p = _command(sub, stage, text, epilog=ACTIONS_EPILOG)
+        _actions_options(p)
+        p.set_defaults(func=_lazy("run", stage))
 
     p = _command(
         sub,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.render.text import md_text
 from tests.action_runner import preinstall_venv, run_action
 from tests.cli import scripted
 from tests.conftest import MakeRepo, git
@@ -232,7 +233,7 @@ def _refused(site: Site, event_name: str, event: dict[str, Any], reason: str) ->
     assert result.code == 0, result.said
     assert result.outputs["job"] == "skip"
     assert reason in result.outputs["reason"], result.outputs["reason"]
-    assert reason in result.summary
+    assert md_text(reason) in result.summary  # as Markdown: a reason quotes payload values
     assert site.fake.writes() == []
     assert git(site.origin, "for-each-ref", "refs/heads/") == branches
 
@@ -529,3 +530,21 @@ def test_a_gpu_step_on_a_cpu_runner_sets_the_needs_gpu_output(
     assert result.outputs["needs-gpu"] == "true"
     assert result.outputs["status"] == "gave_up"
     assert "Needs a GPU runner" in result.summary
+
+
+def test_an_event_for_another_repository_is_refused(site: Site) -> None:
+    sha, _, run_id = red_branch(site)
+    event = workflow_run_event(
+        sha,
+        run_id,
+        **{
+            "repository.full_name": "evil/octo-repo",
+            "workflow_run.head_repository.full_name": "evil/octo-repo",
+        },
+    )
+    result = site.run("run", "workflow_run", event)
+    assert result.code == 2
+    assert (
+        "the event is for evil/octo-repo but GITHUB_REPOSITORY is octo-org/octo-repo" in result.said
+    )
+    assert site.fake.calls == []

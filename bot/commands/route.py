@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.actions import Runner
 from bot.commands.common import config_from_args, repo_root
-from bot.commands.run import _decision, _github
+from bot.commands.run import decision_for, github_client
 from bot.errors import BadInput
 from bot.forge.github import CPU_RUNS_ON, WorkflowJob, jobs_from_json, runs_on_for
 
@@ -42,13 +42,13 @@ def route(args: argparse.Namespace) -> int:
         jobs = _jobs_file(Path(args.jobs_file))
     else:
         config = config_from_args(args, repo_root(args.repo or os.environ.get("GITHUB_WORKSPACE")))
-        decision = _decision(args, config)
+        decision = decision_for(args, config)
         if decision.job != "heal" or decision.run_id is None:
             job = decision.job
             reason = decision.reason if decision.job == "skip" else "not a failed workflow run"
             jobs = []
         else:
-            jobs = _github(config).jobs(decision.run_id)
+            jobs = github_client(config, decision).jobs(decision.run_id)
     runs_on = runs_on_for(jobs) if jobs else list(CPU_RUNS_ON)
     failed = [j for j in jobs if j.conclusion == "failure"]
     gpu = runs_on != list(CPU_RUNS_ON)

@@ -27,6 +27,7 @@ from bot.fix.loop import Job
 from bot.forge import git
 from bot.forge.github import DEFAULT_API_URL, GitHub
 from bot.render.markdown import render_markdown
+from bot.render.text import md_text
 from bot.report import Report, load_report
 from bot.trigger import Refused, Target, resolve
 
@@ -71,7 +72,7 @@ class Context:
     bundle: Path
 
 
-def _decision(args: argparse.Namespace, config: Config) -> Decision:
+def decision_for(args: argparse.Namespace, config: Config) -> Decision:
     event_name = _setting(args.event_name, "GITHUB_EVENT_NAME", "--event-name NAME")
     event_path = Path(_setting(args.event_path, "GITHUB_EVENT_PATH", "--event-path FILE"))
     decision = decide(
@@ -99,11 +100,15 @@ def _context(args: argparse.Namespace) -> Context:
         bundle = Path(os.environ["RUNNER_TEMP"]) / "selfheal-bundle"
     else:
         bundle = repo / ".selfheal"
-    return Context(repo, config, _decision(args, config), runner, bundle)
+    return Context(repo, config, decision_for(args, config), runner, bundle)
 
 
-def _github(config: Config) -> GitHub:
+def github_client(config: Config, decision: Decision | None = None) -> GitHub:
+    """The API client for $GITHUB_REPOSITORY, which must be the repository of the event."""
     repository = _setting(None, "GITHUB_REPOSITORY", "GITHUB_REPOSITORY=owner/name")
+    said = decision.repository if decision is not None else None
+    if said and said.casefold() != repository.casefold():
+        raise BadInput(f"the event is for {said} but GITHUB_REPOSITORY is {repository}: refused")
     token = _setting(None, "GITHUB_TOKEN", "GITHUB_TOKEN (the action's github-token input)")
     api_url = os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
     return GitHub(repository, token, api_url, write_interval=config.api_write_interval)
@@ -114,7 +119,7 @@ def _skip(ctx: Context, reason: str) -> int:
     ctx.runner.set_outputs(
         {"job": "skip", "status": "skipped", "reason": reason, "needs-gpu": "false"}
     )
-    ctx.runner.summary(f"**selfheal: skipped** - {reason}\n")
+    ctx.runner.summary(f"**selfheal: skipped** - {md_text(reason, 1000)}\n")
     return 0
 
 
@@ -223,7 +228,7 @@ def _guarded(ctx: Context, stage: str, body: Callable[[], int]) -> int:
         return body()
     except SelfhealError as exc:
         ctx.runner.error(f"selfheal {stage}: {exc}")
-        ctx.runner.summary(f"**selfheal: error** - {stage}: {exc}\n")
+        ctx.runner.summary(f"**selfheal: error** - {stage}: {md_text(str(exc), 2000)}\n")
         ctx.runner.set_outputs({"status": "error", "reason": str(exc)})
         raise
 
@@ -234,7 +239,7 @@ def _stage(args: argparse.Namespace, stage: str) -> int:
         return _skip(ctx, ctx.decision.reason)
 
     def body() -> int:
-        github = _github(ctx.config)
+        github = github_client(ctx.config, ctx.decision)
         token = os.environ.get("GITHUB_TOKEN", "")
         try:
             target = _target(ctx, github, read_logs=stage != "propose")
@@ -254,7 +259,7 @@ def _stage(args: argparse.Namespace, stage: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         config = config_from_args(args, repo_root(args.repo))
-        print(json.dumps(asdict(_decision(args, config)), indent=2))
+        print(json.dumps(asdict(decision_for(args, config)), indent=2))
         return 0
     return _stage(args, "run")
 
