@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli import heal, load, origin_branches, scripted
+from tests.cli import heal, load, origin_branches, scripted, selfheal
 from tests.conftest import MakeRepo
 from tests.fakes import nvidia_smi
 from tests.fakes.nvidia_smi import FakeNvidiaSmi
@@ -185,3 +185,38 @@ def test_a_metric_that_stays_low_gives_up_with_category_metric(
     assert (report["status"], report["stop_reason"]) == ("gave_up", "attempt_cap")
     assert {f["category"] for f in report["failures"]} == {"metric"}
     assert "| metric | 2 |" in report_md(repo)
+
+
+def test_implementing_on_a_cpu_runner_stops_once_only_the_gpu_step_is_left(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """The agent does its one job; a step nobody can run here does not earn it more turns."""
+    repo = make_repo(fixture="categories/gpu-oom")
+    calls = tmp_path / "calls"
+    code = (
+        f"import pathlib; p = pathlib.Path({str(calls)!r}); "
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); "
+        "pathlib.Path('NOTES.md').write_text('The training module trains.\\n')"
+    )
+    issue = tmp_path / "issue.md"
+    issue.write_text("# Add a docstring\n\nDocument the training module.\n")
+    done = selfheal(
+        "implement",
+        "--repo",
+        str(repo),
+        "--issue-file",
+        str(issue),
+        "--max-attempts",
+        "3",
+        "--agent",
+        "command",
+        "--agent-command",
+        shlex.join([sys.executable, "-c", code]),
+        env=cpu_env(),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = load(repo)
+    assert calls.read_text() == "x"  # called once, not three times
+    assert (report["status"], report["stop_reason"]) == ("gave_up", "nothing_to_fix")
+    assert "only infra failures are left" in report["detail"]
+    assert report["needs_gpu"] is True

@@ -161,6 +161,15 @@ class Run:
                 return self._out_of_budget(attempt.agent_budget_hit)
             if attempt.outcome in ("refused", "no_change"):
                 continue
+            if all(f.category in UNFIXABLE_CATEGORIES for f in attempt.remaining):
+                kinds = ", ".join(sorted({f.category.value for f in attempt.remaining}))
+                self._end(
+                    Status.GAVE_UP,
+                    StopReason.NOTHING_TO_FIX,
+                    f"after attempt {number} only {kinds} failures are left: no code change "
+                    "can fix these",
+                )
+                return False
             now_sigs = signatures(attempt.remaining)
             if previous is not None and now_sigs == previous:
                 self._end(
