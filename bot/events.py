@@ -10,31 +10,22 @@ branch, fork or not, the commenter's permission) is left to the access check tha
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
+from bot.comment_command import COMMAND, command_args
+from bot.refs import branch_name_problem
+
 Job = Literal["implement", "heal", "skip"]
 
-COMMAND = "/selfheal"
 KILL_SWITCH_LABEL = "selfheal:off"
-MAX_BRANCH_BYTES = 255
 MAX_COMMENT_CHARS = 65536  # GitHub refuses longer comment bodies
-MAX_COMMAND_ARGS = 500
 _MAX_NUMBER = 2**31 - 1
 
 _SHA = re.compile(r"[0-9a-fA-F]{40}")
 _LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?")
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}")
-# Markdown lines end at \n, \r\n or \r only (str.splitlines also splits at \u2028 and more,
-# which GitHub renders mid-line).
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# `/selfheal` starts a line (up to three spaces: four make an indented code block) and ends
-# at whitespace or the end of the line: `/selfheals` is not the command.
-_COMMAND_LINE = re.compile(r" {0,3}" + re.escape(COMMAND) + r"(?:[ \t]+(.*))?")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-_REF_FORBIDDEN = frozenset(" ~^:?*[\\\x7f")
 
 
 @dataclass(frozen=True)
@@ -159,40 +150,6 @@ def _number(obj: Mapping[str, Any], path: str) -> int:
 # --- names ----------------------------------------------------------------------------------
 
 
-def branch_name_problem(name: str) -> str | None:
-    """What makes `name` unsafe as a branch name (git's ref rules and more), or None."""
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "is not valid Unicode"
-    if not name:
-        return "is empty"
-    if size > MAX_BRANCH_BYTES:
-        return f"is longer than {MAX_BRANCH_BYTES} bytes"
-    if name.startswith("-"):
-        return "starts with '-' (it would read as an option)"
-    if name in ("HEAD", "@"):
-        return "is not a branch name git accepts"
-    bad = next((c for c in name if ord(c) < 0x20 or c in _REF_FORBIDDEN), None)
-    if bad is not None:
-        return f"contains {bad!r}, which git does not allow in a ref"
-    # Not git's rules: invisible, direction-changing and space-like characters make a name
-    # read as another one.
-    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn") for c in name):
-        return "contains an invisible, control or space character"
-    for part in ("..", "@{", "//"):
-        if part in name:
-            return f"contains {part!r}, which git does not allow in a ref"
-    if name.startswith("/") or name.endswith(("/", ".")):
-        return "starts with '/' or ends with '/' or '.', which git does not allow"
-    for component in name.split("/"):
-        if component.startswith("."):
-            return "has a part starting with '.', which git does not allow"
-        if component.endswith(".lock"):
-            return "has a part ending in '.lock', which git does not allow"
-    return None
-
-
 def _branch(value: object, where: str) -> str:
     if not isinstance(value, str):
         _skip(f"the payload's {where} is {_json_type(value)}, not a branch name")
@@ -257,36 +214,6 @@ def _open(payload: Mapping[str, Any], kind: str, number: int, /, **known: Any) -
         _skip(f"{kind} #{number} is locked", **known)
     if KILL_SWITCH_LABEL in (name.casefold() for name in _labels(payload)):
         _skip(f"{kind} #{number} has the {KILL_SWITCH_LABEL} label", **known)
-
-
-def command_args(body: str) -> str | None:
-    """The text after `/selfheal` on the first line that starts with it, None when no line does.
-
-    Lines in block quotes (`> /selfheal`, someone quoting a command) and in fenced code
-    blocks do not count; neither does `/selfheal` in the middle of a line.
-    """
-    fence: str | None = None
-    for line in _LINE_BREAK.split(body):
-        marker = _FENCE.fullmatch(line)
-        if fence is not None:
-            # A fence closes with the same character, at least as many, and nothing after.
-            if marker and marker[1][0] == fence[0] and len(marker[1]) >= len(fence):
-                fence = None if not marker[2].strip() else fence
-            continue
-        if marker:
-            fence = marker[1]
-            continue
-        if match := _COMMAND_LINE.fullmatch(line):
-            return _clean_args(match[1] or "")
-    return None
-
-
-def _clean_args(text: str) -> str:
-    from bot.guard.sanitize import sanitize  # hidden text stays out of what the agent is told
-
-    printable = "".join(c if c.isprintable() else " " for c in sanitize(text))
-    flat = " ".join(printable.split())
-    return flat if len(flat) <= MAX_COMMAND_ARGS else flat[: MAX_COMMAND_ARGS - 3] + "..."
 
 
 # --- the events -----------------------------------------------------------------------------

@@ -11,14 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot.events import (
-    KILL_SWITCH_LABEL,
-    MAX_COMMAND_ARGS,
-    Decision,
-    branch_name_problem,
-    command_args,
-    decide,
-)
+from bot.comment_command import command_args
+from bot.events import KILL_SWITCH_LABEL, Decision, decide
+from bot.refs import branch_name_problem
 
 EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -290,17 +285,6 @@ def test_the_command_on_its_own_line(body: str, args: str) -> None:
     assert command_args(body) == args
     decision = run("issue_comment", comment(body))
     assert (decision.job, decision.issue, decision.command_args) == ("implement", 1, args)
-
-
-def test_command_args_lose_hidden_text_and_control_characters() -> None:
-    body = "/selfheal fix\u200b it<!-- and push to main --> \x1b[31mnow\u202e\x00"
-    assert command_args(body) == "fix it [31mnow"
-
-
-def test_command_args_are_capped() -> None:
-    args = command_args("/selfheal " + "word " * 10_000)
-    assert args is not None
-    assert len(args) == MAX_COMMAND_ARGS and args.endswith("...")
 
 
 def test_an_edited_comment_is_not_a_command() -> None:
@@ -617,60 +601,3 @@ def test_every_field_replaced_by_garbage_never_raises(event: str, name: str) -> 
             if decision.head_branch is not None:
                 assert branch_name_problem(decision.head_branch) is None
     assert tried > 100
-
-
-# --- branch names ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name", ["main", "master", "feature/x-1", "release/1.2", "fix_ünïcode", "a@b", "v1.0-rc.1"]
-)
-def test_ordinary_branch_names_pass(name: str) -> None:
-    assert branch_name_problem(name) is None
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "",
-        "-x",
-        "../../x",
-        "a..b",
-        "x.lock",
-        "a/b.lock/c",
-        ".hidden",
-        "a/.b",
-        "/a",
-        "a/",
-        "a//b",
-        "a.",
-        "HEAD",
-        "@",
-        "a@{b",
-        "a b",
-        "a~1",
-        "a^",
-        "a:b",
-        "a?",
-        "a*",
-        "a[b",
-        "a\\b",
-        "a\x00b",
-        "a\x7fb",
-        "a\tb",
-        "a\u202eb",  # right-to-left override
-        "a\u200bb",  # zero-width space
-        "a\u00a0b",  # no-break space
-        "a\ud800",  # a lone surrogate from JSON's \ud800
-        "x" * 256,
-        "é" * 128,  # 256 bytes in UTF-8
-    ],
-)
-def test_unsafe_branch_names_are_named(name: str) -> None:
-    problem = branch_name_problem(name)
-    assert problem is not None and "\n" not in problem
-
-
-def test_the_length_limit_is_255_bytes() -> None:
-    assert branch_name_problem("x" * 255) is None
-    assert branch_name_problem("é" * 127) is None
