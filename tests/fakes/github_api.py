@@ -3,7 +3,8 @@
 Point ``github.Github(auth=github.Auth.Token(fake.token), base_url=fake.url)`` (or
 ``GITHUB_API_URL``) at it. It answers the routes the bot uses with GitHub's status codes,
 JSON shapes, ``Link`` pagination and error bodies, and records every request in ``calls`` so
-tests can assert what the bot wrote. State lives in plain dicts behind one lock.
+tests can assert what the bot wrote. State lives in plain dicts behind one lock; the JSON
+shapes are built from it by ``github_json``.
 """
 
 from __future__ import annotations
@@ -21,24 +22,31 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from xml.sax.saxutils import escape
+
+from tests.fakes.github_json import (
+    Roots,
+    check_run_json,
+    comment_json,
+    head_label,
+    issue_json,
+    job_json,
+    label_json,
+    permission_json,
+    pull_json,
+    repo_json,
+    run_json,
+)
 
 DOCS = "https://docs.github.com/rest"
 ROLES = ("admin", "maintain", "write", "triage", "read")
-# The legacy `permission` field folds the newer roles into the old three (plus none).
-LEGACY_PERMISSION = {
-    "admin": "admin",
-    "maintain": "write",
-    "write": "write",
-    "triage": "read",
-    "read": "read",
-    "none": "none",
-}
 ANNOTATION_LEVELS = ("notice", "warning", "failure")
 ANNOTATIONS_PER_REQUEST = 50
 _DEFAULT_MESSAGES = {
@@ -97,6 +105,25 @@ def _validation_failed(
     return ApiError(422, errors=[error])
 
 
+@dataclass
+class _Failure:
+    """An error injected by ``FakeGitHub.fail``, answered while ``times_left`` lasts."""
+
+    method: str  # or "*"
+    path: re.Pattern[str]
+    status: int
+    times_left: int
+    message: str | None
+    headers: dict[str, str]
+
+    def take(self, method: str, path: str) -> bool:
+        """Whether this failure answers the request, counting the use when it does."""
+        if self.times_left <= 0 or self.method not in (method, "*") or not self.path.search(path):
+            return False
+        self.times_left -= 1
+        return True
+
+
 class _Request(NamedTuple):
     path: str
     params: dict[str, str]
@@ -133,10 +160,6 @@ def _now() -> str:
 
 def _fake_sha(*parts: object) -> str:
     return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()
-
-
-def _node_id(prefix: str, number: int) -> str:
-    return f"{prefix}_kwDO{number:010X}"
 
 
 class _Connection(BaseHTTPRequestHandler):
@@ -200,7 +223,7 @@ class FakeGitHub:
         self._runs: dict[int, dict[str, Any]] = {}
         self._jobs: dict[int, dict[str, Any]] = {}
         self._blobs: dict[str, tuple[str, str]] = {}  # path -> (signature, text)
-        self._failures: list[list[Any]] = []  # [method, regex, status, times_left, message]
+        self._failures: list[_Failure] = []
         self._used = 0
         self._server = _Server(self)
         host, port = self._server.server_address[:2]
@@ -366,10 +389,18 @@ class FakeGitHub:
         *,
         times: int = 1,
         message: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer the next ``times`` requests whose path matches (re.search) with ``status``."""
+        """Answer the next ``times`` requests whose path matches (re.search) with ``status``.
+
+        ``method`` may be ``"*"``. ``headers`` are added to the error answer (``Retry-After``,
+        ``X-RateLimit-Remaining: 0``). The ``/_blobs/`` log downloads fail too, with blob
+        storage's XML error body: ``fail("GET", "/_blobs/", 403)`` is an expired log link.
+        """
         with self._lock:
-            self._failures.append([method.upper(), re.compile(path_regex), status, times, message])
+            pattern = re.compile(path_regex)
+            failure = _Failure(method.upper(), pattern, status, times, message, dict(headers or {}))
+            self._failures.append(failure)
 
     # -- reading state --------------------------------------------------------------------
 
@@ -422,7 +453,7 @@ class FakeGitHub:
 
     @_route("GET", "", "repos/repos#get-a-repository")
     def _get_repo(self, req: _Request) -> _Reply:
-        return _Reply(200, self._repo_json(self._repo(req)))
+        return _Reply(200, repo_json(self._roots, self._repo(req)))
 
     @_route(
         "GET",
@@ -431,21 +462,23 @@ class FakeGitHub:
     )
     def _get_permission(self, req: _Request) -> _Reply:
         repo, login = self._repo(req), req.params["user"]
-        role = self._role(repo, login)
-        user = self._user_json(login) | {"permissions": _permission_flags(role), "role_name": role}
-        body = {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user}
-        return _Reply(200, body)
+        return _Reply(200, permission_json(self._roots, login, self._role(repo, login)))
 
     @_route("GET", r"/issues/(?P<n>\d+)", "issues/issues#get-an-issue")
     def _get_issue(self, req: _Request) -> _Reply:
         repo = self._repo(req)
-        return _Reply(200, self._issue_json(repo, self._issue(repo, req)))
+        issue = self._issue(repo, req)
+        comments = len(self._comments_of(repo, issue["number"]))
+        return _Reply(200, issue_json(self._roots, repo, issue, comments=comments))
 
     @_route("GET", r"/issues/(?P<n>\d+)/comments", "issues/comments#list-issue-comments")
     def _list_comments(self, req: _Request) -> _Reply:
         repo = self._repo(req)
         issue = self._issue(repo, req)
-        rows = [self._comment_json(c) for c in self._comments_of(repo, issue["number"])]
+        rows = [
+            comment_json(self._roots, repo, issue, c)
+            for c in self._comments_of(repo, issue["number"])
+        ]
         return self._page(req, rows)
 
     @_route("POST", r"/issues/(?P<n>\d+)/comments", "issues/comments#create-an-issue-comment")
@@ -454,7 +487,7 @@ class FakeGitHub:
         issue = self._issue(repo, req)
         body = _fields(req.body, required=("body",))
         comment = self._new_comment(repo, issue, body["body"], self.bot_login, None)
-        data = self._comment_json(comment)
+        data = comment_json(self._roots, repo, issue, comment)
         return _Reply(201, data, {"Location": data["url"]})
 
     @_route("GET", r"/issues/comments/(?P<id>\d+)", "issues/comments#get-an-issue-comment")
@@ -483,7 +516,7 @@ class FakeGitHub:
             if not isinstance(label, str) or not label.strip():
                 raise _validation_failed("Label", "name", "invalid")
             self._attach_label(repo, issue, label)
-        return _Reply(200, [self._label_json(repo, name) for name in issue["labels"]])
+        return _Reply(200, [label_json(self._roots, repo, name) for name in issue["labels"]])
 
     @_route("GET", "/pulls", "pulls/pulls#list-pull-requests")
     def _list_pulls(self, req: _Request) -> _Reply:
@@ -496,7 +529,7 @@ class FakeGitHub:
             if pull is None or state not in ("all", issue["state"]):
                 continue
             # GitHub only applies `head` in the user:ref form; a bare branch name is ignored.
-            if head and ":" in head and head.lower() != _head_label(pull).lower():
+            if head and ":" in head and head.lower() != head_label(pull).lower():
                 continue
             if base and base != pull["base"]:
                 continue
@@ -529,7 +562,7 @@ class FakeGitHub:
             if (
                 pull
                 and other["state"] == "open"
-                and _head_label(pull).lower() == label.lower()
+                and head_label(pull).lower() == label.lower()
                 and pull["base"] == body["base"]
             ):
                 raise _validation_failed(
@@ -612,17 +645,17 @@ class FakeGitHub:
         run |= {"output": {"title": None, "summary": None, "text": None}, "annotations": []}
         self._apply_check_run(run, body)
         self._check_runs[run_id] = run
-        return _Reply(201, self._check_run_json(run))
+        return _Reply(201, check_run_json(self._roots, run))
 
     @_route("GET", r"/check-runs/(?P<id>\d+)", "checks/runs#get-a-check-run")
     def _get_check_run(self, req: _Request) -> _Reply:
-        return _Reply(200, self._check_run_json(self._check_run(req)))
+        return _Reply(200, check_run_json(self._roots, self._check_run(req)))
 
     @_route("PATCH", r"/check-runs/(?P<id>\d+)", "checks/runs#update-a-check-run")
     def _update_check_run(self, req: _Request) -> _Reply:
         run = self._check_run(req)
         self._apply_check_run(run, _fields(req.body))
-        return _Reply(200, self._check_run_json(run))
+        return _Reply(200, check_run_json(self._roots, run))
 
     def _apply_check_run(self, run: dict[str, Any], body: dict[str, Any]) -> None:
         output = body.get("output")
@@ -657,7 +690,9 @@ class FakeGitHub:
 
     @_route("GET", r"/actions/runs/(?P<id>\d+)", "actions/workflow-runs#get-a-workflow-run")
     def _get_run(self, req: _Request) -> _Reply:
-        return _Reply(200, self._run_json(self._run(req)))
+        run = self._run(req)
+        repo, head_repo = self._known_repo(run["repo"]), self._known_repo(run["head_repo"])
+        return _Reply(200, run_json(self._roots, run, repo=repo, head_repo=head_repo))
 
     @_route(
         "GET",
@@ -666,7 +701,7 @@ class FakeGitHub:
     )
     def _list_jobs(self, req: _Request) -> _Reply:
         run = self._run(req)
-        rows = [self._job_json(self._jobs[job_id]) for job_id in run["jobs"]]
+        rows = [job_json(self._roots, self._jobs[job_id], run) for job_id in run["jobs"]]
         return self._page(req, rows, list_key="jobs")
 
     @_route(
@@ -696,19 +731,14 @@ class FakeGitHub:
         token = auth.split(" ", 1)[1].strip() if auth and " " in auth else None
         with self._lock:
             self._used += 1
+            failure = next((f for f in self._failures if f.take(conn.command, split.path)), None)
+            headers: Mapping[str, str]
             if split.path.startswith("/_blobs/"):
-                status, blob_headers, payload = self._serve_blob(split.path, query, auth)
-                headers: Mapping[str, str] = blob_headers
+                status, headers, payload = self._serve_blob(split.path, query, auth, failure)
             else:
-                try:
-                    status, body, headers = self._dispatch(
-                        conn.command, split.path, query, raw, token
-                    )
-                except ApiError as error:  # raised before a route's docs link was known
-                    status, body, headers = error.status, error.body(DOCS), {}
-                except Exception as error:  # noqa: BLE001 - a fake must answer, never hang the client
-                    self.server_errors.append(traceback.format_exc())
-                    status, body, headers = 500, {"message": f"fake error: {error!r}"}, {}
+                status, body, headers = self._serve_api(
+                    conn.command, split.path, query, raw, token, failure
+                )
                 payload = b"" if body is None else json.dumps(body).encode()
                 headers = {**self._api_headers(), **headers}
             try:
@@ -724,14 +754,29 @@ class FakeGitHub:
         if conn.command != "HEAD":
             conn.wfile.write(payload)
 
+    def _serve_api(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        token: str | None,
+        failure: _Failure | None,
+    ) -> tuple[int, Any, Mapping[str, str]]:
+        if failure is not None:
+            error = ApiError(failure.status, failure.message)
+            return error.status, error.body(DOCS), failure.headers
+        try:
+            return self._dispatch(method, path, query, raw, token)
+        except ApiError as error:  # raised before a route's docs link was known
+            return error.status, error.body(DOCS), {}
+        except Exception as error:  # noqa: BLE001 - a fake must answer, never hang the client
+            self.server_errors.append(traceback.format_exc())
+            return 500, {"message": f"fake error: {error!r}"}, {}
+
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], raw: bytes, token: str | None
     ) -> tuple[int, Any, Mapping[str, str]]:
-        for failure in self._failures:
-            if failure[3] > 0 and failure[0] in (method, "*") and failure[1].search(path):
-                failure[3] -= 1
-                error = ApiError(failure[2], failure[4])
-                return error.status, error.body(DOCS), {}
         if token not in self._tokens:
             raise ApiError(401)
         matches = [
@@ -742,6 +787,7 @@ class FakeGitHub:
         if not matches:
             raise ApiError(404)  # an unknown route and a wrong method look alike on GitHub
         name, doc, match = matches[0]
+        params = {key: unquote(value) for key, value in match.groupdict().items()}
         try:
             if method not in ("GET", "HEAD") and not self._tokens[token]:
                 raise ApiError(403)
@@ -749,19 +795,21 @@ class FakeGitHub:
                 body = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 raise ApiError(400) from None
-            reply = getattr(self, name)(_Request(path, match.groupdict(), query, body))
+            reply = getattr(self, name)(_Request(path, params, query, body))
         except ApiError as error:
             return error.status, error.body(doc), {}
         return reply.status, reply.body, reply.headers
 
     def _serve_blob(
-        self, path: str, query: dict[str, str], auth: str | None
+        self, path: str, query: dict[str, str], auth: str | None, failure: _Failure | None
     ) -> tuple[int, dict[str, str], bytes]:
+        """A signed log download: no auth needed, a bad signature is 403, errors are XML."""
         self.blob_auth_headers.append(auth)
         blob = self._blobs.get(path)
+        if failure is not None:
+            return _blob_error(failure.status, failure.message, failure.headers)
         if blob is None or query.get("sig") != blob[0]:
-            error = b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code></Error>'
-            return 403, {"Content-Type": "application/xml"}, error
+            return _blob_error(403)
         return 200, {"Content-Type": "text/plain; charset=utf-8"}, blob[1].encode()
 
     def _api_headers(self) -> dict[str, str]:
@@ -931,298 +979,38 @@ class FakeGitHub:
         if match not in issue["labels"]:
             issue["labels"].append(match)
 
-    # -- JSON shapes ----------------------------------------------------------------------
+    # -- JSON with the state it needs -----------------------------------------------------
 
-    def _user_json(self, login: str, user_type: str | None = None) -> dict[str, Any]:
-        user_id = zlib.crc32(login.lower().encode()) % 90_000_000 + 1_000_000
-        kind = user_type or ("Bot" if login.endswith("[bot]") else "User")
-        return {
-            "login": login,
-            "id": user_id,
-            "node_id": _node_id("U" if kind == "User" else "BOT", user_id),
-            "avatar_url": f"https://avatars.githubusercontent.test/u/{user_id}?v=4",
-            "url": f"{self.url}/users/{quote(login)}",
-            "html_url": f"{self.html_root}/{quote(login)}",
-            "type": kind,
-            "site_admin": False,
+    @property
+    def _roots(self) -> Roots:
+        return Roots(self.url, self.html_root)
+
+    def _known_repo(self, full_name: str) -> dict[str, Any]:
+        """The seeded repository, or a stand-in for a fork the fake only knows by name."""
+        return self._repos.get(full_name.lower()) or {
+            "id": zlib.crc32(full_name.lower().encode()),
+            "full_name": full_name,
+            "default_branch": "main",
+            "private": False,
+            "created_at": _now(),
+            "fork": True,
         }
-
-    def _repo_json(self, repo: dict[str, Any] | str) -> dict[str, Any]:
-        if isinstance(repo, str):  # a fork we only know by name
-            repo = self._repos.get(repo.lower()) or {
-                "id": zlib.crc32(repo.lower().encode()),
-                "full_name": repo,
-                "default_branch": "main",
-                "private": False,
-                "created_at": _now(),
-                "fork": True,
-            }
-        full = repo["full_name"]
-        owner, name = full.split("/")
-        api = f"{self.url}/repos/{full}"
-        return {
-            "id": repo["id"],
-            "node_id": _node_id("R", repo["id"]),
-            "name": name,
-            "full_name": full,
-            "private": repo["private"],
-            "visibility": "private" if repo["private"] else "public",
-            "owner": self._user_json(owner),
-            "html_url": f"{self.html_root}/{full}",
-            "description": None,
-            "fork": repo.get("fork", False),
-            "url": api,
-            "issues_url": f"{api}/issues{{/number}}",
-            "pulls_url": f"{api}/pulls{{/number}}",
-            "clone_url": f"{self.html_root}/{full}.git",
-            "default_branch": repo["default_branch"],
-            "archived": False,
-            "disabled": False,
-            "has_issues": True,
-            "created_at": repo["created_at"],
-            "updated_at": repo["created_at"],
-            "pushed_at": repo["created_at"],
-        }
-
-    def _label_json(self, repo: dict[str, Any], name: str) -> dict[str, Any]:
-        label = repo["labels"][name]
-        return {
-            "id": label["id"],
-            "node_id": _node_id("LA", label["id"]),
-            "url": f"{self.url}/repos/{repo['full_name']}/labels/{quote(name)}",
-            "name": name,
-            "color": label["color"],
-            "default": False,
-            "description": None,
-        }
-
-    def _author_association(self, repo: dict[str, Any], login: str) -> str:
-        if login.lower() == repo["full_name"].split("/")[0].lower():
-            return "OWNER"
-        return "COLLABORATOR" if login.lower() in repo["roles"] else "NONE"
-
-    def _issue_json(self, repo: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
-        api = f"{self.url}/repos/{repo['full_name']}/issues/{issue['number']}"
-        kind = "pull" if issue["pull"] else "issues"
-        data = {
-            "url": api,
-            "repository_url": f"{self.url}/repos/{repo['full_name']}",
-            "labels_url": f"{api}/labels{{/name}}",
-            "comments_url": f"{api}/comments",
-            "html_url": f"{self.html_root}/{repo['full_name']}/{kind}/{issue['number']}",
-            "id": issue["id"],
-            "node_id": _node_id("PR" if issue["pull"] else "I", issue["id"]),
-            "number": issue["number"],
-            "title": issue["title"],
-            "user": self._user_json(issue["user"]),
-            "labels": [self._label_json(repo, name) for name in issue["labels"]],
-            "state": issue["state"],
-            "state_reason": "completed" if issue["state"] == "closed" else None,
-            "locked": issue["locked"],
-            "active_lock_reason": "resolved" if issue["locked"] else None,
-            "assignee": None,
-            "assignees": [],
-            "milestone": None,
-            "comments": len(self._comments_of(repo, issue["number"])),
-            "created_at": issue["created_at"],
-            "updated_at": issue["updated_at"],
-            "closed_at": issue["closed_at"],
-            "author_association": self._author_association(repo, issue["user"]),
-            "body": issue["body"],
-        }
-        if issue["pull"]:
-            pulls = f"{self.url}/repos/{repo['full_name']}/pulls/{issue['number']}"
-            html = data["html_url"]
-            data["pull_request"] = {"url": pulls, "html_url": html, "diff_url": f"{html}.diff"}
-            data["pull_request"] |= {"patch_url": f"{html}.patch", "merged_at": None}
-            data["draft"] = issue["pull"]["draft"]
-        return data
 
     def _pull_json(self, repo: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
-        pull, full, number = issue["pull"], repo["full_name"], issue["number"]
-        api = f"{self.url}/repos/{full}/pulls/{number}"
-        html = f"{self.html_root}/{full}/pull/{number}"
+        pull, full = issue["pull"], repo["full_name"]
         base_sha = self._branch_sha(repo, pull["base"]) or _fake_sha(full, pull["base"])
-        head_owner = pull["head_repo"].split("/")[0]
-        return {
-            "url": api,
-            "id": issue["id"],
-            "node_id": _node_id("PR", issue["id"]),
-            "html_url": html,
-            "diff_url": f"{html}.diff",
-            "patch_url": f"{html}.patch",
-            "issue_url": f"{self.url}/repos/{full}/issues/{number}",
-            "comments_url": f"{self.url}/repos/{full}/issues/{number}/comments",
-            "review_comments_url": f"{api}/comments",
-            "commits_url": f"{api}/commits",
-            "statuses_url": f"{self.url}/repos/{full}/statuses/{pull['head_sha']}",
-            "number": number,
-            "state": issue["state"],
-            "locked": issue["locked"],
-            "title": issue["title"],
-            "user": self._user_json(issue["user"]),
-            "body": issue["body"],
-            "labels": [self._label_json(repo, name) for name in issue["labels"]],
-            "milestone": None,
-            "created_at": issue["created_at"],
-            "updated_at": issue["updated_at"],
-            "closed_at": issue["closed_at"],
-            "merged_at": None,
-            "merge_commit_sha": None,
-            "assignee": None,
-            "assignees": [],
-            "requested_reviewers": [
-                self._user_json(login) for login in pull["requested_reviewers"]
-            ],
-            "requested_teams": [_team_json(slug) for slug in pull["requested_teams"]],
-            "head": {
-                "label": _head_label(pull),
-                "ref": pull["head"],
-                "sha": pull["head_sha"],
-                "user": self._user_json(head_owner),
-                "repo": self._repo_json(pull["head_repo"]),
-            },
-            "base": {
-                "label": f"{full.split('/')[0]}:{pull['base']}",
-                "ref": pull["base"],
-                "sha": base_sha,
-                "user": self._user_json(full.split("/")[0]),
-                "repo": self._repo_json(repo),
-            },
-            "author_association": self._author_association(repo, issue["user"]),
-            "draft": pull["draft"],
-            "merged": False,
-            "mergeable": None,
-            "mergeable_state": "unknown",
-            "maintainer_can_modify": pull["maintainer_can_modify"],
-            "comments": len(self._comments_of(repo, number)),
-            "review_comments": 0,
-            "commits": 1,
-            "additions": 0,
-            "deletions": 0,
-            "changed_files": 0,
-        }
+        return pull_json(
+            self._roots,
+            repo,
+            issue,
+            head_repo=self._known_repo(pull["head_repo"]),
+            base_sha=base_sha,
+            comments=len(self._comments_of(repo, issue["number"])),
+        )
 
     def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
         repo = self._repos[comment["repo"].lower()]
-        issue = repo["issues"][comment["number"]]
-        kind = "pull" if issue["pull"] else "issues"
-        full = comment["repo"]
-        return {
-            "url": f"{self.url}/repos/{full}/issues/comments/{comment['id']}",
-            "html_url": f"{self.html_root}/{full}/{kind}/{comment['number']}#issuecomment-{comment['id']}",
-            "issue_url": f"{self.url}/repos/{full}/issues/{comment['number']}",
-            "id": comment["id"],
-            "node_id": _node_id("IC", comment["id"]),
-            "user": self._user_json(comment["user"], comment["user_type"]),
-            "created_at": comment["created_at"],
-            "updated_at": comment["updated_at"],
-            "author_association": self._author_association(repo, comment["user"]),
-            "body": comment["body"],
-        }
-
-    def _check_run_json(self, run: dict[str, Any]) -> dict[str, Any]:
-        api = f"{self.url}/repos/{run['repo']}/check-runs/{run['id']}"
-        return {
-            "id": run["id"],
-            "node_id": _node_id("CR", run["id"]),
-            "head_sha": run["head_sha"],
-            "external_id": run["external_id"],
-            "url": api,
-            "html_url": f"{self.html_root}/{run['repo']}/runs/{run['id']}",
-            "details_url": run["details_url"] or f"{self.html_root}/{run['repo']}/runs/{run['id']}",
-            "status": run["status"],
-            "conclusion": run["conclusion"],
-            "started_at": run["started_at"],
-            "completed_at": run["completed_at"],
-            "name": run["name"],
-            "output": run["output"]
-            | {
-                "annotations_count": len(run["annotations"]),
-                "annotations_url": f"{api}/annotations",
-            },
-            "check_suite": {"id": run["id"] + 1},
-            "app": {
-                "id": 1,
-                "slug": "selfheal",
-                "name": "selfheal",
-                "owner": self._user_json("selfheal"),
-            },
-            "pull_requests": [],
-        }
-
-    def _run_json(self, run: dict[str, Any]) -> dict[str, Any]:
-        full = run["repo"]
-        api = f"{self.url}/repos/{full}/actions/runs/{run['id']}"
-        return {
-            "id": run["id"],
-            "name": run["name"],
-            "node_id": _node_id("WFR", run["id"]),
-            "head_branch": run["head_branch"],
-            "head_sha": run["head_sha"],
-            "path": ".github/workflows/ci.yml",
-            "display_title": run["name"],
-            "run_number": run["run_number"],
-            "run_attempt": 1,
-            "event": run["event"],
-            "status": "completed",
-            "conclusion": run["conclusion"],
-            "workflow_id": 161335,
-            "url": api,
-            "html_url": f"{self.html_root}/{full}/actions/runs/{run['id']}",
-            "jobs_url": f"{api}/jobs",
-            "logs_url": f"{api}/logs",
-            "check_suite_url": f"{self.url}/repos/{full}/check-suites/{run['id'] + 1}",
-            "workflow_url": f"{self.url}/repos/{full}/actions/workflows/161335",
-            "pull_requests": [],
-            "created_at": run["created_at"],
-            "updated_at": run["created_at"],
-            "run_started_at": run["created_at"],
-            "actor": self._user_json(run["actor"]),
-            "triggering_actor": self._user_json(run["triggering_actor"]),
-            "repository": self._repo_json(full),
-            "head_repository": self._repo_json(run["head_repo"]),
-        }
-
-    def _job_json(self, job: dict[str, Any]) -> dict[str, Any]:
-        run = self._runs[job["run_id"]]
-        full = run["repo"]
-        api = f"{self.url}/repos/{full}/actions/jobs/{job['id']}"
-        steps = [
-            {
-                "status": "completed",
-                "started_at": run["created_at"],
-                "completed_at": run["created_at"],
-            }
-            | {"number": n}
-            | dict(step)
-            for n, step in enumerate(job.get("steps", ()), start=1)
-        ]
-        return {
-            "id": job["id"],
-            "run_id": run["id"],
-            "run_url": f"{self.url}/repos/{full}/actions/runs/{run['id']}",
-            "run_attempt": 1,
-            "node_id": _node_id("CR", job["id"]),
-            "head_sha": run["head_sha"],
-            "head_branch": run["head_branch"],
-            "url": api,
-            "html_url": f"{self.html_root}/{full}/actions/runs/{run['id']}/job/{job['id']}",
-            "status": "completed",
-            "conclusion": job["conclusion"],
-            "created_at": run["created_at"],
-            "started_at": run["created_at"],
-            "completed_at": run["created_at"],
-            "name": job.get("name", "build"),
-            "steps": steps,
-            "check_run_url": f"{self.url}/repos/{full}/check-runs/{job['id']}",
-            "labels": list(job.get("labels", ["ubuntu-latest"])),
-            "runner_id": 1,
-            "runner_name": job.get("runner_name", "GitHub Actions 1"),
-            "runner_group_id": 1,
-            "runner_group_name": "GitHub Actions",
-            "workflow_name": run["name"],
-        }
+        return comment_json(self._roots, repo, repo["issues"][comment["number"]], comment)
 
 
 _ID_BASES = {
@@ -1249,23 +1037,39 @@ def _new_pull(head: str, head_repo: str, head_sha: str, base: str, draft: bool) 
     }
 
 
-def _head_label(pull: Mapping[str, Any]) -> str:
-    return f"{pull['head_repo'].split('/')[0]}:{pull['head']}"
+# Blob storage's error codes and messages (Azure's), by status.
+_BLOB_ERRORS = {
+    403: (
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization header"
+        " is formed correctly including the signature.",
+    ),
+    404: ("BlobNotFound", "The specified blob does not exist."),
+    500: (
+        "InternalError",
+        "Server encountered an internal error. Please try again after some time.",
+    ),
+    503: (
+        "ServerBusy",
+        "The server is currently unable to receive requests. Please retry your request.",
+    ),
+}
 
 
-def _team_json(slug: str) -> dict[str, Any]:
-    return {"id": zlib.crc32(slug.encode()), "slug": slug, "name": slug}
-
-
-def _permission_flags(role: str) -> dict[str, bool]:
-    rank = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}[role]
-    return {
-        "admin": rank >= 5,
-        "maintain": rank >= 4,
-        "push": rank >= 3,
-        "triage": rank >= 2,
-        "pull": rank >= 1,
+def _blob_error(
+    status: int, message: str | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """An error answer as blob storage renders it: XML with a code and a message."""
+    code, default = _BLOB_ERRORS.get(status, ("InternalError", "The request failed."))
+    request_id = secrets.token_hex(16)
+    text = escape(f"{message or default}\nRequestId:{request_id}\nTime:{_now()}")
+    body = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{text}</Message></Error>'
+    out = {
+        "Content-Type": "application/xml",
+        "x-ms-error-code": code,
+        "x-ms-request-id": request_id,
     }
+    return status, out | dict(headers or {}), body.encode()
 
 
 def _fields(

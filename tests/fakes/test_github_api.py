@@ -133,6 +133,17 @@ def test_permission_of_outsiders_and_owner(fake: FakeGitHub, gh: Github) -> None
     }
 
 
+def test_permission_of_a_bot_login_is_url_decoded(fake: FakeGitHub, gh: Github) -> None:
+    fake.set_permission(REPO, "ci[bot]", "write")
+    repo = gh.get_repo(REPO)
+    assert repo.get_collaborator_permission("ci[bot]") == "write"
+    assert repo.get_collaborator_role_name("ci[bot]") == "write"
+    assert fake.calls[-1].path == "/repos/acme/app/collaborators/ci%5Bbot%5D/permission"
+    body = api(fake, "GET", "/repos/acme/app/collaborators/ci%5Bbot%5D/permission").json()
+    assert (body["user"]["login"], body["user"]["type"]) == ("ci[bot]", "Bot")
+    assert body["user"]["permissions"]["push"] is True
+
+
 # -- issues, comments, labels ------------------------------------------------------------------
 
 
@@ -533,6 +544,26 @@ def test_job_logs_redirect_to_unauthenticated_blob(fake: FakeGitHub, gh: Github)
     assert tampered.status_code == 403
 
 
+def test_injected_blob_failures_answer_as_blob_storage(fake: FakeGitHub) -> None:
+    run_id = fake.add_workflow_run(REPO, head_branch="main", head_sha="c" * 40, jobs=JOBS[:1])
+    job_id = api(fake, "GET", f"/repos/acme/app/actions/runs/{run_id}/jobs").json()["jobs"][0]["id"]
+    fake.fail("GET", "/_blobs/", 403)  # an expired link; the API redirect itself still works
+    fake.fail("GET", "/_blobs/", 503, message="Busy.", headers={"Retry-After": "3"})
+    logs = f"/repos/acme/app/actions/jobs/{job_id}/logs"
+    expired = api(fake, "GET", logs)
+    assert [call.status for call in fake.calls[-2:]] == [302, 403]
+    assert expired.status_code == 403
+    assert expired.headers["Content-Type"] == "application/xml"
+    assert expired.headers["x-ms-error-code"] == "AuthenticationFailed"
+    assert expired.text.startswith('<?xml version="1.0" encoding="utf-8"?><Error>')
+    assert "<Code>AuthenticationFailed</Code><Message>Server failed to authenticate" in expired.text
+    assert "X-RateLimit-Remaining" not in expired.headers  # blob storage is not the API
+    busy = api(fake, "GET", logs)
+    assert (busy.status_code, busy.headers["Retry-After"]) == (503, "3")
+    assert "<Code>ServerBusy</Code><Message>Busy.\nRequestId:" in busy.text
+    assert api(fake, "GET", logs).text == JOBS[0]["log"]  # each failure answers once
+
+
 # -- errors over raw HTTP ----------------------------------------------------------------------
 
 
@@ -628,6 +659,22 @@ def test_injected_failures_then_success(fake: FakeGitHub) -> None:
     reply = api(fake, "POST", f"/repos/acme/app/issues/{number}/comments", json={"body": "x"})
     assert reply.status_code == 403
     assert reply.json()["message"] == "You have exceeded a secondary rate limit."
+
+
+def test_injected_failures_carry_extra_headers(fake: FakeGitHub, gh: Github) -> None:
+    limited = {"X-RateLimit-Remaining": "0", "Retry-After": "7"}
+    fake.fail("GET", "/repos/acme/app$", 403, message="API rate limit exceeded", headers=limited)
+    reply = api(fake, "GET", "/repos/acme/app")
+    assert reply.status_code == 403
+    assert (reply.headers["X-RateLimit-Remaining"], reply.headers["Retry-After"]) == ("0", "7")
+    assert reply.headers["X-RateLimit-Limit"] == "5000"  # the other API headers stay
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert reply.json()["message"] == "API rate limit exceeded"
+    fake.fail("GET", "/repos/acme/app$", 403, message="API rate limit exceeded", headers=limited)
+    with pytest.raises(github.RateLimitExceededException):
+        gh.get_repo(REPO)
+    assert gh.rate_limiting[0] == 0
+    assert "Retry-After" not in api(fake, "GET", "/repos/acme/app").headers  # used up
 
 
 def test_pygithub_retry_recovers_from_injected_502(fake: FakeGitHub) -> None:
