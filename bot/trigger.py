@@ -77,19 +77,26 @@ def _trusted_comments(
     """Comments by people with write access (never anyone else's) as extra issue text."""
     parts: list[str] = []
     notes: list[str] = []
-    skipped = 0
+    untrusted = unchecked = 0
     for comment in comments:
         if comment.author_type == "Bot" or MARKER in comment.body or not comment.body.strip():
             continue
         if comment.author not in roles.known and len(roles.known) >= MAX_COMMENTERS:
-            skipped += 1
+            unchecked += 1
             continue
         if roles(comment.author) not in WRITE_ROLES:
-            skipped += 1
+            untrusted += 1
             continue
         parts.append(f"Comment by {comment.author} (write access):\n{comment.body.strip()}")
-    if skipped:
-        notes.append(f"{skipped} comment(s) by people without write access left out of the prompt")
+    if untrusted:
+        notes.append(
+            f"{untrusted} comment(s) by people without write access left out of the prompt"
+        )
+    if unchecked:
+        notes.append(
+            f"{unchecked} comment(s) left out unchecked: permissions are looked up for "
+            f"{MAX_COMMENTERS} commenters at most"
+        )
     text = "\n\n".join(parts)
     if command_args:
         text = f"{text}\n\nThe /selfheal command said: {command_args}".strip()
