@@ -7,7 +7,6 @@ GitHub's published webhook examples (fixtures/events) with the values a test nee
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from collections.abc import Mapping
@@ -32,7 +31,6 @@ def read_outputs(path: Path) -> dict[str, str]:
 def payload(name: str, **changes: Any) -> dict[str, Any]:
     """A fixture payload with dotted-path changes: payload('issues-labeled', **{'issue.number': 3})."""
     data = json.loads((FIXTURES / "events" / f"{name}.json").read_text(encoding="utf-8"))
-    data = copy.deepcopy(data)
     data["repository"]["full_name"] = REPOSITORY
     for path, value in changes.items():
         *parents, last = path.split(".")

@@ -134,7 +134,7 @@ def _outputs(ctx: Context, report: Report, job: str) -> None:
             "branch": proposal.branch if proposal and proposal.pushed else "",
             "pr-url": (proposal.pr_url or "") if proposal else "",
             "report-path": str(ctx.bundle / "report.json"),
-            "needs-gpu": "true" if getattr(report, "needs_gpu", False) else "false",
+            "needs-gpu": "true" if report.needs_gpu else "false",
         }
     )
 
