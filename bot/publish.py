@@ -30,6 +30,9 @@ _CONCLUSION = {
     Status.FLAKY: "neutral",
     Status.GAVE_UP: "failure",
     Status.REFUSED: "failure",
+    Status.NOT_PROPOSED: "failure",
+    Status.NOT_REPRODUCED: "neutral",
+    Status.INTERRUPTED: "cancelled",
     Status.ERROR: "failure",
 }
 

@@ -195,6 +195,11 @@ class Status(str, Enum):
     FLAKY = "flaky"
     GAVE_UP = "gave_up"
     REFUSED = "refused"
+    # The gate is green on the fix, but it could not be proposed (push refused, remote down,
+    # branch taken): the fix is only in fix.patch.
+    NOT_PROPOSED = "not_proposed"
+    NOT_REPRODUCED = "not_reproduced"  # CI failed, but the gate is green on that commit
+    INTERRUPTED = "interrupted"  # a signal (SIGINT, SIGTERM, SIGHUP) ended the run
     ERROR = "error"
 
 
@@ -205,6 +210,9 @@ EXIT_FOR_STATUS = {
     Status.FLAKY: 0,
     Status.GAVE_UP: 1,
     Status.REFUSED: 1,
+    Status.NOT_PROPOSED: 1,
+    Status.NOT_REPRODUCED: 0,
+    Status.INTERRUPTED: 130,
     Status.ERROR: 3,
 }
 

@@ -110,6 +110,12 @@ def _sentence(report: Report) -> str:
     if status is Status.REFUSED:
         refusal = _first_refusal(report)
         return f"a guard refused the change ({refusal})." if refusal else "refused."
+    if status is Status.NOT_PROPOSED:
+        return "the gate is green on the fix, but it could not be proposed; it is in fix.patch."
+    if status is Status.NOT_REPRODUCED:
+        return "the gate is green on this commit: the CI failure did not reproduce here."
+    if status is Status.INTERRUPTED:
+        return "interrupted by a signal; the fix so far is in fix.patch."
     return "the run stopped on an internal error."
 
 

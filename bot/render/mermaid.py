@@ -22,6 +22,9 @@ _RESULT = {
     Status.FLAKY: "flaky, nothing to fix",
     Status.GAVE_UP: "gave up",
     Status.REFUSED: "refused by a guard",
+    Status.NOT_PROPOSED: "fixed, not proposed",
+    Status.NOT_REPRODUCED: "not reproduced",
+    Status.INTERRUPTED: "interrupted",
     Status.ERROR: "error",
 }
 
