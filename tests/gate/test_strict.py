@@ -1,0 +1,94 @@
+"""The gate on a project with strict pytest settings (fixtures/strict): real pytest runs.
+
+selfheal adds options to every pytest step (its plugin, a marker to leave out, a results
+file); each must survive --strict-markers, --strict-config, xfail_strict, filterwarnings =
+error, -W error, -p no:cacheprovider and pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.config import GateStep
+from bot.gate.runner import run_gate
+from bot.report import StepResult, StepStatus
+from tests.conftest import MakeRepo
+from tests.fakes import nvidia_smi
+
+PYTEST = GateStep(name="tests", run=["pytest"], kind="pytest")
+XDIST = GateStep(name="tests", run=["pytest", "-n", "2"], kind="pytest")
+GPU_LINE = '  "gpu: needs a CUDA device",\n'
+
+
+@pytest.fixture
+def cpu_env(gate_env: dict[str, str]) -> dict[str, str]:
+    return nvidia_smi.without_gpu(gate_env)
+
+
+@pytest.fixture
+def gpu_env(tmp_path: Path, gate_env: dict[str, str]) -> dict[str, str]:
+    fake = nvidia_smi.install(tmp_path / "gpu-bin")
+    return {**gate_env, "PATH": f"{fake.bin_dir}{os.pathsep}{gate_env['PATH']}"}
+
+
+def strict_repo(make_repo: MakeRepo, *, register_gpu: bool = True, gpu_tests: bool = True) -> Path:
+    repo = make_repo(fixture="strict", origin=False)
+    if not register_gpu:
+        pyproject = repo / "pyproject.toml"
+        text = pyproject.read_text(encoding="utf-8")
+        assert GPU_LINE in text
+        pyproject.write_text(text.replace(GPU_LINE, ""), encoding="utf-8")
+    if not gpu_tests:
+        (repo / "tests" / "test_gpu.py").unlink()
+    return repo
+
+
+def run(step: GateStep, repo: Path, env: dict[str, str]) -> StepResult:
+    (result,) = run_gate([step], repo, label="before", env=env).steps
+    return result
+
+
+@pytest.mark.parametrize("step", [PYTEST, XDIST], ids=["serial", "xdist"])
+def test_on_a_cpu_runner_gpu_tests_are_left_out_and_the_rest_pass(
+    make_repo: MakeRepo, cpu_env: dict[str, str], step: GateStep
+) -> None:
+    repo = strict_repo(make_repo)
+    result = run(step, repo, cpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.tests_run == 7  # 3 parametrized adds, 3 more, the slow one; not the gpu two
+    assert "2 tests marked gpu deselected" in result.note or step is XDIST
+
+
+def test_a_project_that_never_registers_gpu_survives_strict_markers(
+    make_repo: MakeRepo, cpu_env: dict[str, str]
+) -> None:
+    # The bug: -m "not gpu" under --strict-markers stopped pytest with exit 4.
+    repo = strict_repo(make_repo, register_gpu=False, gpu_tests=False)
+    result = run(PYTEST, repo, cpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert "Unknown marker" not in result.output
+    assert result.tests_run == 7
+
+
+@pytest.mark.parametrize("step", [PYTEST, XDIST], ids=["serial", "xdist"])
+def test_with_a_gpu_the_gpu_tests_run(
+    make_repo: MakeRepo, gpu_env: dict[str, str], step: GateStep
+) -> None:
+    repo = strict_repo(make_repo)
+    result = run(step, repo, gpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert (result.tests_run, result.gpu_tests_deselected) == (9, None)
+
+
+def test_with_a_gpu_an_unregistered_gpu_marker_is_the_projects_own_error(
+    make_repo: MakeRepo, gpu_env: dict[str, str]
+) -> None:
+    # selfheal registers the marker only where it leaves the tests out: with a GPU the
+    # project's own configuration decides, as in its own CI.
+    repo = strict_repo(make_repo, register_gpu=False)
+    result = run(PYTEST, repo, gpu_env)
+    assert result.status is StepStatus.FAILED
+    assert "'gpu' not found in `markers` configuration option" in result.output
