@@ -12,7 +12,8 @@ from bot.agent.presets import PRESETS, preset_names
 from bot.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SelfhealError
 
 EPILOG = """exit codes: 0 done (healed, proposed, or nothing to do), 1 could not heal (gave up,
-refused by a guard), 2 bad input or configuration, 3 internal error, 130 interrupted.
+refused by a guard), 2 bad input or configuration, 3 internal error, 130/143/129
+interrupted by SIGINT/SIGTERM/SIGHUP.
 Configuration: defaults < .github/selfheal.yml (or --config) < SELFHEAL_* variables < flags."""
 
 
@@ -266,10 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    from bot.signals import Interrupted, guarded_process
+
     try:
-        return func(args)
+        with guarded_process():
+            return func(args)
     except SelfhealError as exc:
-        print(f"selfheal: {exc}", file=sys.stderr)
+        print(f"selfheal: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        from bot.reaper import end_descendants
+
+        end_descendants()  # whatever left our sessions and escaped its tag: we exit now
+        print(
+            f"selfheal: {exc}; every process it started is ended and the working tree is as it was",
+            file=sys.stderr,
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         print("selfheal: interrupted; the working tree is as it was", file=sys.stderr)
@@ -284,3 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _one_line(message: str) -> str:
+    """A known error is one line on the console, however many its message has."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())

@@ -7,6 +7,7 @@ cap, invalid UTF-8 replaced, binary output elided, and an environment with secre
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -19,25 +20,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bot import reaper
+from bot.secrets import (
+    ALWAYS_SECRET,
+    environment,
+    is_secret_name,
+    redact,
+    redact_data,
+    secret_values,
+)
+
+__all__ = [
+    "ALWAYS_SECRET",
+    "ProcessResult",
+    "is_secret_name",
+    "redact",
+    "redact_data",
+    "run_process",
+    "scrubbed_env",
+    "secret_values",
+    "stop_all",
+]
+
 DEFAULT_OUTPUT_CAP = 256 * 1024
 KILL_GRACE_S = 3.0
 _CHUNK = 64 * 1024
 
-ALWAYS_SECRET = frozenset(
-    {"GITHUB_TOKEN", "ANTHROPIC_API_KEY", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"}
-)
-_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL")
-_MIN_REDACT_LEN = 6
-
-
-def is_secret_name(name: str, allow: Sequence[str] = ()) -> bool:
-    """True for variables that must never reach a child process."""
-    upper = name.upper()
-    if upper in ALWAYS_SECRET:
-        return True
-    if name in allow:
-        return False
-    return any(word in upper for word in _SECRET_WORDS)
+_live: dict[int, subprocess.Popen[bytes]] = {}  # leader pid -> process, while it runs
+_tags = itertools.count(1)
 
 
 def scrubbed_env(
@@ -45,39 +55,12 @@ def scrubbed_env(
     extra: Mapping[str, str] | None = None,
     allow: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The environment for a child: `base` (default os.environ) without secrets, plus `extra`."""
-    source = os.environ if base is None else base
+    """The environment for a child: `base` (default: ours, secrets held aside included)
+    without secrets, plus `extra`."""
+    source = environment() if base is None else base
     env = {k: v for k, v in source.items() if not is_secret_name(k, allow)}
     env.update(extra or {})
     return env
-
-
-def secret_values(base: Mapping[str, str] | None = None, allow: Sequence[str] = ()) -> list[str]:
-    """Values of secret variables, longest first, to redact from anything we keep or show."""
-    source = os.environ if base is None else base
-    values = {
-        v for k, v in source.items() if is_secret_name(k, allow) and len(v) >= _MIN_REDACT_LEN
-    }
-    return sorted(values, key=len, reverse=True)
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret value replaced by ***."""
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-def redact_data(data: object, secrets: Sequence[str]) -> object:
-    """Redact every string inside JSON-like data, before it is encoded or escaped anywhere."""
-    if isinstance(data, str):
-        return redact(data, secrets)
-    if isinstance(data, dict):
-        return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [redact_data(v, secrets) for v in data]
-    return data
 
 
 class _CappedBuffer:
@@ -193,6 +176,34 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         return
 
 
+def stop_all(grace: float = KILL_GRACE_S) -> None:
+    """End every process this process started and has not seen end: SIGTERM to each live
+    group, SIGKILL to what is left after `grace`, then to every tagged descendant.
+
+    Safe to call from a signal handler in the main thread (no lock is taken), so a Ctrl-C
+    does not wait for a step running in a worker thread to end by itself.
+    """
+    running = list(_live.values())
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(p.returncode is None for p in running) and time.monotonic() < deadline:
+        time.sleep(0.02)  # each run_process's waiter thread reaps its own leader
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    reaper.end_tagged(reaper.tag_prefix(), keep=[p.pid for p in running])
+
+
+def _end_strays(proc: subprocess.Popen[bytes], tag: str) -> None:
+    """After the leader's end: what it left behind (in its group, or a daemon in a session of
+    its own) would hold our pipes open and outlive the step; end it now."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    reaper.end_tagged(tag, keep=[proc.pid])
+
+
 def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
     """Wait for the child to exit; False when `timeout` passed first.
 
@@ -225,6 +236,8 @@ def run_process(
         redact_values = secret_values()
     started = time.monotonic()
     child_env = dict(scrubbed_env() if env is None else env)
+    tag = f"{reaper.tag_prefix()}{next(_tags)}"
+    child_env[reaper.TAG_VARIABLE] = tag
     try:
         proc = subprocess.Popen(
             argv,
@@ -244,6 +257,33 @@ def run_process(
             duration_s=time.monotonic() - started,
             start_error=str(exc.strerror or exc),
         )
+    _live[proc.pid] = proc
+    try:
+        return _supervise(
+            proc,
+            argv,
+            started=started,
+            stdin=stdin,
+            timeout=timeout,
+            output_cap=output_cap,
+            redact_values=redact_values,
+            tag=tag,
+        )
+    finally:
+        _live.pop(proc.pid, None)
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    argv: tuple[str, ...],
+    *,
+    started: float,
+    stdin: str | None,
+    timeout: float | None,
+    output_cap: int,
+    redact_values: Sequence[str],
+    tag: str,
+) -> ProcessResult:
     out, err = _CappedBuffer(output_cap), _CappedBuffer(output_cap // 4 or 1)
     pumps = [
         threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
@@ -262,9 +302,11 @@ def run_process(
         timed_out = not _wait(proc, timeout)
     except BaseException:
         _kill_group(proc)  # Ctrl-C: leave no process behind
+        _end_strays(proc, tag)
         raise
     if timed_out:
         _kill_group(proc)
+    _end_strays(proc, tag)
     for t, stream in zip(pumps, (proc.stdout, proc.stderr), strict=True):
         # A grandchild that left the group may hold the pipe open; do not wait for it
         # forever, and leave its stream to the reader thread (closing would block on it).
