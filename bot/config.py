@@ -6,9 +6,10 @@ import functools
 import os
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +27,18 @@ DEFAULT_CONFIG_PATH = Path(".github/selfheal.yml")
 ENV_PREFIX = "SELFHEAL_"
 ENV_NESTED_DELIMITER = "__"
 StepKind = Literal["ruff", "ruff-format", "pytest", "command"]
+# Longer than any CI job runs (GitHub ends a job after 6 hours), and small enough that a
+# deadline computed from it is a time the clock and the thread library can represent.
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def _at_most_a_week(value: float) -> float:
+    if value > MAX_SECONDS:
+        raise ValueError(f"{value:g} seconds is more than the {MAX_SECONDS:.0f} (7 days) allowed")
+    return value
+
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), AfterValidator(_at_most_a_week)]
 
 
 class GateStep(BaseModel):
@@ -36,7 +49,7 @@ class GateStep(BaseModel):
     name: str = Field(min_length=1, max_length=80)
     run: list[str] = Field(min_length=1)
     kind: StepKind = "command"
-    timeout: float = Field(default=900, gt=0)
+    timeout: Seconds = 900
     env: dict[str, str] = Field(default_factory=dict)
     # gpu: runs only where nvidia-smi shows a GPU; elsewhere it is reported as needing one.
     requires: Literal["gpu"] | None = None
@@ -111,7 +124,7 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    wall_seconds: float = Field(default=1800, gt=0)
+    wall_seconds: Seconds = 1800
     max_turns_per_attempt: int = Field(default=30, ge=1)  # Claude agent: model calls per attempt
     max_total_tokens: int | None = Field(default=None, ge=1)  # Claude agent, whole run
     max_usd: float | None = Field(default=None, gt=0)  # Claude agent, whole run
@@ -156,6 +169,16 @@ class Config(BaseModel):
     # seconds between write calls: GitHub asks integrations for 1 s
     api_write_interval: float = Field(default=1.0, ge=0, le=60)
 
+    @field_validator("gate")
+    @classmethod
+    def _gate_has_steps(cls, value: list[GateStep] | None) -> list[GateStep] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "the gate has no steps: list at least one, or leave `gate` out to detect "
+                "ruff and pytest"
+            )
+        return value
+
     @field_validator("agent_preset")
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
@@ -194,7 +217,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_problem(path, exc)) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -202,6 +225,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
         )
     return data
+
+
+def _yaml_problem(path: Path, exc: Exception) -> str:
+    """One line, `file:line:col: what`, instead of the parser's quoted context."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    return f"{where}: not valid YAML: {problem}"
 
 
 def _snake_keys(data: dict[str, Any]) -> dict[str, Any]:
@@ -297,6 +328,10 @@ def load_config(
                 where = "environment variable SELFHEAL_" + "__".join(
                     p.upper() for p in loc[:2] if not p.isdigit()
                 )
-            message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            message = (
+                "unknown key"
+                if err["type"] == "extra_forbidden"
+                else err["msg"].removeprefix("Value error, ")
+            )
             problems.append(f"{where}: {key}: {message}")
-        raise ConfigError("bad configuration:\n  " + "\n  ".join(problems)) from exc
+        raise ConfigError("bad configuration: " + "; ".join(problems)) from exc

@@ -17,13 +17,25 @@ class Transcript:
     def __init__(self, path: Path | None, secrets: Sequence[str] | None = None) -> None:
         self.path = path
         self.secrets = secret_values() if secrets is None else list(secrets)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("", encoding="utf-8")
+        self._made = False
+        if path is not None and path.parent.is_dir():
+            self._start()  # an earlier run's transcript must not pass for this one's
+
+    def _start(self) -> None:
+        """Make the report directory on the first event, not before: a run refused at the
+        start (not a git repo, uncommitted changes) leaves nothing behind."""
+        if self.path is None or self._made:
+            return
+        from bot.artifacts import ensure_report_dir
+
+        ensure_report_dir(self.path.parent)
+        self.path.write_text("", encoding="utf-8")
+        self._made = True
 
     def write(self, event: dict[str, Any]) -> None:
         if self.path is None:
             return
+        self._start()
         # Redact before encoding: JSON escaping would hide a secret holding quotes or backslashes.
         clean = redact_data(json.loads(json.dumps(event, default=str)), self.secrets)
         line = json.dumps({"at": now().isoformat(), **clean}, ensure_ascii=False)  # type: ignore[dict-item]

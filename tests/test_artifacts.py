@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.artifacts import report_dir_for, write_artifacts
+from bot.artifacts import ensure_report_dir, report_dir_for, write_artifacts
+from bot.errors import BadInput
 from bot.report import load_report
 from tests.conftest import MakeRepo, git
 from tests.render.reports import healed, stuck
@@ -20,9 +21,10 @@ def test_default_report_dir_is_in_the_repo_and_ignored_by_git(make_repo: MakeRep
     repo = make_repo({"app.py": "x = 1\n"}, origin=False)
     report_dir = report_dir_for(repo, None)
     assert report_dir == repo / ".selfheal"
+    assert not report_dir.exists()  # made when there is something to write, not before
+    write_artifacts(report_dir, healed(), PATCH)
     ignore = (report_dir / ".gitignore").read_text()
     assert "*" in ignore.splitlines()
-    write_artifacts(report_dir, healed(), PATCH)
     (report_dir / "prompt-1.md").write_text("prompt")
     assert git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored=no") == ""
     assert git(repo, "check-ignore", ".selfheal/report.json").strip() == ".selfheal/report.json"
@@ -33,8 +35,21 @@ def test_chosen_report_dir_relative_to_cwd(tmp_path: Path, monkeypatch: pytest.M
     report_dir = report_dir_for(tmp_path / "repo", Path("out/reports"))
     assert report_dir == tmp_path / "out" / "reports"
     assert report_dir.is_absolute()
+    assert not report_dir.exists()
+    assert ensure_report_dir(report_dir) == report_dir
     assert (report_dir / ".gitignore").is_file()
     assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize("below", ["file.txt/reports", "file.txt"])
+def test_a_report_dir_that_cannot_be_made_is_bad_input_naming_it(
+    tmp_path: Path, below: str
+) -> None:
+    (tmp_path / "file.txt").write_text("a regular file\n")
+    with pytest.raises(BadInput, match=r"report directory .*file\.txt"):
+        report_dir_for(tmp_path / "repo", tmp_path / below)
+    with pytest.raises(BadInput, match="cannot be created"):
+        ensure_report_dir(tmp_path / "file.txt" / "reports")
 
 
 def test_chosen_report_dir_absolute_and_existing_gitignore_kept(tmp_path: Path) -> None:
@@ -42,6 +57,7 @@ def test_chosen_report_dir_absolute_and_existing_gitignore_kept(tmp_path: Path) 
     chosen.mkdir()
     (chosen / ".gitignore").write_text("mine\n")
     assert report_dir_for(tmp_path / "repo", chosen) == chosen
+    write_artifacts(chosen, healed(), PATCH)
     assert (chosen / ".gitignore").read_text() == "mine\n"
 
 

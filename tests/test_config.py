@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.config import Budget, Config, GateStep, GitIdentity, load_config
+from bot.config import MAX_SECONDS, Budget, Config, GateStep, GitIdentity, load_config
 from bot.errors import BadInput, ConfigError
 
 
@@ -276,3 +276,62 @@ def test_gate_step_defaults_and_unknown_keys() -> None:
     assert (step.kind, step.timeout, step.env) == ("command", 900, {})
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         GateStep.model_validate({"name": "tests", "run": "pytest", "shell": True})
+
+
+# --- hostile values: one line naming the key, never a crash later ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("1e300", "more than the 604800 (7 days) allowed"),
+        ("-5", "greater than 0"),
+        ("0", "greater than 0"),
+        (".nan", "finite number"),
+        (".inf", "finite number"),
+    ],
+)
+def test_wall_seconds_out_of_range_is_one_line_naming_the_key(
+    repo: Path, value: str, said: str
+) -> None:
+    path = write_config(repo, f"budget:\n  wall_seconds: {value}\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(repo, env={})
+    message = str(excinfo.value)
+    assert f"{path}: budget.wall_seconds: " in message
+    assert said in message
+    assert "\n" not in message
+    assert "Value error" not in message
+
+
+def test_a_step_timeout_is_capped_like_the_wall_clock(repo: Path) -> None:
+    write_config(repo, "gate:\n  - name: t\n    run: pytest\n    timeout: 1e300\n")
+    with pytest.raises(ConfigError, match=r"gate\.0\.timeout: 1e\+300 seconds is more than"):
+        load_config(repo, env={})
+    assert GateStep(name="t", run="pytest", timeout=MAX_SECONDS).timeout == MAX_SECONDS
+
+
+def test_an_empty_gate_is_refused_at_load_time(repo: Path) -> None:
+    path = write_config(repo, "gate: []\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(repo, env={})
+    assert f"{path}: gate: the gate has no steps" in str(excinfo.value)
+    write_config(repo, "agent: none\n")
+    assert load_config(repo, env={}).gate is None  # no key: detected, not empty
+
+
+def test_a_yaml_syntax_error_is_file_line_column_and_what(repo: Path) -> None:
+    path = write_config(repo, "max_attempts: 2\nagent: none: command\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(repo, env={})
+    assert str(excinfo.value) == f"{path}:2:12: not valid YAML: mapping values are not allowed here"
+
+
+def test_several_problems_are_one_line(repo: Path) -> None:
+    write_config(repo, "max_attempts: 0\ncolour: blue\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(repo, env={})
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "max_attempts:" in message
+    assert "colour: unknown key" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bot.config import Config, load_config
@@ -30,3 +31,28 @@ def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
         "model": getattr(args, "model", None),
     }
     return load_config(repo, Path(args.config) if args.config else None, flags)
+
+
+def check_gate_programs(config: Config, repo: Path) -> None:
+    """BadInput naming the step and the program when a configured step's program is not
+    there, before any workspace is made (it would only fail after one, in report.md)."""
+    import shutil
+
+    from bot.gate.runner import step_env
+    from bot.gate.steps import resolve_executable
+    from bot.proc import scrubbed_env
+
+    env = scrubbed_env(allow=config.env_allow)
+    for step in config.gate or ():
+        if step.requires == "gpu":
+            continue  # it runs only on a GPU runner, which may be the only place with it
+        search_path = step_env(step, repo, env).get("PATH")
+        program = resolve_executable(list(step.run), search_path=search_path)[0]
+        if "/" in program:
+            path = Path(program) if Path(program).is_absolute() else repo / program
+            found = path.is_file() and os.access(path, os.X_OK)
+        else:
+            found = shutil.which(program, path=search_path) is not None
+        if not found:
+            where = "on PATH" if "/" not in program else "an executable file"
+            raise BadInput(f"gate step {step.name!r}: {program!r} is not {where}")
