@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 from bot.agent.base import Agent, AgentRequest, NoAgent
@@ -10,6 +9,7 @@ from bot.agent.command import CommandAgent
 from bot.agent.presets import preset_command
 from bot.config import Config
 from bot.errors import BadInput
+from bot.secrets import environment
 
 
 def agent_kind(config: Config, env: Mapping[str, str]) -> str:
@@ -26,7 +26,7 @@ def make_agent(config: Config, env: Mapping[str, str] | None = None) -> Agent:
 
     BadInput when what the kind needs is missing.
     """
-    env = os.environ if env is None else env
+    env = environment() if env is None else env
     kind = agent_kind(config, env)
     if kind == "command":
         if config.agent_preset:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from bot import __version__
-from bot.commands.common import config_from_args, repo_root
+from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.fix.digest import failure_digest
 from bot.gate.runner import run_gate
 from bot.gate.steps import resolve_gate
@@ -19,6 +19,12 @@ from bot.report import Report, Status, now
 def gate(args: argparse.Namespace) -> int:
     repo = repo_root(args.repo)
     config = config_from_args(args, repo)
+    check_gate_programs(config, repo)
+    report_dir = None
+    if args.report_dir:  # checked before the gate runs, made only once there is a report
+        from bot.artifacts import report_dir_for
+
+        report_dir = report_dir_for(repo, Path(args.report_dir))
     steps = resolve_gate(config.gate, repo)
     started, clock = now(), time.monotonic()
     result = run_gate(steps, repo, label="gate", env=scrubbed_env(allow=config.env_allow))
@@ -35,13 +41,10 @@ def gate(args: argparse.Namespace) -> int:
         failures=result.failures,
         timings={"total": round(time.monotonic() - clock, 3)},
     )
-    if args.report_dir:
-        from bot.artifacts import (  # Markdown rendering only when asked
-            report_dir_for,
-            write_artifacts,
-        )
+    if report_dir is not None:
+        from bot.artifacts import write_artifacts  # Markdown rendering only when asked
 
-        report = write_artifacts(report_dir_for(repo, Path(args.report_dir)), report, "")
+        report = write_artifacts(report_dir, report, "")
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

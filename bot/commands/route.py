@@ -16,6 +16,7 @@ from bot.commands.common import config_from_args, repo_root
 from bot.commands.run import decision_for, github_client
 from bot.errors import BadInput
 from bot.forge.github import CPU_RUNS_ON, WorkflowJob, jobs_from_json, runs_on_for
+from bot.secrets import secret
 
 MAX_JOBS_FILE_BYTES = 10 * 1024 * 1024
 
@@ -35,7 +36,7 @@ def _jobs_file(path: Path) -> list[WorkflowJob]:
 
 def route(args: argparse.Namespace) -> int:
     runner = Runner()
-    runner.mask(os.environ.get("GITHUB_TOKEN", ""))
+    runner.mask(secret("GITHUB_TOKEN") or "")
     job = "heal"
     reason = ""
     if args.jobs_file:
