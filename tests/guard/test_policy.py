@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.guard.diff import ChangedFile, Status, parse_diff
-from bot.guard.policy import GUARDS, check_changes, refusal_summary, shannon_entropy
+from bot.guard.policy import GUARDS, check_changes, refusal_summary
+from bot.guard.secrets import shannon_entropy
 from bot.report import GuardVerdict
 from tests.conftest import MakeRepo, git
+from tests.guard.guarded import base_file, guard, refused
 
 PROTECTED = [".github/**"]
 
@@ -42,6 +45,7 @@ def verdicts(
     mode: str = "heal",
     protected: list[str] | None = None,
     max_diff_lines: int = 500,
+    before: Callable[[str], bytes | None] = lambda _: None,
 ) -> dict[str, GuardVerdict]:
     result = check_changes(
         changes,
@@ -49,6 +53,9 @@ def verdicts(
         mode=mode,  # type: ignore[arg-type]
         protected=PROTECTED if protected is None else protected,
         max_diff_lines=max_diff_lines,
+        max_file_bytes=1_000_000,
+        allow_spec_changes=False,
+        before=before,  # by default nothing: most of these changes are not on disk
     )
     assert [v.guard for v in result] == list(GUARDS)  # one verdict per guard, always
     return {v.guard: v for v in result}
@@ -65,7 +72,7 @@ def test_an_ordinary_fix_passes_every_guard(make_repo: MakeRepo) -> None:
             "tests/helpers.py": "def make(n):\n    return list(range(n))\n",
             "tests/test_calc.py": (
                 "import pytest\n\nfrom pkg.calc import add\n\n\n"
-                "def test_add():\n    assert add(1, 2) == 4\n\n\n"
+                "def test_add():\n    assert add(1, 2) == 3\n\n\n"
                 "@pytest.mark.skip(reason='slow')\ndef test_slow():\n    assert add(0, 0) == 0\n"
             ),
         },
@@ -79,13 +86,16 @@ def test_an_ordinary_fix_passes_every_guard(make_repo: MakeRepo) -> None:
         "import pytest\n\nfrom pkg.calc import add\n\n\n"
         "def test_add():\n    assert add(1, 2) == 3\n\n\n"
         "def test_add_negative():\n    assert add(-1, -2) == -3\n\n\n"
-        "@pytest.mark.skip(reason='slow, see #12')\ndef test_slow():\n    assert add(0, 0) == 0\n"
+        "@pytest.mark.skip(reason='slow')\ndef test_slow():\n    add(1, 1)\n    assert add(0, 0) == 0\n"
     )
     git(repo, "add", "-A")
     diff = git(repo, "diff", "--cached", "--binary", "-M", "HEAD")
-    result = verdicts(parse_diff(diff), repo)
+    result = verdicts(parse_diff(diff), repo, before=base_file(repo))
     assert all(v.ok for v in result.values()), refusal_summary(list(result.values()))
     assert refusal_summary(list(result.values())) == ""
+    assert result["test-changes"].reason == (
+        "tests/test_calc.py: adds test_add_negative; tests/test_calc.py: changes test_slow"
+    )
 
 
 # --- protected paths ---------------------------------------------------------------------
@@ -122,137 +132,128 @@ def test_protected_patterns_are_gitignore_style(tmp_path: Path) -> None:
     assert failed([change(".github/x.yml", ("x",))], tmp_path, protected=[]) == []
 
 
-# --- test weakening ----------------------------------------------------------------------
+# --- test weakening (tests/guard/test_testcode.py has every rule; here: over a real diff) ---
 
-WEAKENINGS = {
-    "deleted test file": (
-        [change("tests/test_calc.py", (), ("def test_add():",), status="deleted")],
-        "deletes the test file tests/test_calc.py",
+CALC = {
+    "pkg/__init__.py": "",
+    "pkg/calc.py": "def add(a, b):\n    return a - b\n",
+    "tests/helpers.py": "def check(x):\n    assert x.ok\n",
+    "tests/data.json": "{}\n",
+    "tests/test_calc.py": (
+        "from pkg.calc import add\n\n\n"
+        "def test_add():\n    assert add(1, 2) == 3\n\n\n"
+        "class TestCalc:\n    def test_zero(self):\n        assert add(0, 0) == 0\n"
     ),
+}
+TEST = CALC["tests/test_calc.py"]
+WEAKENINGS: dict[str, tuple[dict[str, str | None], str]] = {
+    "deleted test file": ({"tests/test_calc.py": None}, "deletes the test file tests/test_calc.py"),
     "deleted test function": (
-        [change("tests/test_calc.py", (), ("def test_add():", "    assert add(1, 2) == 3"))],
-        "removes or renames test_add in tests/test_calc.py",
+        {"tests/test_calc.py": TEST.replace("def test_add():\n    assert add(1, 2) == 3\n", "")},
+        "test_add is gone or no longer collected",
     ),
-    "test function renamed out of collection": (
-        [change("tests/test_calc.py", ("def _test_add():",), ("def test_add():",))],
-        "removes or renames test_add",
+    "test renamed out of collection": (
+        {"tests/test_calc.py": TEST.replace("def test_add", "def _test_add")},
+        "test_add is gone or no longer collected",
     ),
     "test class renamed out of collection": (
-        [change("test_calc.py", ("class CalcChecks:",), ("class TestCalc:",))],
-        "removes or renames TestCalc",
-    ),
-    "async test deleted": (
-        [change("tests/test_io.py", (), ("async def test_read():",))],
-        "removes or renames test_read",
+        {"tests/test_calc.py": TEST.replace("class TestCalc", "class CalcChecks")},
+        "TestCalc is gone or no longer collected",
     ),
     "assert removed": (
-        [change("tests/test_calc.py", ("    add(1, 2)",), ("    assert add(1, 2) == 3",))],
-        "removes 1 assertion(s) from tests/test_calc.py",
-    ),
-    "unittest assert removed": (
-        [change("tests/test_calc.py", (), ("        self.assertEqual(add(1, 2), 3)",))],
+        {"tests/test_calc.py": TEST.replace("assert add(1, 2) == 3", "add(1, 2)")},
         "removes 1 assertion(s)",
     ),
     "assert made tautological": (
-        [change("tests/test_calc.py", ("    assert True",), ("    assert add(1, 2) == 3",))],
-        "cannot fail",
+        {"tests/test_calc.py": TEST.replace("assert add(1, 2) == 3", "assert add(1, 2) or 1")},
+        "adds an assertion that cannot fail (`assert add(1, 2) or 1`)",
     ),
     "assert removed from a helper": (
-        [change("tests/helpers.py", (), ("    assert result.ok",))],
-        "removes 1 assertion(s) from tests/helpers.py",
+        {"tests/helpers.py": "def check(x):\n    return x.ok\n"},
+        "tests/helpers.py: removes 1 assertion(s)",
     ),
     "test file renamed out of collection": (
-        [change("tests/calc_checks.py", status="renamed", old_path="tests/test_calc.py")],
+        {"tests/test_calc.py": None, "tests/calc_checks.py": TEST},
         "renames tests/test_calc.py to tests/calc_checks.py, so pytest no longer collects it",
     ),
-    "pyproject deselect": (
-        [change("pyproject.toml", ('addopts = "--deselect tests/test_calc.py::test_add"',))],
-        "adds a skip, xfail or deselection in pyproject.toml",
+    "aliased skip": (
+        {
+            "tests/test_calc.py": "import pytest as p\n"
+            + TEST.replace("def test_add", "@p.mark.skip\ndef test_add")
+        },
+        "adds a skip, xfail or exit (pytest.mark.skip)",
     ),
-    "noqa added": (
-        [change("pkg/calc.py", ("import os  # noqa: F401",), ("import os",))],
-        "adds a `# noqa` or `# type: ignore` comment in pkg/calc.py",
-    ),
+}
+
+
+@pytest.mark.parametrize(("edits", "words"), WEAKENINGS.values(), ids=WEAKENINGS.keys())
+def test_weakening_is_refused_in_both_modes(
+    make_repo: MakeRepo, edits: dict[str, str | None], words: str
+) -> None:
+    for mode in ("heal", "implement"):
+        verdict = guard(make_repo, CALC, edits, mode=mode)["test-weakening"]
+        assert not verdict.ok
+        assert words in verdict.reason
+        assert "fix the code under test instead" in verdict.reason
+        assert verdict.file is not None and verdict.file.startswith("tests/")
+
+
+SILENCERS = {
+    "noqa added": (change("pkg/calc.py", ("import os  # noqa: F401",), ("import os",)), "`# noqa`"),
     "type ignore added": (
-        [change("pkg/calc.py", ("    return a + b  # type: ignore[operator]",))],
+        change("pkg/calc.py", ("    return a + b  # type: ignore[operator]",)),
         "`# type: ignore`",
     ),
-    "file-level ruff noqa": ([change("pkg/calc.py", ("# ruff: noqa",))], "`# noqa`"),
+    "file-level ruff noqa": (change("pkg/calc.py", ("# ruff: noqa",)), "`# noqa`"),
 }
-SKIPS = [
-    "@pytest.mark.skip",
-    "@pytest.mark.skip(reason='later')",
-    "@pytest.mark.skipif(sys.platform == 'linux', reason='x')",
-    "@pytest.mark.xfail",
-    "    pytest.skip('broken')",
-    "    pytest.xfail('broken')",
-    "@unittest.skip('broken')",
-    "@unittest.expectedFailure",
-    "@skip('broken')",
-    "np = pytest.importorskip('numpy')",
-    "        self.skipTest('broken')",
-    "pytestmark = pytest.mark.skip",
-    "collect_ignore = ['test_calc.py']",
-]
 
 
-@pytest.mark.parametrize(("changes", "words"), WEAKENINGS.values(), ids=WEAKENINGS.keys())
-def test_weakening_is_refused_in_heal_mode_only(
-    tmp_path: Path, changes: list[ChangedFile], words: str
+@pytest.mark.parametrize(("silencer", "words"), SILENCERS.values(), ids=SILENCERS.keys())
+def test_new_lint_silencers_are_refused_when_healing(
+    tmp_path: Path, silencer: ChangedFile, words: str
 ) -> None:
-    verdict = verdicts(changes, tmp_path)["test-weakening"]
+    verdict = verdicts([silencer], tmp_path)["test-weakening"]
     assert not verdict.ok
+    assert "adds a `# noqa` or `# type: ignore` comment in pkg/calc.py" in verdict.reason
     assert words in verdict.reason
-    assert "fix the code under test instead" in verdict.reason
-    assert verdict.file == changes[0].path
-    assert failed(changes, tmp_path, mode="implement") == []
-
-
-@pytest.mark.parametrize("line", SKIPS)
-def test_new_skips_and_xfails_are_refused(tmp_path: Path, line: str) -> None:
-    added = change("tests/test_calc.py", (line, "def test_add():"), ("def test_add():",))
-    verdict = verdicts([added], tmp_path)["test-weakening"]
-    assert not verdict.ok
-    assert "adds a skip, xfail or deselection in tests/test_calc.py" in verdict.reason
+    assert failed([silencer], tmp_path, mode="implement") == []
 
 
 NOT_WEAKENING = {
-    "assert expected value changed": change(
-        "tests/test_calc.py", ("    assert add(1, 2) == 3",), ("    assert add(1, 2) == 4",)
-    ),
-    "helper edited": change("tests/helpers.py", ("def make(n, start=0):",), ("def make(n):",)),
-    "skip moved": change(
-        "tests/test_calc.py",
-        ("@pytest.mark.skip(reason='slow, see #12')",),
-        ("@pytest.mark.skip(reason='slow')",),
-    ),
-    "skip removed": change("tests/test_calc.py", (), ("@pytest.mark.xfail",)),
-    "test renamed to another test": change(
-        "tests/test_calc.py", ("def test_add_small():",), ("def test_add():",)
-    ),
-    "test added": change("tests/test_calc.py", ("def test_more():", "    assert add(2, 2) == 4")),
-    "noqa line edited": change("pkg/calc.py", ("x = 2  # noqa: E501",), ("x = 1  # noqa: E501",)),
-    "noqa removed": change("pkg/calc.py", ("import os",), ("import os  # noqa",)),
-    "assert removed from library code": change(
-        "pkg/calc.py", (), ("    assert isinstance(a, int)",)
-    ),
-    "test file renamed to another test file": change(
-        "tests/test_arith.py", status="renamed", old_path="tests/test_calc.py"
-    ),
-    "non-test file deleted": change("tests/data.json", (), ("{}",), status="deleted"),
-    "skip word in prose": change("README.md", ("We skip nothing: pytest.mark.skip is banned.",)),
+    "helper edited": {"tests/helpers.py": "def check(x, y=1):\n    assert x.ok\n"},
+    "test added": {
+        "tests/test_calc.py": TEST + "\n\ndef test_more():\n    assert add(2, 2) == 4\n"
+    },
+    "test renamed to another test": {
+        "tests/test_calc.py": TEST.replace("class TestCalc", "class TestCalc2")
+        + "\n\nclass TestCalc:\n    def test_zero(self):\n        assert add(0, 0) == 0\n"
+    },
+    "test file renamed to another test file": {
+        "tests/test_calc.py": None,
+        "tests/test_arith.py": TEST,
+    },
+    "assert removed from library code": {"pkg/calc.py": "def add(a, b):\n    return a + b\n"},
+    "non-test file deleted": {"tests/data.json": None},
+    "skip word in prose": {"README.md": "We skip nothing: pytest.mark.skip is banned.\n"},
 }
 
 
-@pytest.mark.parametrize("ordinary", NOT_WEAKENING.values(), ids=NOT_WEAKENING.keys())
-def test_ordinary_test_edits_are_not_weakening(tmp_path: Path, ordinary: ChangedFile) -> None:
-    assert failed([ordinary], tmp_path) == []
+@pytest.mark.parametrize("edits", NOT_WEAKENING.values(), ids=NOT_WEAKENING.keys())
+def test_ordinary_test_edits_are_not_weakening(
+    make_repo: MakeRepo, edits: dict[str, str | None]
+) -> None:
+    result = guard(make_repo, CALC, edits)
+    assert refused(result) == [], refusal_summary(list(result.values()))
 
 
-def test_implement_mode_says_it_did_not_check(tmp_path: Path) -> None:
-    verdict = verdicts([change("tests/test_calc.py", status="deleted")], tmp_path, mode="implement")
-    assert verdict["test-weakening"].ok
-    assert "not checked" in verdict["test-weakening"].reason
+def test_implement_mode_does_not_check_the_specification(make_repo: MakeRepo) -> None:
+    changed = {"tests/test_calc.py": TEST.replace("== 3", "== 4")}
+    healing = guard(make_repo, CALC, changed)
+    assert refused(healing) == ["test-spec"]
+    implementing = guard(make_repo, CALC, changed, mode="implement")
+    assert refused(implementing) == []
+    assert implementing["test-spec"].reason == "not checked: implementing may change the tests"
+    assert "tests/test_calc.py: changes test_add" in implementing["test-changes"].reason
 
 
 # --- secrets -----------------------------------------------------------------------------
@@ -389,7 +390,14 @@ def test_refusal_summary_has_one_line_per_failed_guard(tmp_path: Path) -> None:
         change("tests/test_other.py", (), ("def test_b():",), status="deleted"),
     ]
     result = check_changes(
-        changes, root=tmp_path, mode="heal", protected=PROTECTED, max_diff_lines=1
+        changes,
+        root=tmp_path,
+        mode="heal",
+        protected=PROTECTED,
+        max_diff_lines=1,
+        max_file_bytes=1000,
+        allow_spec_changes=False,
+        before=lambda _: None,
     )
     lines = refusal_summary(result).splitlines()
     assert [line.split(":", 1)[0] for line in lines] == ["protected-path", "test-weakening", "size"]
