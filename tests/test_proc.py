@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import textwrap
 import time
 import tracemalloc
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -236,8 +238,9 @@ def test_a_grandchild_that_left_the_group_cannot_hold_us_on_its_pipe(
     pid = int(result.stdout.split()[0])
     try:
         assert result.returncode == 0
-        # The leader is done; the daemon still holds stdout, but we stop reading after the grace.
+        # The leader is done: the daemon it left holding stdout is ended, not waited for.
         assert elapsed < 0.5 * 2 + 2, f"waited {elapsed:.1f} s for a daemon's pipe"
+        assert gone(pid), f"daemon {pid} outlived the step"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -350,3 +353,143 @@ def test_redaction_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("DEPLOY_PASSWORD", "hunter2-deploy")
     result = run_process(python("print('hunter2-deploy')"), tmp_path, redact_values=[])
     assert result.stdout == "hunter2-deploy\n"
+
+
+# --- every process it started ends with it ------------------------------------------------
+
+
+DOUBLE_FORK = """
+    import os, sys, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            print(os.getpid(), flush=True)  # the daemon holds our stdout from here on
+            time.sleep(60)
+        os._exit(0)
+    os.wait()
+"""
+
+
+def test_a_daemon_that_left_the_session_is_ended_at_once_when_the_step_ends(
+    tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    result = run_process(python(DOUBLE_FORK), tmp_path, timeout=30)
+    elapsed = time.monotonic() - started
+    pid = int(result.stdout.split()[0])
+    try:
+        assert result.returncode == 0
+        # Not even the grace for a held pipe (KILL_GRACE_S per stream) is spent.
+        assert elapsed < proc.KILL_GRACE_S, f"waited {elapsed:.1f} s for a daemon's pipe"
+        assert gone(pid), f"daemon {pid} outlived the step"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_children_carry_a_tag_their_descendants_inherit(tmp_path: Path) -> None:
+    result = run_process(
+        python(f"import os; print(os.environ[{proc.reaper.TAG_VARIABLE!r}])"), tmp_path
+    )
+    assert result.stdout.startswith(f"{os.getpid()}.")
+    again = run_process(
+        python(f"import os; print(os.environ[{proc.reaper.TAG_VARIABLE!r}])"), tmp_path
+    )
+    assert again.stdout != result.stdout  # one tag per process started
+
+
+def test_stop_all_ends_a_step_running_in_another_thread_without_waiting_for_it(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    results: list[proc.ProcessResult] = []
+    code = """
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(60)"])
+        print("running", flush=True)
+        time.sleep(60)
+    """
+    worker = threading.Thread(
+        target=lambda: results.append(run_process(python(code), tmp_path, timeout=60))
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not proc._live and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # let it start its own child
+    started = time.monotonic()
+    proc.stop_all(grace=1.0)
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.monotonic() - started < 3
+    (result,) = results
+    assert result.returncode == -signal.SIGTERM  # its own status, not a reaped zero
+    assert proc.reaper.tagged(proc.reaper.tag_prefix()) == []
+    assert not proc._live
+
+
+# --- secrets held aside and redacted in their encodings ------------------------------------
+
+CANARY = "canary-secret/7f3a+9c1e?"
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        CANARY,
+        CANARY[::-1],
+        CANARY.encode().hex(),
+        CANARY.encode().hex().upper(),
+        urllib.parse.quote(CANARY, safe=""),
+        urllib.parse.quote_plus(CANARY),
+        base64.b64encode(CANARY.encode()).decode(),
+        base64.urlsafe_b64encode(CANARY.encode()).decode().rstrip("="),
+    ],
+)
+def test_each_encoding_of_a_secret_is_redacted(shown: str) -> None:
+    assert redact(f"before {shown} after", [CANARY]) == "before *** after"
+
+
+@pytest.mark.parametrize("prefix", ["", "a", "ab", "abc"])
+@pytest.mark.parametrize("urlsafe", [False, True])
+def test_a_secret_inside_a_longer_base64_text_is_redacted_at_any_alignment(
+    prefix: str, urlsafe: bool
+) -> None:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = encode(f"{prefix}token={CANARY};more".encode()).decode()
+    redacted = redact(text, [CANARY])
+    assert "***" in redacted
+    # What is left cannot be decoded back to the secret.
+    assert len(redacted) < len(text) - len(CANARY)
+
+
+def test_redaction_leaves_other_text_alone_and_is_fast() -> None:
+    text = "lorem ipsum 0123456789 abcdef " * 10_000
+    started = time.monotonic()
+    assert redact(text, [CANARY, "another-secret-value", "a-third-one-1234"]) == text
+    assert time.monotonic() - started < 0.5
+
+
+def test_sealed_takes_secrets_out_of_the_environment_and_its_initial_block(
+    tmp_path: Path,
+) -> None:
+    code = """
+        import os
+        from pathlib import Path
+        from bot.secrets import sealed, secret
+        with sealed() as names:
+            print(sorted(names))
+            print("GITHUB_TOKEN" in os.environ, secret("GITHUB_TOKEN"))
+            print(Path("/proc/self/environ").read_bytes())
+        print("GITHUB_TOKEN" in os.environ)
+    """
+    env = {**os.environ, "GITHUB_TOKEN": "canary-gh-0123", "DB_PASSWORD": "canary-db-4567"}
+    done = run_process(python(code), tmp_path, env=env, redact_values=[])
+    lines = done.stdout.splitlines()
+    assert done.ok, done.output
+    assert lines[0] == "['DB_PASSWORD', 'GITHUB_TOKEN']"
+    assert lines[1] == "False canary-gh-0123"  # out of os.environ, still ours to read
+    assert "canary" not in lines[2]
+    assert "GITHUB_TOKEN=*" in lines[2]  # the entry is there, its value overwritten
+    assert lines[3] == "True"  # given back when the block ends
