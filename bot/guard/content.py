@@ -70,13 +70,19 @@ class Files:
         except OSError:
             here = parent / PurePosixPath(path).name
             return Read(exists=here.is_symlink() or here.exists(), regular=False, size=0, data=None)
-        with os.fdopen(fd, "rb") as handle:
+        try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 return Read(exists=True, regular=False, size=0, data=None)
             if info.st_size > self.limit:
                 return Read(exists=True, regular=True, size=info.st_size, data=None)
-            data = handle.read(self.limit + 1)
+            chunks, left = [], self.limit + 1
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
         return Read(exists=True, regular=True, size=len(data), data=data)
 
 

@@ -328,10 +328,6 @@ def _compare_item(
     """One test present before and after: still a test, still asserting the same things?"""
     if ast.dump(before) == ast.dump(after):
         return
-    if isinstance(before, ast.ClassDef) != isinstance(after, ast.ClassDef):
-        kind = "class" if isinstance(before, ast.ClassDef) else "function"
-        found.weakening.append(f"{path}: {key} is no longer a test {kind}")
-        return
     decorators = [[ast.dump(d) for d in n.decorator_list] for n in (before, after)]
     if decorators[0] != decorators[1]:
         found.spec.append(f"{path}: changes the decorators of {key}")
