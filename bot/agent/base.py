@@ -1,4 +1,9 @@
-"""What every agent is: given a prompt and a working tree, edit the tree (never commit)."""
+"""What every agent is: given a request and a working tree, edit the tree (never commit).
+
+The request keeps selfheal's rules, the task and the context apart, each piece marked as
+selfheal's own words or as untrusted data, so that each agent's renderer (bot.agent.prompt)
+builds what it sends from the fields and nothing has to parse text selfheal wrote.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,37 @@ from bot.report import Failure
 
 
 @dataclass(frozen=True)
+class Rules:
+    """What the agent may and may not do, one sentence each (bot.agent.rules builds them).
+
+    The same for every attempt of a run, so a model's cached system prompt stays valid.
+    """
+
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContextSection:
+    """One titled piece of what the agent should know (failures, source, history, ...)."""
+
+    title: str  # selfheal's own words
+    text: str
+    # Only selfheal's own words are trusted. Anything else (the repository's files, its
+    # output, an issue, an earlier agent's summary) is sanitized and delimited where it is
+    # rendered, so it reads as data, never as instructions.
+    trusted: bool = False
+    note: str = ""  # selfheal's own words about an untrusted text, shown before it
+
+
+@dataclass(frozen=True)
 class AgentRequest:
     """One attempt's work order."""
 
     mode: Literal["heal", "implement"]
     workdir: Path  # the worktree to edit
-    prompt: str  # Markdown, see bot.fix.context.build_prompt
+    rules: Rules
+    task: str  # selfheal's own words: what this attempt is to do
+    context: Sequence[ContextSection]
     failures: Sequence[Failure]
     attempt: int
     scratch: Path  # where the agent's prompt and failure files go (the report directory)

@@ -28,7 +28,8 @@ from bot.agent.claude_prompt import (
     CUT_OFF,
     cached_system,
     cached_tools,
-    split_prompt,
+    first_message,
+    system_text,
     with_breakpoints,
 )
 from bot.agent.pricing import (
@@ -41,6 +42,7 @@ from bot.agent.pricing import (
 )
 from bot.errors import BadInput, SelfhealError
 from bot.proc import redact, redact_data, secret_values
+from bot.secrets import secret
 
 # The newest Sonnet in the installed SDK's `anthropic.types.Model` list (anthropic 2.11.0), pinned
 # rather than computed so that a run is reproducible and always has a price; a test checks it
@@ -173,7 +175,7 @@ class ClaudeAgent:
         self.model = model
         self.toolbox_factory = toolbox_factory
         self.budget = budget or ClaudeBudget()
-        self.client = client or make_client(os.environ.get("ANTHROPIC_API_KEY"))
+        self.client = client or make_client(secret("ANTHROPIC_API_KEY"))
         self.prices = parse_prices(prices)
         self.max_tokens = max_tokens
         self.totals = ClaudeTotals()
@@ -243,10 +245,13 @@ class _Session:
         if spent is not None:
             return self._stopped(spent)
         toolbox = self.agent.toolbox_factory(self.request)
-        rules, task = split_prompt(self._clean(self.request.prompt))
-        system = cached_system(rules)
+        request = self.request
+        # Rules in the cached system prompt, the same bytes every attempt; task and context,
+        # which change, in the first message.
+        system = cached_system(self._clean(system_text(request.rules)))
         tools = cached_tools(toolbox.definitions())
-        self.messages = [{"role": "user", "content": [{"type": "text", "text": task or "Begin."}]}]
+        task = self._clean(first_message(request.task, request.context))
+        self.messages = [{"role": "user", "content": [{"type": "text", "text": task}]}]
         try:
             while True:
                 self._check_budgets()

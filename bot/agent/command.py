@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
 from collections.abc import Sequence
 
 from bot.agent.base import AgentOutcome, AgentRequest
+from bot.agent.prompt import markdown_prompt
 from bot.errors import BadInput
 from bot.proc import run_process
+from bot.secrets import environment
 
 PLACEHOLDER = "{prompt_file}"
 AGENT_OUTPUT_CAP = 128 * 1024
@@ -53,14 +54,17 @@ class CommandAgent:
         request.scratch.mkdir(parents=True, exist_ok=True)
         prompt_file = request.scratch / f"prompt-{request.attempt}.md"
         failures_file = request.scratch / f"failures-{request.attempt}.json"
-        prompt_file.write_text(request.prompt, encoding="utf-8")
+        prompt = markdown_prompt(request.rules, request.task, request.context)
+        prompt_file.write_text(prompt, encoding="utf-8")
         failures_file.write_text(
             json.dumps([f.model_dump(mode="json") for f in request.failures], indent=2),
             encoding="utf-8",
         )
         uses_file = any(PLACEHOLDER in word for word in self.argv)
         argv = [word.replace(PLACEHOLDER, str(prompt_file)) for word in self.argv]
-        passed = {n: os.environ[n] for n in self.env_passthrough if n in os.environ}
+        # Secrets are no longer in os.environ once selfheal has sealed them (bot.secrets).
+        given = environment()
+        passed = {n: given[n] for n in self.env_passthrough if n in given}
         env = {
             **request.env,
             **passed,
@@ -75,7 +79,7 @@ class CommandAgent:
             request.workdir,
             env=env,
             timeout=timeout,
-            stdin=None if uses_file else request.prompt,
+            stdin=None if uses_file else prompt,
             output_cap=AGENT_OUTPUT_CAP,
         )
         if result.start_error:

@@ -12,16 +12,23 @@ from typing import Any
 
 import pytest
 
-from bot.agent.base import AgentRequest, NoAgent
+from bot.agent.base import AgentRequest, ContextSection, NoAgent
 from bot.agent.command import CommandAgent, split_command
+from bot.agent.prompt import markdown_prompt
+from bot.agent.rules import agent_rules
 from bot.agent.select import make_agent
 from bot.config import Config
 from bot.errors import BadInput
 from bot.proc import scrubbed_env
+from bot.reaper import TAG_VARIABLE
+from tests.agent.briefs import INJECTION, LOCKED, hostile_brief, trusted_part, untrusted_bodies
 from tests.render.reports import ASSERT, LINT
 
 PY = sys.executable
-PROMPT = "# Fix the failing test\n\n`assert 3 == 4` in tests/test_calc.py\n"
+RULES = agent_rules(Config(), "heal")
+TASK = "Fix the failing test."
+CONTEXT = (ContextSection("Failing checks", "`assert 3 == 4` in tests/test_calc.py"),)
+PROMPT = markdown_prompt(RULES, TASK, CONTEXT)
 
 # Writes down everything it was given, then talks like an agent: the last line is its summary.
 RECORDER = """
@@ -51,7 +58,9 @@ def make_request(tmp_path: Path, **changes: Any) -> AgentRequest:
     values: dict[str, Any] = {
         "mode": "heal",
         "workdir": workdir,
-        "prompt": PROMPT,
+        "rules": RULES,
+        "task": TASK,
+        "context": CONTEXT,
         "failures": [LINT, ASSERT],
         "attempt": 2,
         "scratch": tmp_path / "report",
@@ -92,6 +101,42 @@ def test_without_placeholder_the_prompt_arrives_on_stdin(tmp_path: Path, recorde
     assert got["stdin"] == PROMPT
 
 
+def brief_request(tmp_path: Path, config: Config) -> AgentRequest:
+    rules, task, context = hostile_brief(config)
+    return make_request(tmp_path, rules=rules, task=task, context=context, failures=[])
+
+
+def test_the_prompt_file_names_the_protected_paths_configured(
+    tmp_path: Path, recorder: str
+) -> None:
+    config = Config(protected_paths=[LOCKED, "migrations/"], max_diff_lines=123)
+    CommandAgent(f"{recorder} {{prompt_file}}").attempt(brief_request(tmp_path, config))
+    prompt = seen(tmp_path)["prompt"]
+    rules = prompt.split("## Rules\n\n", 1)[1].split("\n\n", 1)[0]
+    assert "`docs/locked/**`" in rules and "`migrations/`" in rules
+    assert ".github" not in prompt  # the default is not what this project protects
+    assert "at most 123 lines" in rules
+    (tmp_path / "seen.json").unlink()
+    CommandAgent(f"{recorder} {{prompt_file}}").attempt(
+        brief_request(tmp_path, Config(protected_paths=[]))
+    )
+    assert "No paths are protected" in seen(tmp_path)["prompt"]
+
+
+def test_untrusted_text_stays_inside_its_block_in_the_prompt_file(
+    tmp_path: Path, recorder: str
+) -> None:
+    CommandAgent(f"{recorder} {{prompt_file}}").attempt(brief_request(tmp_path, Config()))
+    prompt = seen(tmp_path)["prompt"]
+    bodies = untrusted_bodies(prompt)
+    assert len(bodies) == 2  # the repository's instructions and the failing checks
+    assert all(INJECTION in body for body in bodies)
+    assert "</untrusted>" in bodies[1] and "END UNTRUSTED DATA 0123456789abcdef" in bodies[1]
+    mine = trusted_part(prompt)
+    assert INJECTION not in mine and "</untrusted>" not in mine
+    assert mine.count("## Rules") == 1  # the excerpt's own heading stayed in its block
+
+
 def test_the_child_sees_the_selfheal_variables_and_runs_in_the_worktree(
     tmp_path: Path, recorder: str
 ) -> None:
@@ -99,6 +144,8 @@ def test_the_child_sees_the_selfheal_variables_and_runs_in_the_worktree(
     CommandAgent(recorder).attempt(request)
     got = seen(tmp_path)
     scratch = tmp_path / "report"
+    # bot.proc tags every child it starts, so that it can find and end them all.
+    assert got["env"].pop(TAG_VARIABLE)
     assert got["env"] == {
         "SELFHEAL_PROMPT_FILE": str(scratch / "prompt-2.md"),
         "SELFHEAL_FAILURES_JSON": str(scratch / "failures-2.json"),

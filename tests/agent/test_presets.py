@@ -13,8 +13,9 @@ import pytest
 from bot.agent.base import AgentRequest
 from bot.agent.command import CommandAgent, split_command
 from bot.agent.presets import PRESETS, STDIN_INSTRUCTION, preset_command, preset_names
+from bot.agent.rules import agent_rules
 from bot.agent.select import agent_kind, make_agent
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.errors import BadInput, ConfigError
 from bot.proc import scrubbed_env
 from tests.cli import load, selfheal
@@ -195,7 +196,9 @@ def test_passthrough_reaches_this_agent_only(
     outcome = agent.attempt(
         AgentRequest(
             mode="heal",
-            prompt="# Task\n",
+            rules=agent_rules(Config(), "heal"),
+            task="Fix add().",
+            context=(),
             failures=[],
             attempt=1,
             workdir=workdir,

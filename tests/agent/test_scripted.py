@@ -12,7 +12,9 @@ import pytest
 
 from bot.agent.base import AgentRequest
 from bot.agent.command import CommandAgent
+from bot.agent.rules import agent_rules
 from bot.agent.scripted import apply_attempt, main
+from bot.config import Config
 from bot.proc import run_process, scrubbed_env
 
 PY = sys.executable
@@ -113,7 +115,9 @@ def test_as_the_command_agent(repo: Path, tmp_path: Path) -> None:
         request = AgentRequest(
             mode="heal",
             workdir=repo,
-            prompt="fix add()",
+            rules=agent_rules(Config(), "heal"),
+            task="Fix add().",
+            context=(),
             failures=[],
             attempt=attempt,
             scratch=tmp_path / "report",

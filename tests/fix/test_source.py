@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.fix.context import build_prompt, estimate_tokens
+from bot.fix.context import estimate_tokens
 from bot.fix.source import related_source
 from bot.gate.runner import run_gate
 from bot.proc import scrubbed_env
 from bot.report import Attempt, Category, Failure, Issue
 from tests.conftest import MakeRepo, write_files
+from tests.fix.prompts import prompt_markdown
 
 CALC = """\
 def add(a, b):
@@ -422,7 +423,7 @@ def test_the_prompt_shows_the_source_within_its_budget(tmp_path: Path) -> None:
         failure("tests/test_calc.py::test_add", line=5).model_copy(update={"excerpt": "E" * 50_000})
     ]
     related = related_source(repo, failures, 2000 // 4 * 4)
-    prompt = build_prompt(
+    prompt = prompt_markdown(
         mode="heal",
         failures=failures,
         attempts=[],
@@ -438,9 +439,10 @@ def test_the_prompt_shows_the_source_within_its_budget(tmp_path: Path) -> None:
     section = prompt.split("## Source of the failing tests and the code they call\n\n")[1]
     assert related in section
     assert "2 |     return a - b" in section
-    assert estimate_tokens(prompt) <= 2000 + 500
+    # The rules, the task and the untrusted blocks' markers are fixed text on top.
+    assert estimate_tokens(prompt) <= 2000 + 1000
     # The source's share came out of the digest, whose excerpt was cut further, not dropped.
-    alone = build_prompt(
+    alone = prompt_markdown(
         mode="heal", failures=failures, attempts=[], instructions="", token_budget=2000
     )
     excerpt, excerpt_alone = (max(map(len, re.findall("E+", p))) for p in (prompt, alone))
@@ -451,7 +453,7 @@ def test_the_prompt_shows_the_source_within_its_budget(tmp_path: Path) -> None:
         Attempt(number=n, fixers=["command agent"], agent_summary="words " * 1000)
         for n in range(1, 20)
     ]
-    crowded = build_prompt(
+    crowded = prompt_markdown(
         mode="implement",
         failures=failures,
         attempts=history,
@@ -462,4 +464,4 @@ def test_the_prompt_shows_the_source_within_its_budget(tmp_path: Path) -> None:
     )
     assert "## Source of the failing tests" not in crowded
     assert "`tests/test_calc.py::test_add`" in crowded
-    assert estimate_tokens(crowded) <= 2000 + 500
+    assert estimate_tokens(crowded) <= 2000 + 1000
