@@ -7,6 +7,8 @@ following a final symbolic link and never past the size limit.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import stat
 import sys
@@ -103,8 +105,23 @@ def _dependencies(files: Files) -> frozenset[str]:
             name = spec.split(";")[0].split("[")[0]
             for mark in "<>=!~ (@":
                 name = name.split(mark)[0]
-            names.add(name.strip().lower().replace("-", "_").replace(".", "_"))
+            names.add(_normalized(name))
     return frozenset(n for n in names if n)
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _installed_as(name: str) -> set[str]:
+    """The normalized names of installed distributions that provide the module `name`
+    (`yaml` -> {"pyyaml"}): a project's dependency names rarely match their import names."""
+    return {_normalized(d) for d in _distributions().get(name, [])}
+
+
+def _normalized(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(".", "_")
 
 
 def _top_level(files: Files, path: str) -> tuple[str, str]:
@@ -135,7 +152,7 @@ def _shadows(files: Files, change: ChangedFile, dependencies: frozenset[str]) ->
         return f"the module `{name}` the gate itself imports"
     if name in sys.stdlib_module_names:
         return f"the standard library's `{name}`"
-    if name in dependencies:
+    if name in dependencies or _installed_as(name) & dependencies:
         return f"the dependency `{name}`"
     return None
 

@@ -45,7 +45,8 @@ def staged_diff(repo: Path) -> str:
     git(repo, "add", "-A")
     argv = ["git", "-c", "core.quotePath=true", "diff", "--cached", "--binary", "-M"]
     argv += ["--no-color", "--no-ext-diff", "--src-prefix=a/", "--dst-prefix=b/", "HEAD"]
-    return subprocess.run(argv, cwd=repo, check=True, capture_output=True).stdout.decode()
+    done = subprocess.run(argv, cwd=repo, check=True, capture_output=True)
+    return done.stdout.decode("utf-8", errors="replace")  # as the workspace reads it
 
 
 def guard(
