@@ -50,7 +50,10 @@ def check_gate_programs(config: Config, repo: Path) -> None:
         program = resolve_executable(list(step.run), search_path=search_path)[0]
         if "/" in program:
             path = Path(program) if Path(program).is_absolute() else repo / program
-            found = path.is_file() and os.access(path, os.X_OK)
+            try:
+                found = path.is_file() and os.access(path, os.X_OK)
+            except OSError:  # a directory on the way we may not search
+                found = False
         else:
             found = shutil.which(program, path=search_path) is not None
         if not found:
