@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bot.errors import GitError
+from bot.forge.git import tree_command
 from bot.guard.confine import (
     PathRefused,
     check_patterns,
@@ -27,7 +29,6 @@ from bot.guard.confine import (
 )
 from bot.guard.diff import unquote_path
 from bot.guard.sanitize import sanitize
-from bot.proc import run_process, scrubbed_env
 from bot.render.text import cap_text, one_line
 
 MAX_WRITE_CHARS = 1_000_000
@@ -38,20 +39,8 @@ MAX_SUMMARY_CHARS = 4000
 MIN_CAP_CHARS = 500
 GIT_TIMEOUT_S = 60.0
 _GIT_OUTPUT_CAP = 4 * 1024 * 1024
-# A variable that points git at another repository would move every command out of the root.
-_GIT_LOCATION_VARS = frozenset(
-    {
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-    }
-)
 # Literal pathspecs: the model's path is a path, never `:(glob)` or other pathspec magic.
-_GIT = ("git", "--literal-pathspecs", "-c", "core.quotepath=off", "-c", "core.fsmonitor=false")
+_GIT = ("--literal-pathspecs", "-c", "core.quotepath=off")
 
 
 def _string(description: str) -> dict[str, Any]:
@@ -218,7 +207,7 @@ class RepoTools:
         self.protected = list(protected)
         check_patterns(self.protected)
         self._run_tests = run_tests
-        self._env = {k: v for k, v in scrubbed_env(env).items() if k not in _GIT_LOCATION_VARS}
+        del env  # git runs through bot.forge.git, with selfheal's own pinned environment
         self.cap_chars = max(cap_chars, MIN_CAP_CHARS)
         self.finished: str | None = None
         self.calls: Counter[str] = Counter()
@@ -272,16 +261,15 @@ class RepoTools:
     # -- git ------------------------------------------------------------------------
 
     def _git(self, *args: str) -> tuple[int | None, str, str]:
-        done = run_process(
-            [*_GIT, *args],
-            self.root,
-            env=self._env,
-            timeout=GIT_TIMEOUT_S,
-            output_cap=_GIT_OUTPUT_CAP,
-        )
-        if done.start_error or done.timed_out:
-            raise _Refused(f"git {args[0]} did not run: {one_line(done.stderr, 300) or 'timeout'}")
-        return done.returncode, done.stdout, done.stderr
+        try:
+            code, out, err = tree_command(
+                self.root, args, options=_GIT, timeout=GIT_TIMEOUT_S, output_cap=_GIT_OUTPUT_CAP
+            )
+        except GitError as exc:
+            raise _Refused(f"git {args[0]} did not run: {one_line(str(exc), 300)}") from exc
+        if code == -9 or "Timeout: the command" in err:
+            raise _Refused(f"git {args[0]} did not run: timeout")
+        return code, out, err
 
     # -- the tools --------------------------------------------------------------------
 

@@ -13,11 +13,11 @@ from bot.agent.replay import ReplayServer, load_script
 from bot.agent.select import make_claude
 from bot.artifacts import report_dir_for
 from bot.commands.loop import execute
-from bot.config import GateStep, load_config
+from bot.config import GateStep, GitIdentity, load_config
 from bot.errors import BadInput, GitError
 from bot.fix.loop import Job
 from bot.fixtures_path import fixtures_dir
-from bot.proc import run_process, scrubbed_env
+from bot.forge.git import seed_repo
 
 SCRIPTED_NOTE = (
     "The model's answers in this demo are scripted: the real Claude agent code runs through the "
@@ -25,20 +25,7 @@ SCRIPTED_NOTE = (
     "Use `selfheal demo --live` with ANTHROPIC_API_KEY set for the real API."
 )
 REPLAY_KEY = "selfheal-demo-replay"  # the replay server's key; not a credential
-
-
-def _git(cwd: Path, *args: str) -> None:
-    # Demo set-up only: the repo is brand new and ours, so plain git commands suffice.
-    identity = {"GIT_AUTHOR_NAME": "selfheal demo", "GIT_AUTHOR_EMAIL": "demo@selfheal.invalid"}
-    identity |= {
-        "GIT_COMMITTER_NAME": "selfheal demo",
-        "GIT_COMMITTER_EMAIL": "demo@selfheal.invalid",
-    }
-    result = run_process(
-        ["git", "-c", "core.hooksPath=/dev/null", *args], cwd, env=scrubbed_env(extra=identity)
-    )
-    if not result.ok:
-        raise GitError(f"demo set-up failed: git {' '.join(args)}: {result.output.strip()}")
+DEMO_IDENTITY = GitIdentity(name="selfheal demo", email="demo@selfheal.invalid")
 
 
 def make_demo_repo(parent: Path) -> Path:
@@ -49,13 +36,10 @@ def make_demo_repo(parent: Path) -> Path:
         repo,
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*_cache"),
     )
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "calc: the broken demo package")
-    origin = parent / "origin.git"
-    _git(parent, "init", "-q", "--bare", str(origin))
-    _git(repo, "remote", "add", "origin", str(origin))
-    _git(repo, "push", "-q", "origin", "main")
+    try:
+        seed_repo(repo, parent / "origin.git", DEMO_IDENTITY, "calc: the broken demo package")
+    except GitError as exc:
+        raise GitError(f"demo set-up failed: {exc}") from exc
     return repo
 
 

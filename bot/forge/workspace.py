@@ -1,0 +1,302 @@
+"""The workspace the fix loop works in: a work tree with no `.git`, and a private git dir elsewhere.
+
+The private git dir borrows the user's objects read-only through `objects/info/alternates`
+(git never writes into an alternate) and lives in a temp dir of its own, not inside the work
+tree, so nothing the agent runs there finds a repository, let alone the user's. Everything
+selfheal reads from the user's repository it reads once, as the workspace opens; the only
+write to it is `publish_branch`, one branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+
+from bot.config import GitIdentity
+from bot.errors import BadInput, GitError, ProposalError
+from bot.forge.git import (
+    FULL_SHA,
+    GitDir,
+    UserRepo,
+    check_branch,
+    current_branch,
+    execute,
+    forget_work_tree,
+    identity_env,
+    register_work_tree,
+    remote_url,
+    run,
+    run_bytes,
+    short_sha,
+)
+from bot.forge.git_parse import (
+    DIFF_OPTIONS,
+    NEVER_STAGED,
+    NUMSTAT_OPTIONS,
+    empty_repos,
+    parse_numstat,
+)
+from bot.forge.owned_dirs import make_owned_dir, remove_stale, remove_tree
+from bot.forge.private_git import init_private, read_user_repo
+from bot.forge.push import push_commit
+from bot.report import FileChange
+
+CANDIDATE_REF = "refs/selfheal/candidate"
+# Variables that would point a child's git somewhere else than the directory it runs in.
+_LOCATION_VARS = frozenset(
+    {
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        "GIT_CONFIG",
+        "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT",
+    }
+)
+
+
+class Workspace:
+    """A checkout of base_sha in a temp dir, with its git dir in another (see the module doc)."""
+
+    def __init__(self, user: UserRepo, work_home: Path, git_home: Path, base_sha: str) -> None:
+        self.repo = user.top
+        self.path = work_home / (user.top.name or "repo")
+        self.base_sha = base_sha
+        self.base_ref: str | None = None
+        self.remote_url: str | None = None
+        self._user = user
+        self._work_home = work_home
+        self._git_home = git_home
+        self._git = GitDir(git_home / "git", self.path)
+        self._checkpoint = ""
+        self._closed = False
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what the agent and the gate get ----------------------------------------------
+
+    def child_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """`env` for the agent and gate processes: a `git` they run in the work tree finds no
+        repository (the search stops at the work tree's parent) and no variable moves it."""
+        out = {
+            name: value
+            for name, value in env.items()
+            if name not in _LOCATION_VARS
+            and not name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+        }
+        out["GIT_CEILING_DIRECTORIES"] = str(self._work_home)
+        return out
+
+    # -- snapshots and diffs ----------------------------------------------------------
+
+    def _snapshot(self) -> str:
+        """Stage everything (tracked and untracked, not ignored) in the work tree; the tree."""
+        args = ["add", "--all", "--", ".", *NEVER_STAGED]
+        status, _, err = execute(self._git, args)
+        # An empty nested repository (an agent's `git init`) has nothing to stage; git
+        # refuses the whole add for it, so it is left out and the rest goes in.
+        skipped = empty_repos(err) if status != 0 else []
+        if skipped:
+            run(self._git, *args, *(f":(exclude,literal){path}" for path in skipped))
+        elif status != 0:
+            run(self._git, *args)  # again, for git's own words in the error
+        return run(self._git, "write-tree").strip()
+
+    def _diff(self, old: str, new: str) -> str:
+        return run(self._git, "diff", *DIFF_OPTIONS, old, new, "--")
+
+    def checkpoint(self) -> None:
+        """Record the work tree's current state as the point `rollback` returns to."""
+        # A tree object, not a commit: nothing to sign, no identity, and no ref to leave behind.
+        self._checkpoint = self._snapshot()
+
+    def attempt_diff(self) -> str:
+        """Unified diff from the last checkpoint to now (binary-safe, renames detected)."""
+        return self._diff(self._checkpoint, self._snapshot())
+
+    def rollback(self) -> None:
+        """Restore the work tree exactly to the last checkpoint: new files go, deleted ones return."""
+        self._snapshot()  # every current file in the index, so read-tree removes what is new
+        run(self._git, "read-tree", "-u", "--reset", self._checkpoint)
+        # Whatever is still untracked (a .gitignore the attempt changed, nested repos) goes too.
+        run(self._git, "clean", "-ffdq", "--", ".")
+        remove_tree(self.path / ".git")  # git never lists a top-level .git, so clean keeps it
+
+    def total_diff(self) -> str:
+        """Unified diff from base_sha to the work tree now: the whole fix so far."""
+        return self._diff(self.base_sha, self._snapshot())
+
+    def changed_files(self) -> list[FileChange]:
+        """Lines added and removed per path in `total_diff` (binary files count 0)."""
+        tree = self._snapshot()
+        return parse_numstat(run(self._git, "diff", *NUMSTAT_OPTIONS, self.base_sha, tree, "--"))
+
+    def base_file(self, path: str) -> bytes | None:
+        """The bytes of `path` (relative to the top) at base_sha; None when it is not a file there."""
+        rel = PurePosixPath(path)
+        if not path or rel.is_absolute() or ".." in rel.parts or "\0" in path:
+            return None
+        spec = f"{self.base_sha}:{rel.as_posix()}"
+        status, kind, _ = execute(self._git, ["cat-file", "-t", spec])
+        if status != 0 or kind.strip() != b"blob":
+            return None
+        return run_bytes(self._git, "cat-file", "blob", spec)
+
+    def apply(self, patch: str) -> None:
+        """Apply a unified diff (from `total_diff`) to the work tree; ProposalError if it does not."""
+        if not patch.strip():
+            raise ProposalError("the patch is empty")
+        path = self._git_home / "selfheal-apply.patch"
+        path.write_text(patch, encoding="utf-8")
+        try:
+            run(self._git, "apply", "--whitespace=nowarn", "--", str(path))
+        except GitError as exc:
+            raise ProposalError(
+                f"the patch does not apply to {short_sha(self.base_sha)}: {exc}"
+            ) from exc
+        finally:
+            path.unlink(missing_ok=True)
+
+    # -- the proposal -----------------------------------------------------------------
+
+    def commit(self, identity: GitIdentity, message: str) -> str:
+        """Write the whole fix as one commit on base_sha in the private git dir; its sha."""
+        tree = self._snapshot()
+        if tree == run(self._git, "rev-parse", f"{self.base_sha}^{{tree}}").strip():
+            raise ProposalError("nothing to propose: the fix changes no file")
+        sha = run(
+            self._git,
+            "commit-tree",
+            tree,
+            "-p",
+            self.base_sha,
+            "-m",
+            message,
+            extra_env=identity_env(identity),
+        ).strip()
+        # A ref, so the commit outlives any gc until the workspace goes.
+        run(self._git, "update-ref", CANDIDATE_REF, sha)
+        return sha
+
+    def tree_of(self, sha: str) -> str:
+        """The tree object of commit `sha` (what a verified gate run saw)."""
+        self._check_sha(sha)
+        return run(self._git, "rev-parse", f"{sha}^{{tree}}").strip()
+
+    def reset_to(self, sha: str) -> None:
+        """Make the work tree exactly commit `sha`: nothing untracked, ignored, compiled or
+        nested survives (the final gate runs on this)."""
+        self._check_sha(sha)
+        self._snapshot()  # every file in the index, so read-tree rewrites what differs
+        run(self._git, "read-tree", "-u", "--reset", sha)
+        run(self._git, "clean", "-ffdxq", "--", ".")
+        remove_tree(self.path / ".git")
+        for cache in self.path.rglob("__pycache__"):
+            remove_tree(cache)
+        run(self._git, "update-ref", "--no-deref", "HEAD", sha)
+
+    def publish_branch(self, sha: str, branch: str) -> bool:
+        """Point refs/heads/<branch> of the user's repository at `sha`, copying the commit's
+        objects there; True when it moved a branch that already existed."""
+        self._check_sha(sha)
+        user = self._user
+        check_branch(user, branch)
+        ref = f"refs/heads/{branch}"
+        status, old, _ = execute(user.where, ["rev-parse", "--verify", "--quiet", ref])
+        before = old.decode().strip() if status == 0 else None
+        # The user's repo fetches from ours: hooks off (forced config), no tags, no FETCH_HEAD.
+        run(
+            user.where,
+            "-c",
+            "protocol.file.allow=always",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+            str(self._git.path),
+            f"+{sha}:{ref}",
+        )
+        now = run(user.where, "rev-parse", "--verify", ref).strip()
+        if now != sha:
+            raise GitError(f"branch {branch} is at {short_sha(now)}, not {short_sha(sha)}")
+        return before is not None and before != sha
+
+    def push(
+        self,
+        sha: str,
+        branch: str,
+        url: str,
+        *,
+        token: str | None = None,
+        token_host: str | None = None,
+    ) -> None:
+        """Force-push exactly `sha` to refs/heads/<branch> at `url`; the token goes only over
+        https to `token_host`. ProposalError with git's (redacted) words when it fails."""
+        self._check_sha(sha)
+        push_commit(GitDir(self._git.path), sha, branch, url, token=token, token_host=token_host)
+
+    def propose(self, branch: str, identity: GitIdentity, message: str) -> str:
+        """`commit`, then `publish_branch`: the old single step, kept until the loop moves."""
+        check_branch(self._user, branch)
+        sha = self.commit(identity, message)
+        self.publish_branch(sha, branch)
+        return sha
+
+    def _check_sha(self, sha: str) -> None:
+        if not FULL_SHA.fullmatch(sha):
+            raise BadInput(f"{sha!r} is not a full commit SHA")
+        status, _, _ = execute(self._git, ["cat-file", "-e", f"{sha}^{{commit}}"])
+        if status != 0:
+            raise BadInput(f"commit {short_sha(sha)} is not in the workspace")
+
+    def close(self) -> None:
+        """Remove the work tree and the private git dir; idempotent, never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        forget_work_tree(self.path)
+        remove_tree(self._work_home)
+        remove_tree(self._git_home)
+
+
+def open_workspace(repo: Path, base: str | None = None) -> Workspace:
+    """Check the repo is committed and clean, then check its HEAD (or commit `base`, which
+    must be in the repo: see `ensure_commit`) out into a new workspace."""
+    remove_stale()
+    user, base_sha = read_user_repo(repo, base)
+    base_ref = current_branch(user)
+    origin = remote_url(user.top)
+    work_home = make_owned_dir("selfheal-ws-")
+    workspace = Workspace(user, work_home, make_owned_dir("selfheal-git-"), base_sha)
+    try:
+        for made in (work_home, workspace._git_home):
+            if made.is_relative_to(user.top) or made.is_relative_to(user.common_dir):
+                raise BadInput(f"the temp dir {made} is inside {user.top}; point TMPDIR elsewhere")
+        workspace.base_ref, workspace.remote_url = base_ref, origin
+        init_private(workspace._git_home, user)
+        workspace.path.mkdir()
+        run(workspace._git, "read-tree", "-u", "--reset", base_sha)
+        run(workspace._git, "update-ref", "--no-deref", "HEAD", base_sha)
+        register_work_tree(workspace._git)
+        workspace.checkpoint()
+    except BaseException:
+        workspace.close()
+        raise
+    return workspace

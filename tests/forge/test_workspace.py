@@ -1,0 +1,461 @@
+"""The workspace: a work tree with no .git, a private git dir elsewhere, on real repos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bot.errors import BadInput, ProposalError
+from bot.forge import workspace as forge_workspace
+from bot.forge.git import open_workspace, tree_command
+from bot.forge.owned_dirs import OWNER_FILE, make_owned_dir
+from bot.report import FileChange
+from tests.conftest import MakeRepo, git
+from tests.forge.states import BOT, FILES, git_fails, refs, tree_state, user_state
+
+
+@pytest.fixture(autouse=True)
+def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Workspaces go to a temp dir of the test's own, so leftovers can be counted."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    return temp
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / "temp").iterdir())
+
+
+def test_workspace_has_no_git_and_its_git_dir_is_elsewhere(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(FILES)
+    before = user_state(repo)
+    with open_workspace(repo / "pkg") as ws:  # a subdirectory finds the top level
+        assert ws.repo == repo.resolve()
+        assert ws.base_sha == git(repo, "rev-parse", "HEAD").strip()
+        assert ws.base_ref == "main"
+        assert ws.remote_url == str(repo.parent / f"{repo.name}-origin.git")
+        assert not ws.path.resolve().is_relative_to(repo.resolve())
+        assert tree_state(ws.path, skip_git=False) == tree_state(repo)
+        assert not (ws.path / ".git").exists()
+        homes = leftovers(tmp_path)
+        assert len(homes) == 2
+        assert homes[0].startswith("selfheal-git-")
+        assert homes[1].startswith("selfheal-ws-")
+        assert ws.path.parent.name in homes  # the git dir is in the other one
+        assert ws.attempt_diff() == ""
+        assert ws.total_diff() == ""
+        # The agent's git finds no repository: not the private one, not the user's.
+        env = ws.child_env({**os.environ, "GIT_DIR": str(repo / ".git")})
+        assert "GIT_DIR" not in env
+        said = git_fails(ws.path / "pkg", "status", env=env)
+        assert "not a git repository" in said
+    assert leftovers(tmp_path) == []
+    assert user_state(repo) == before
+
+
+def test_detached_head_has_no_base_ref_and_no_remote_is_none(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES, origin=False)
+    git(repo, "checkout", "-q", "--detach")
+    with open_workspace(repo) as ws:
+        assert ws.base_ref is None
+        assert ws.remote_url is None
+
+
+def test_remote_url_is_read_raw(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    url = git(repo, "remote", "get-url", "origin").strip()
+    git(repo, "config", "remote.origin.pushurl", "/attacker.git")
+    git(repo, "config", "url./elsewhere/.insteadOf", url)
+    with open_workspace(repo) as ws:
+        assert ws.remote_url == url
+
+
+def test_dirty_repo_is_refused_naming_the_files(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(FILES)
+    (repo / "notes.txt").write_text("edited\n")
+    (repo / "doomed.txt").unlink()
+    (repo / "untracked.py").write_text("fine\n")
+    with pytest.raises(BadInput) as caught:
+        open_workspace(repo)
+    message = str(caught.value)
+    assert "notes.txt" in message
+    assert "doomed.txt" in message
+    assert "untracked.py" not in message
+    assert "commit or stash them first: selfheal heals what is committed" in message
+    assert leftovers(tmp_path) == []
+
+
+def test_dirty_list_is_capped_at_five(make_repo: MakeRepo) -> None:
+    repo = make_repo({f"f{i}.txt": "x\n" for i in range(8)})
+    for i in range(8):
+        (repo / f"f{i}.txt").write_text("y\n")
+    with pytest.raises(BadInput, match="and 3 more"):
+        open_workspace(repo)
+
+
+def test_untracked_files_are_fine_and_stay_out_of_the_workspace(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    (repo / "scratch.py").write_text("mine\n")
+    with open_workspace(repo) as ws:
+        assert not (ws.path / "scratch.py").exists()
+    assert (repo / "scratch.py").read_text() == "mine\n"
+
+
+def test_not_a_repo_no_commits_and_unknown_base_are_bad_input(
+    tmp_path: Path, make_repo: MakeRepo
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(BadInput, match="not inside a git work tree"):
+        open_workspace(plain)
+    with pytest.raises(BadInput, match="not a directory"):
+        open_workspace(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    with pytest.raises(BadInput, match="no commits"):
+        open_workspace(empty)
+    repo = make_repo(FILES)
+    with pytest.raises(BadInput, match="is not in"):
+        open_workspace(repo, "0" * 40)
+    with pytest.raises(BadInput, match="is not in"):
+        open_workspace(repo, "HEAD")  # only a full sha names a base
+
+
+def test_checkpoint_diff_rollback_round_trip(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        at_checkpoint = tree_state(ws.path)
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        (ws.path / "doomed.txt").unlink()
+        (ws.path / "pkg" / "new.py").write_text("VALUE = 1\n")
+        (ws.path / "blob.bin").write_bytes(bytes(range(256)) * 4)
+        (ws.path / "link").symlink_to("notes.txt")
+        (ws.path / "notes.txt").chmod(0o755)
+        (ws.path / "debug.log").write_text("ignored\n")
+        (ws.path / "pkg" / "__pycache__").mkdir()
+        (ws.path / "pkg" / "__pycache__" / "calc.cpython-311.pyc").write_bytes(b"\0junk")
+
+        diff = ws.attempt_diff()
+        assert "-    return a - b\n+    return a + b\n" in diff
+        assert "diff --git a/doomed.txt b/doomed.txt\ndeleted file mode 100644" in diff
+        assert "diff --git a/pkg/new.py b/pkg/new.py\nnew file mode 100644" in diff
+        assert "diff --git a/blob.bin b/blob.bin\nnew file mode 100644" in diff
+        assert "GIT binary patch" in diff
+        assert "diff --git a/link b/link\nnew file mode 120000" in diff
+        assert "old mode 100644\nnew mode 100755" in diff
+        assert "debug.log" not in diff  # ignored
+        assert "__pycache__" not in diff  # the gate's litter is never part of a fix
+        assert "\x1b[" not in diff  # no color
+        changed = tree_state(ws.path)
+
+        ws.rollback()
+        after = tree_state(ws.path)
+        assert after.pop("debug.log") == ("file", b"ignored\n")  # ignored files are not ours
+        assert after == at_checkpoint
+        assert ws.attempt_diff() == ""
+
+        # The diff is a real patch: applying it brings the attempt back, binary and all.
+        ws.apply(diff)
+        changed.pop("pkg/__pycache__/calc.cpython-311.pyc")
+        assert tree_state(ws.path) == changed
+
+
+def test_rollback_goes_to_the_latest_checkpoint(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "first.txt").write_text("kept\n")
+        ws.checkpoint()
+        (ws.path / "second.txt").write_text("dropped\n")
+        (ws.path / "first.txt").write_text("changed\n")
+        assert "second.txt" in ws.attempt_diff()
+        assert "first.txt" in ws.attempt_diff()
+        ws.rollback()
+        assert (ws.path / "first.txt").read_text() == "kept\n"
+        assert not (ws.path / "second.txt").exists()
+        assert "first.txt" in ws.total_diff()
+
+
+def test_rollback_survives_an_agent_that_makes_its_own_repo(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        before = tree_state(ws.path, skip_git=False)
+        (ws.path / "notes.txt").write_text("agent was here\n")
+        (ws.path / "agent.py").write_text("x = 1\n")
+        env = ws.child_env(os.environ)
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "agents do not commit"]):
+            subprocess.run(["git", *args], cwd=ws.path, env=env, check=True)
+        assert "agent.py" in ws.attempt_diff()
+        assert ".git" not in ws.attempt_diff()
+        ws.rollback()
+        assert tree_state(ws.path, skip_git=False) == before
+        assert ws.total_diff() == ""
+
+
+def test_total_diff_and_changed_files_count_lines(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "notes.txt").write_text("one\n2\n3\nfour\n")
+        ws.checkpoint()
+        (ws.path / "doomed.txt").unlink()
+        (ws.path / "blob.bin").write_bytes(b"\0\1\2")
+        (ws.path / "pkg" / "calc.py").rename(ws.path / "pkg" / "arith.py")
+        assert ws.attempt_diff().count("diff --git") == 3
+        total = ws.total_diff()
+        assert "+2\n+3\n+four\n" in total
+        assert "rename from pkg/calc.py\nrename to pkg/arith.py" in total
+        assert sorted(ws.changed_files(), key=lambda c: c.path) == [
+            FileChange(path="blob.bin", added=0, removed=0),
+            FileChange(path="doomed.txt", added=0, removed=1),
+            FileChange(path="notes.txt", added=3, removed=2),
+            FileChange(path="pkg/arith.py", added=0, removed=0),
+        ]
+
+
+def test_base_file_reads_the_base_commit_not_the_work_tree(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, "data.bin": ""})
+    (repo / "data.bin").write_bytes(b"\0\xff\x01")
+    git(repo, "commit", "-qam", "binary")
+    with open_workspace(repo) as ws:
+        (ws.path / "notes.txt").write_text("changed\n")
+        (ws.path / "fresh.txt").write_text("new\n")
+        assert ws.base_file("notes.txt") == b"one\ntwo\nthree\n"
+        assert ws.base_file("./pkg/calc.py") == FILES["pkg/calc.py"].encode()
+        assert ws.base_file("data.bin") == b"\0\xff\x01"
+        for absent in ("fresh.txt", "pkg", "", "/etc/passwd", "../notes.txt", "nope/x.py"):
+            assert ws.base_file(absent) is None, absent
+
+
+def test_commit_writes_one_commit_on_base_and_no_user_ref(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    before = user_state(repo)
+    with open_workspace(repo) as ws:
+        with pytest.raises(ProposalError, match="nothing to propose"):
+            ws.commit(BOT, "empty")
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        ws.checkpoint()  # checkpoints are squashed into the one commit
+        (ws.path / "pkg" / "extra.py").write_text("EXTRA = 2\n")
+        (ws.path / "pkg" / "__pycache__").mkdir()
+        (ws.path / "pkg" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+        sha = ws.commit(BOT, "Fix add\n\nIt subtracted.")
+        assert ws.tree_of(sha) != ws.tree_of(ws.base_sha)
+        assert user_state(repo) == before  # the commit is in the private git dir only
+        ws.reset_to(sha)
+        assert ws.total_diff().count("diff --git") == 2
+        ws.publish_branch(sha, "selfheal/heal-1")
+    assert git(repo, "rev-list", f"{ws.base_sha}..{sha}").split() == [sha]
+    assert git(repo, "rev-parse", f"{sha}^").strip() == ws.base_sha
+    show = git(repo, "show", "-s", "--format=%an <%ae>|%cn <%ce>|%B", sha)
+    assert show.startswith("Heal Bot <heal@example.com>|Heal Bot <heal@example.com>|Fix add\n")
+    assert git(repo, "diff", "--name-only", ws.base_sha, sha).split() == [
+        "pkg/calc.py",
+        "pkg/extra.py",
+    ]
+
+
+def test_reset_to_leaves_exactly_the_commits_bytes(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        sha = ws.commit(BOT, "fix")
+        proposed = tree_state(ws.path)
+        # What an agent leaves outside the commit: none of it may reach the final gate.
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return 3\n")
+        (ws.path / "notes.txt").chmod(0o755)
+        (ws.path / "untracked.py").write_text("x = 1\n")
+        (ws.path / "hidden.log").write_text("ignored\n")
+        (ws.path / ".gitignore").write_text("*.log\nshadow/\n")
+        (ws.path / "shadow").mkdir()
+        (ws.path / "shadow" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        (ws.path / "pkg" / "__pycache__").mkdir()
+        (ws.path / "pkg" / "__pycache__" / "calc.cpython-311.pyc").write_bytes(b"\0bytecode")
+        (ws.path / "nested").mkdir()
+        git(ws.path / "nested", "init", "-q")
+        (ws.path / "nested" / "inner.txt").write_text("inner\n")
+        (ws.path / ".git").write_text(f"gitdir: {repo / '.git'}\n")
+        ws.reset_to(sha)
+        assert tree_state(ws.path, skip_git=False) == proposed
+        assert ws.tree_of(sha) == ws.tree_of(ws.commit(BOT, "again"))
+        ws.reset_to(ws.base_sha)
+        assert tree_state(ws.path, skip_git=False) == tree_state(repo)
+        with pytest.raises(BadInput, match="full commit SHA"):
+            ws.reset_to("HEAD")
+
+
+def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    git(repo, "branch", "other")
+    git(repo, "worktree", "add", "-q", str(repo.parent / "elsewhere"), "other")
+    before_refs = refs(repo)
+    before = user_state(repo)
+    with open_workspace(repo) as ws:
+        (ws.path / "notes.txt").write_text("first\n")
+        first = ws.commit(BOT, "first")
+        assert ws.publish_branch(first, "selfheal/fix") is False
+        assert ws.publish_branch(first, "selfheal/fix") is False  # same commit: not moved
+        (ws.path / "notes.txt").write_text("second\n")
+        second = ws.commit(BOT, "second")
+        assert ws.publish_branch(second, "selfheal/fix") is True
+        with pytest.raises(BadInput, match="branch you are on"):
+            ws.publish_branch(second, "main")
+        with pytest.raises(BadInput, match="worktree has it checked out"):
+            ws.publish_branch(second, "other")
+        for bad in ("bad..name", "-f", "@{-1}", "", "trailing/", "spa ce", "x.lock", "HEAD"):
+            with pytest.raises(BadInput, match="not a valid branch name"):
+                ws.publish_branch(second, bad)
+        with pytest.raises(BadInput, match="not in the workspace"):
+            ws.publish_branch("1" * 40, "selfheal/fix")
+    assert git(repo, "rev-parse", "refs/heads/selfheal/fix").strip() == second
+    assert refs(repo) - before_refs == {f"{second} refs/heads/selfheal/fix"}
+    assert before_refs <= refs(repo)
+    after = user_state(repo)
+    for key in ("refs", "git_files"):
+        after.pop(key), before.pop(key)
+    assert after == before  # HEAD, its reflog, index, config, status, stash, files, worktrees
+    assert not (repo / ".git" / "FETCH_HEAD").exists()
+
+
+def test_old_propose_still_commits_and_writes_the_branch(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "notes.txt").write_text("fixed\n")
+        with pytest.raises(BadInput, match="branch you are on"):
+            ws.propose("main", BOT, "no")
+        sha = ws.propose("selfheal/old", BOT, "fix")
+    assert git(repo, "rev-parse", "selfheal/old").strip() == sha
+
+
+def test_close_after_an_exception_leaves_nothing_behind(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(FILES)
+    before = user_state(repo)
+    with pytest.raises(RuntimeError, match="boom"), open_workspace(repo) as ws:
+        (ws.path / "half-done.py").write_text("x = 1\n")
+        (ws.path / "locked").mkdir()
+        (ws.path / "locked" / "file").write_text("x\n")
+        (ws.path / "locked").chmod(0o500)  # an agent that took write permission away
+        ws.checkpoint()
+        raise RuntimeError("boom")
+    assert leftovers(tmp_path) == []
+    ws.close()  # idempotent
+    assert user_state(repo) == before
+
+
+def test_close_copes_with_a_work_tree_deleted_under_it(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(FILES)
+    ws = open_workspace(repo)
+    shutil.rmtree(ws.path.parent)
+    ws.close()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_crash_while_opening_leaves_nothing_behind(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(FILES)
+    before = user_state(repo)
+
+    def crash(self: forge_workspace.Workspace) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(forge_workspace.Workspace, "checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        open_workspace(repo)
+    assert leftovers(tmp_path) == []
+    assert user_state(repo) == before
+
+
+def test_a_temp_dir_inside_the_repo_is_refused(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(FILES)
+    (repo / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(repo / "tmp"))
+    with pytest.raises(BadInput, match="point TMPDIR elsewhere"):
+        open_workspace(repo)
+    assert list((repo / "tmp").iterdir()) == []
+
+
+def test_workspaces_of_dead_runs_are_removed_live_ones_kept(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(FILES)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = [make_owned_dir("selfheal-ws-"), make_owned_dir("selfheal-git-")]
+    for path in stale:
+        (path / OWNER_FILE).write_text(f"{dead.stdout.strip()} 1\n")
+        (path / "left.txt").write_text("from a run killed by SIGKILL\n")
+    reused = make_owned_dir("selfheal-ws-")  # our pid, but another process's start time
+    (reused / OWNER_FILE).write_text(f"{os.getpid()} 1\n")
+    live = make_owned_dir("selfheal-ws-")
+    ownerless = tmp_path / "temp" / "selfheal-ws-being-made"
+    ownerless.mkdir()
+    other = tmp_path / "temp" / "selfheal-demo-x"
+    other.mkdir()
+    with open_workspace(repo) as ws:
+        kept = {ws.path.parent.name, live.name, ownerless.name, other.name}
+        assert len(leftovers(tmp_path)) == 5
+        assert set(leftovers(tmp_path)) >= kept
+    assert set(leftovers(tmp_path)) == {live.name, ownerless.name, other.name}
+
+
+def test_an_enclosing_repository_is_never_written(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enclosing = make_repo({"outer.txt": "outer\n"}, origin=False)
+    (enclosing / "scratch").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(enclosing / "scratch"))
+    repo = make_repo(FILES)
+    before = user_state(enclosing)
+    with open_workspace(repo) as ws:
+        env = ws.child_env(os.environ)
+        (ws.path / ".git").unlink(missing_ok=True)
+        said = git_fails(ws.path, "add", "-A", env=env)
+        assert "not a git repository" in said
+        (ws.path / "notes.txt").write_text("fixed\n")
+        sha = ws.commit(BOT, "fix")
+        ws.reset_to(sha)
+        ws.publish_branch(sha, "selfheal/enclosed")
+    after = user_state(enclosing)
+    # The temp dirs came and went under scratch/ (untracked), and nothing else changed.
+    assert after == before
+
+
+def test_the_agents_tools_read_the_workspace_through_its_private_git_dir(
+    make_repo: MakeRepo,
+) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "pkg" / "new.py").write_text("NEEDLE = 1\n")
+        (ws.path / "debug.log").write_text("NEEDLE in an ignored file\n")
+        code, out, _ = tree_command(
+            ws.path, ["ls-files", "--cached", "--others", "--exclude-standard"]
+        )
+        assert code == 0
+        assert "pkg/new.py" in out.split("\n")
+        assert "pkg/calc.py" in out.split("\n")
+        assert "debug.log" not in out
+        code, out, _ = tree_command(ws.path, ["grep", "-n", "--untracked", "-e", "NEEDLE"])
+        assert (code, out) == (0, "pkg/new.py:1:NEEDLE = 1\n")
+        code, out, _ = tree_command(ws.path, ["ls-files"], output_cap=10)
+        assert len(out) == 10
+    # Closed: a plain directory again, and git finds no repository there or above it.
+    plain = ws.path
+    plain.mkdir(parents=True)
+    code, _, err = tree_command(plain, ["ls-files"])
+    assert code != 0 and "not a git repository" in err
