@@ -52,6 +52,10 @@ def ensure_report_dir(path: Path) -> Path:
 def write_artifacts(report_dir: Path, report: Report, patch: str) -> Report:
     """Write the report files (secrets redacted); returns the report with their paths."""
     ensure_report_dir(report_dir)
+    if not report.isolation:
+        from bot.isolation import describe
+
+        report = report.model_copy(update={"isolation": describe()})
     secrets = secret_values()
     paths = {
         "report.json": report_dir / "report.json",

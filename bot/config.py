@@ -157,6 +157,9 @@ class Config(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     git: GitIdentity = Field(default_factory=GitIdentity)
     env_allow: list[str] = Field(default_factory=list)  # secret-looking names the gate may see
+    # How the gate and command agents are kept from selfheal (bot.isolation): auto and none
+    # keep selfheal non-dumpable under the same user; user (a throwaway user) is not built yet.
+    isolation: Literal["auto", "user", "none"] = "auto"
     digest_tokens: int = Field(default=8000, ge=500)
     max_diff_lines: int = Field(default=2000, ge=1)
     flaky_check: bool = True
@@ -177,6 +180,15 @@ class Config(BaseModel):
                 "the gate has no steps: list at least one, or leave `gate` out to detect "
                 "ruff and pytest"
             )
+        return value
+
+    @field_validator("isolation")
+    @classmethod
+    def _isolation_built(cls, value: str) -> str:
+        if value == "user":
+            from bot.isolation import USER_NOT_BUILT
+
+            raise ValueError(USER_NOT_BUILT)
         return value
 
     @field_validator("agent_preset")

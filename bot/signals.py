@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from bot import proc, reaper
+from bot.isolation import record_non_dumpable
 from bot.secrets import sealed
 
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -69,7 +70,7 @@ def guarded_process() -> Iterator[None]:
     """Everything selfheal does before its first child: non-dumpable (same-uid processes
     cannot read our environment or memory), a subreaper (daemons a test starts stay ours to
     end), secrets out of os.environ, and signals handled."""
-    reaper.make_non_dumpable()
+    record_non_dumpable(reaper.make_non_dumpable())
     reaper.become_subreaper()
     with sealed(), handling_signals():
         yield

@@ -124,3 +124,15 @@ def test_a_secret_the_json_escapes_is_still_redacted(
     detail = json.loads((tmp_path / "report.json").read_text())["detail"]
     assert secret not in detail
     assert "word-123" not in (tmp_path / "report.json").read_text()
+
+
+def test_the_report_says_which_isolation_was_used(tmp_path: Path) -> None:
+    from bot import isolation
+
+    written = write_artifacts(tmp_path, healed(), PATCH)
+    assert written.isolation == isolation.describe()
+    assert written.isolation.startswith("process: ")
+    assert load_report(tmp_path / "report.json").isolation == written.isolation
+    assert f"Isolation: {written.isolation}" in (tmp_path / "report.md").read_text()
+    kept = write_artifacts(tmp_path, healed().model_copy(update={"isolation": "separate user"}), "")
+    assert kept.isolation == "separate user"  # what the run recorded is not overwritten

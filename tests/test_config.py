@@ -335,3 +335,14 @@ def test_several_problems_are_one_line(repo: Path) -> None:
     assert "\n" not in message
     assert "max_attempts:" in message
     assert "colour: unknown key" in message
+
+
+def test_isolation_by_a_separate_user_is_refused_until_it_is_built(repo: Path) -> None:
+    assert load_config(repo, env={}).isolation == "auto"
+    assert load_config(repo, env={}, flags={"isolation": "none"}).isolation == "none"
+    path = write_config(repo, "isolation: user\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(repo, env={})
+    assert f"{path}: isolation: a separate user for the gate and agents is not built yet" in str(
+        excinfo.value
+    )

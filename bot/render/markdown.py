@@ -320,6 +320,8 @@ def _timings(report: Report) -> list[str]:
         lines += [f"| {md_text(k, 60)} | {_seconds(v)} |" for k, v in report.timings.items()]
     if report.peak_rss_mb is not None:
         lines += ["", f"Peak memory (RSS): {report.peak_rss_mb:.1f} MB."]
+    if report.isolation:
+        lines += ["", f"Isolation: {md_text(report.isolation, 200)}."]
     if report.artifacts:
         lines += ["", "Artifacts:"]
         lines += [f"- {md_text(k, 60)}: {md_code(v)}" for k, v in report.artifacts.items()]
