@@ -66,6 +66,9 @@ class StepStatus(str, Enum):
     ERROR = "error"  # could not start, or crashed without telling us what failed
     SKIPPED = "skipped"
     NEEDS_GPU = "needs_gpu"  # requires a GPU and this runner shows none: not run, not passing
+    # Ended without showing that its tests ran (exit 0 or 5 with nothing run, no normal end,
+    # no results from selfheal's plugin): never green, whatever the exit code said.
+    UNVERIFIED = "unverified"
 
 
 class GpuDevice(Frozen):
@@ -98,6 +101,27 @@ class MetricCheck(Frozen):
     ok: bool = False
 
 
+class Evidence(Frozen):
+    """What a pytest step showed about its tests: a pytest step is green only on this."""
+
+    source: Literal["plugin", "junit"]  # selfheal's pytest plugin, or the junit fallback
+    normal_end: bool  # the test loop ran to its end (junit: the file is whole)
+    collected: int | None = None  # tests left after deselection; None: unknown
+    deselected: int | None = None
+    ran: int = 0  # passed, failed, errors, xpassed: not skips
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    stopped: str | None = None  # the option that kept it from running tests ("--collect-only")
+    # node id -> outcome ("passed", "failed", "error", "skipped", "xfailed", "xpassed",
+    # "not run", "not collected"): the ids re-run in a selection, and those watched in a full run.
+    selected: dict[str, str] = Field(default_factory=dict)
+    watched: dict[str, str] = Field(default_factory=dict)
+
+
 class StepResult(Frozen):
     """One gate step, run once."""
 
@@ -118,6 +142,7 @@ class StepResult(Frozen):
     metrics: dict[str, float] = Field(default_factory=dict)  # what the step's metrics file said
     metric_checks: list[MetricCheck] = Field(default_factory=list)
     run_ids: list[str] = Field(default_factory=list)  # experiment runs the step printed (MLflow)
+    evidence: Evidence | None = None  # pytest steps: what showed that the tests ran
 
 
 class GateRun(Frozen):

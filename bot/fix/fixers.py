@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.gate.steps import fixer_argv
+from bot.gate.kinds import kind_for
 from bot.proc import run_process
 from bot.report import FIXER_CATEGORIES, Failure
-
-# ruff check --fix can leave code unformatted, so lint fixers run before the formatter.
-_ORDER = {"ruff": 0, "ruff-format": 1}
 
 
 @dataclass(frozen=True)
@@ -26,11 +23,12 @@ class FixerRun:
 def fixers_for(failures: Sequence[Failure], steps: Sequence[GateStep]) -> list[GateStep]:
     """The steps whose deterministic fixer should run for these failures, in a safe order."""
     failing = {f.step for f in failures if f.category in FIXER_CATEGORIES}
-    chosen = [s for s in steps if s.name in failing and fixer_argv(s) is not None]
+    chosen = [s for s in steps if s.name in failing and kind_for(s).fixer_argv(s) is not None]
     if chosen:
         # After an autofix, formatting is always safe and saves an attempt.
-        chosen += [s for s in steps if s.kind == "ruff-format" and s not in chosen]
-    return sorted(chosen, key=lambda s: _ORDER.get(s.kind, 2))
+        chosen += [s for s in steps if kind_for(s).safe_after_fixes and s not in chosen]
+    # ruff check --fix can leave code unformatted, so lint fixers run before the formatter.
+    return sorted(chosen, key=lambda s: kind_for(s).fixer_order)
 
 
 def run_fixers(
@@ -43,9 +41,10 @@ def run_fixers(
     """Run the fixers that apply, in the worktree; the diff they leave is checked like any other."""
     runs = []
     for step in fixers_for(failures, steps):
-        argv = fixer_argv(step)
+        kind = kind_for(step)
+        argv = kind.fixer_argv(step)
         assert argv is not None  # fixers_for only keeps steps that have one
         result = run_process(argv, workdir, env={**env, **step.env}, timeout=timeout)
-        name = "ruff format" if step.kind == "ruff-format" else "ruff check --fix"
+        name = kind.fixer_name or " ".join(argv)
         runs.append(FixerRun(name, result.argv, result.returncode, result.output))
     return runs

@@ -1,37 +1,52 @@
-"""selfheal's pytest plugin: what did not pass, as JSON lines, for selfheal to read.
+"""selfheal's pytest plugin: what did not pass, and the evidence that the tests ran.
 
 selfheal copies this file, as `_selfheal_pytest.py`, into a scratch directory outside the
 repository, puts that directory on the pytest step's PYTHONPATH, and adds
 `-p _selfheal_pytest --selfheal-results=FILE`. It runs in the project's interpreter, which
-may not have selfheal installed, so it imports nothing but the standard library; it works
-on pytest 7 and later, on Python 3.7 and later.
+may not have selfheal installed, so it imports nothing but pytest and the standard library;
+it works on pytest 7 and later, on Python 3.7 and later.
 
-It records only what failed (a green run of thousands of tests writes two lines), one JSON
-object a line, flushed as it goes, so a run that dies half-way still leaves what it saw:
+It records what failed (a green run of thousands of tests writes two lines), one JSON object
+a line, flushed as it goes, so a run that dies half-way still leaves what it saw:
 
     {"kind": "start"}
     {"kind": "test", "nodeid", "file", "line" (0-based), "when", "outcome", "message", "text"}
     {"kind": "collect", "nodeid", "file", "text"}
-    {"kind": "end", "exitstatus", "tests_run", "marker_deselected"}
+    {"kind": "end", "exitstatus", "normal_end", "stopped", "collected", "deselected",
+     "marker_deselected", "outcomes": {outcome: count}, "tests_run", "selected", "watched"}
 
-Writing its own file costs pytest far less than --junitxml, which builds an XML element
-for every passing test.
+The end record is the evidence: `normal_end` says the test loop ran to its end (not
+--collect-only, not a pytest.exit, not an interrupt); `collected` counts the tests left
+after deselection; `outcomes` counts each test once by its final outcome.
 
-With `--selfheal-deselect-marker=gpu` (a runner with no GPU) it also leaves out the tests
-marked `gpu`, as `-m "not gpu"` would, and-ed with whatever -m the project gave (on the
-command line, in addopts or PYTEST_ADDOPTS); `marker_deselected` counts the marked tests
-that were left out.
+Options:
+- `--selfheal-deselect-marker=gpu` (a runner with no GPU) leaves out the tests marked `gpu`,
+  as `-m "not gpu"` would, and-ed with whatever -m the project gave; `marker_deselected`
+  counts them.
+- `--selfheal-select=FILE` (a JSON list of node ids) keeps only those tests, collecting only
+  their files; `selected` maps each id to its outcome, or "not collected".
+- `--selfheal-watch=FILE` (same format) runs everything and reports these ids' outcomes in
+  `watched`: the tests that failed before a fix.
+
+Under pytest-xdist every report reaches the controller, which alone writes; the workers
+collect, so they hand their counts over through `workeroutput`.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 # Per report: a test that prints (or asserts on) 100 MB must not make a 100 MB file.
 TEXT_CAP = 20_000
 MESSAGE_CAP = 2_000
 _HEAD = 4_000  # of TEXT_CAP: the test's own frame; the rest is the end, where it failed
+_WORKER_KEY = "selfheal"
+NOT_COLLECTED = "not collected"
+NOT_RUN = "not run"  # collected, but no outcome was reported for it
 
 
 def _cut(text: str, cap: int, head: int) -> str:
@@ -60,14 +75,91 @@ def _message(report: Any, text: str) -> str:
     return message if isinstance(message, str) else text
 
 
+def _outcome(report: Any) -> str | None:
+    """A test's final outcome from one of its reports, or None when this report decides none."""
+    when, outcome = getattr(report, "when", None), getattr(report, "outcome", None)
+    xfail = hasattr(report, "wasxfail")
+    if outcome == "failed":
+        return "failed" if when == "call" else "error"
+    if outcome == "skipped" and when in ("setup", "call"):
+        return "xfailed" if xfail else "skipped"
+    if outcome == "passed" and when == "call":
+        return "xpassed" if xfail else "passed"
+    return None  # a passing setup or teardown; pytest-rerunfailures' "rerun"
+
+
+def _read_ids(path: str | None) -> list[str]:
+    """The node ids selfheal wrote to `path` (a JSON list); none when it is unreadable."""
+    if not path:
+        return []
+    try:
+        ids = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+
+class _Collection:
+    """Counts in the process that collects (the only one, or each xdist worker)."""
+
+    def __init__(self, marker: str | None, select: list[str], tracked: set[str]) -> None:
+        self.marker = marker
+        self.select = set(select)
+        self.tracked = tracked  # selected and watched ids: is each collected?
+        self.collected: int | None = None
+        self.deselected = 0
+        self.marker_deselected = 0
+        self.found: list[str] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        if not self.select:
+            return
+        kept = [item for item in items if item.nodeid in self.select]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in self.select])
+            items[:] = kept
+
+    def pytest_deselected(self, items: Any) -> None:
+        self.deselected += len(items)
+        if self.marker:
+            self.marker_deselected += sum(
+                1 for item in items if item.get_closest_marker(self.marker) is not None
+            )
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.collected = len(session.items)
+        if self.tracked:
+            self.found = [item.nodeid for item in session.items if item.nodeid in self.tracked]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "collected": self.collected,
+            "deselected": self.deselected,
+            "marker_deselected": self.marker_deselected,
+            "found": self.found,
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: Any) -> None:
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:  # an xdist worker: the controller reads this when it is done
+            output[_WORKER_KEY] = self.summary()
+
+
 class _Recorder:
-    def __init__(self, path: str, marker: str | None = None) -> None:
+    """Writes the results file (the only process, or the xdist controller)."""
+
+    def __init__(self, path: str, collection: _Collection, select: list[str], watch: list[str]):
         self.path = path
         self.file: Any = None
-        self.tests_run = 0
-        self.marker = marker
-        self.marker_deselected = 0
-        self.collected = False  # under pytest-xdist the workers collect, and this never sees it
+        self.collection = collection
+        self.select = select
+        self.watch = watch
+        self.outcomes: dict[str, str] = {}
+        self.loop_ended = False
+        self.workers: list[dict[str, Any]] = []
+        self.worker_collected: int | None = None
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.file is None:
@@ -85,26 +177,30 @@ class _Recorder:
             return
         self._write({"kind": "start"})
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self) -> Any:
+        outcome = yield
+        # Raised (collection errors, -x, pytest.exit, Ctrl-C): the loop did not reach its end.
+        self.loop_ended = outcome.excinfo is None
+
     def pytest_runtest_logreport(self, report: Any) -> None:
-        when = getattr(report, "when", None)
-        outcome = getattr(report, "outcome", None)
-        # Counted as --junitxml counts test cases: those that ran or errored, not skips.
-        if (when == "call" and outcome in ("passed", "failed")) or (
-            when == "setup" and outcome == "failed"
-        ):
-            self.tests_run += 1
-        if outcome != "failed":
+        final = _outcome(report)
+        nodeid = getattr(report, "nodeid", "")
+        old = self.outcomes.get(nodeid)
+        if final is not None and (old is None or (final == "error" and old != "failed")):
+            self.outcomes[nodeid] = final  # a teardown error after a pass is an error
+        if getattr(report, "outcome", None) != "failed":
             return
         location = getattr(report, "location", None) or (None, None, None)
         text = _text(report)
         self._write(
             {
                 "kind": "test",
-                "nodeid": getattr(report, "nodeid", ""),
+                "nodeid": nodeid,
                 "file": location[0],
                 "line": location[1],
-                "when": when,
-                "outcome": outcome,
+                "when": getattr(report, "when", None),
+                "outcome": "failed",
                 "message": _cut(_message(report, text), MESSAGE_CAP, MESSAGE_CAP // 2),
                 "text": _cut(text, TEXT_CAP, _HEAD),
             }
@@ -124,23 +220,72 @@ class _Recorder:
             }
         )
 
-    def pytest_collection_finish(self) -> None:
-        self.collected = True
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Any) -> None:
+        self.worker_collected = max(self.worker_collected or 0, len(ids))
 
-    def pytest_deselected(self, items: Any) -> None:
-        if self.marker:
-            self.marker_deselected += sum(
-                1 for item in items if item.get_closest_marker(self.marker) is not None
-            )
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        summary = (getattr(node, "workeroutput", None) or {}).get(_WORKER_KEY)
+        if isinstance(summary, dict):
+            self.workers.append(summary)
 
-    def pytest_sessionfinish(self, exitstatus: Any) -> None:
+    def _counts(self) -> dict[str, Any]:
+        """Collection counts: this process's, or under xdist the workers' (each collects all)."""
+        if not self.workers:
+            return self.collection.summary()
+        counts: dict[str, Any] = {"found": []}
+        for key in ("collected", "deselected", "marker_deselected"):
+            values = [w[key] for w in self.workers if isinstance(w.get(key), int)]
+            counts[key] = max(values) if values else None
+        for worker in self.workers:
+            counts["found"] += worker.get("found") or []
+        if self.worker_collected is not None:
+            counts["collected"] = self.worker_collected
+        return counts
+
+    def _outcomes_of(self, ids: list[str], found: set[str]) -> dict[str, str]:
+        return {i: self.outcomes.get(i, NOT_RUN if i in found else NOT_COLLECTED) for i in ids}
+
+    def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
         try:
             status = int(exitstatus)
         except (TypeError, ValueError):
             status = None
-        record = {"kind": "end", "exitstatus": status, "tests_run": self.tests_run}
-        if self.marker and self.collected:
-            record["marker_deselected"] = self.marker_deselected
+        option = session.config.option
+        stopped = next(
+            (
+                flag
+                for flag, name in (
+                    ("--collect-only", "collectonly"),
+                    ("--setup-plan", "setupplan"),  # before --setup-only, which it implies
+                    ("--setup-only", "setuponly"),
+                    ("--fixtures", "showfixtures"),
+                    ("--fixtures-per-test", "show_fixtures_per_test"),
+                )
+                if getattr(option, name, False)
+            ),
+            None,
+        )
+        counts = self._counts()
+        found = set(counts.pop("found"))
+        tally: dict[str, int] = {}
+        for outcome in self.outcomes.values():
+            tally[outcome] = tally.get(outcome, 0) + 1
+        ran = ("passed", "failed", "error", "xpassed")  # as --junitxml counts: not skips
+        record = {
+            "kind": "end",
+            "exitstatus": status,
+            "normal_end": self.loop_ended and stopped is None,
+            "stopped": stopped,
+            **counts,
+            "outcomes": tally,
+            "tests_run": sum(tally.get(o, 0) for o in ran),
+            "selected": self._outcomes_of(self.select, found),
+            "watched": self._outcomes_of(self.watch, found),
+        }
+        if not self.collection.marker:
+            record.pop("marker_deselected")
         self._write(record)
         if self.file is not None:
             self.file.close()
@@ -148,20 +293,46 @@ class _Recorder:
 
 
 def pytest_addoption(parser: Any) -> None:
-    parser.addoption(
+    group = parser.getgroup("selfheal")
+    group.addoption(
         "--selfheal-results",
         dest="selfheal_results",
         default=None,
         metavar="FILE",
-        help="selfheal: write the tests that did not pass to FILE (JSON lines)",
+        help="selfheal: write what did not pass, and the run's counts, to FILE (JSON lines)",
     )
-    parser.addoption(
+    group.addoption(
         "--selfheal-deselect-marker",
         dest="selfheal_deselect_marker",
         default=None,
         metavar="MARKER",
         help='selfheal: leave out tests marked MARKER, as -m "not MARKER" and-ed with any -m',
     )
+    group.addoption(
+        "--selfheal-select",
+        dest="selfheal_select",
+        default=None,
+        metavar="FILE",
+        help="selfheal: run only the node ids listed in FILE (a JSON list)",
+    )
+    group.addoption(
+        "--selfheal-watch",
+        dest="selfheal_watch",
+        default=None,
+        metavar="FILE",
+        help="selfheal: report the outcome of the node ids listed in FILE (a JSON list)",
+    )
+
+
+def _narrow(config: Any, select: list[str]) -> None:
+    """Collect only the selected ids' files (not a whole 50k-test suite to re-run one test).
+
+    Node ids are relative to the rootdir; a file that is gone is left out, so its ids are
+    reported as not collected.
+    """
+    root = Path(str(config.rootpath))
+    files = dict.fromkeys(node.split("::", 1)[0] for node in select)
+    config.args[:] = [str(root / f) for f in files if f and (root / f).exists()]
 
 
 def pytest_configure(config: Any) -> None:
@@ -173,7 +344,15 @@ def pytest_configure(config: Any) -> None:
         # pytest reads the final -m (command line or addopts) from here when it deselects.
         given = (getattr(config.option, "markexpr", "") or "").strip()
         config.option.markexpr = f"({given}) and not {marker}" if given else f"not {marker}"
+    select = _read_ids(config.getoption("selfheal_select"))
+    watch = _read_ids(config.getoption("selfheal_watch"))
+    if select:
+        _narrow(config, select)
+    collection = _Collection(marker, select, set(select) | set(watch))
+    config.pluginmanager.register(collection, "selfheal-collection")
     path = config.getoption("selfheal_results")
     # Under pytest-xdist every report reaches the controller; a worker writes nothing.
     if path and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(_Recorder(path, marker), "selfheal-results")
+        config.pluginmanager.register(
+            _Recorder(path, collection, select, watch), "selfheal-results"
+        )

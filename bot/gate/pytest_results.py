@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.gate.parsers import Traceback, parse_traceback
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
+_V = TypeVar("_V")
 
 # --- selfheal's pytest plugin's results file --------------------------------------------
 
@@ -39,11 +40,26 @@ class PytestProblem:
 
 
 @dataclass(frozen=True)
+class RunCounts:
+    """What a pytest run shows about itself: the evidence that its tests ran."""
+
+    source: str  # "plugin" (selfheal's end record) or "junit"
+    normal_end: bool  # the test loop ran to its end (junit: the file is whole)
+    collected: int | None  # tests left after deselection; None: unknown
+    outcomes: dict[str, int]  # "passed", "failed", "error", "skipped", "xfailed", "xpassed"
+    deselected: int | None = None
+    stopped: str | None = None  # the option that stopped it short of running: "--collect-only"
+    selected: dict[str, str] = field(default_factory=dict)  # node id -> outcome
+    watched: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PytestResults:
     problems: list[PytestProblem]
     tests_run: int | None  # tests that ran (not skipped, not collection errors); None: unknown
     complete: bool  # False: pytest stopped before the end of its session (crashed, killed)
     marker_deselected: int | None = None  # tests left out for --selfheal-deselect-marker
+    counts: RunCounts | None = None  # None: no end record (or no whole junit file)
 
 
 def parse_pytest_results(path: Path) -> PytestResults | None:
@@ -52,9 +68,8 @@ def parse_pytest_results(path: Path) -> PytestResults | None:
     A line cut short (the run died while writing it) ends the reading: what came before counts.
     """
     problems: list[PytestProblem] = []
-    tests_run = 0
-    complete = started = False
-    deselected: int | None = None
+    started = False
+    end: dict[str, object] | None = None
     try:
         with path.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
@@ -70,14 +85,44 @@ def parse_pytest_results(path: Path) -> PytestResults | None:
                 elif kind == "collect":
                     problems.append(_plugin_collect(record))
                 elif kind == "end":
-                    tests_run, complete = _int(record.get("tests_run")), True
-                    if isinstance(record.get("marker_deselected"), int):
-                        deselected = record["marker_deselected"]
+                    end = record
     except OSError:
         return None
     if not (started or problems):
         return None
-    return PytestResults(problems, tests_run if complete else None, complete, deselected)
+    if end is None:
+        return PytestResults(problems, None, False)
+    deselected = end.get("marker_deselected")
+    return PytestResults(
+        problems,
+        _int(end.get("tests_run")),
+        True,
+        deselected if isinstance(deselected, int) else None,
+        _end_counts(end),
+    )
+
+
+def _end_counts(end: dict[str, object]) -> RunCounts:
+    outcomes = end.get("outcomes")
+    collected, deselected = end.get("collected"), end.get("deselected")
+    stopped = end.get("stopped")
+    return RunCounts(
+        source="plugin",
+        normal_end=end.get("normal_end") is True,
+        collected=collected if isinstance(collected, int) else None,
+        outcomes=_str_map(outcomes, int),
+        deselected=deselected if isinstance(deselected, int) else None,
+        stopped=stopped if isinstance(stopped, str) else None,
+        selected=_str_map(end.get("selected"), str),
+        watched=_str_map(end.get("watched"), str),
+    )
+
+
+def _str_map(value: object, kind: type[_V]) -> dict[str, _V]:
+    """A JSON object of `kind` values, anything else left out (the file is the project's)."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and type(v) is kind}
 
 
 def _int(value: object) -> int:
@@ -152,19 +197,41 @@ class JunitReport:
     problems: list[JunitCase]
     tests_run: int  # test cases that ran (not skipped, not collection errors)
     complete: bool  # False: the file was cut short (the run was killed while writing it)
+    outcomes: dict[str, int] = field(default_factory=dict)  # test cases by outcome
+    tracked: dict[str, str] = field(default_factory=dict)  # outcome of each id asked about
 
-    def results(self) -> PytestResults:
-        return PytestResults([c.problem() for c in self.problems], self.tests_run, self.complete)
+    def results(self, selected: Sequence[str] = (), watched: Sequence[str] = ()) -> PytestResults:
+        """As the plugin would say it; only a whole file is evidence of a normal end."""
+
+        def of(ids: Sequence[str]) -> dict[str, str]:
+            return {i: self.tracked.get(i, NOT_COLLECTED) for i in ids}
+
+        counts = RunCounts(
+            source="junit",
+            normal_end=self.complete,
+            collected=sum(self.outcomes.values()),
+            outcomes=dict(self.outcomes),
+            selected=of(selected),
+            watched=of(watched),
+        )
+        problems = [c.problem() for c in self.problems]
+        return PytestResults(problems, self.tests_run, self.complete, counts=counts)
 
 
-def parse_junit(path: Path) -> JunitReport | None:
-    """Read pytest's junit XML incrementally; None when the file is missing or holds no cases."""
+NOT_COLLECTED = "not collected"  # the plugin's word for a selected id pytest never collected
+
+
+def parse_junit(path: Path, tracked: Collection[str] = ()) -> JunitReport | None:
+    """Read pytest's junit XML incrementally; None when the file is missing, or cut short
+    before its first case. `tracked`: node ids whose outcome to keep."""
     from xml.etree.ElementTree import ParseError, iterparse  # only when the plugin could not load
 
     problems: list[JunitCase] = []
     tests_run = 0
     cases = 0
     complete = True
+    outcomes: dict[str, int] = {}
+    found: dict[str, str] = {}
     try:
         # The file is pytest's, written while running the repo's own code (which could do
         # anything anyway), and expat refuses entity-expansion bombs: plain etree is fine.
@@ -172,11 +239,21 @@ def parse_junit(path: Path) -> JunitReport | None:
             if elem.tag != "testcase":
                 continue
             cases += 1
-            outcome = _case_outcome(elem)
-            if outcome is not None:
-                problems.append(outcome)
-            if not (outcome and outcome.collection_error) and elem.find("skipped") is None:
-                tests_run += 1
+            problem = _case_outcome(elem)
+            if problem is not None:
+                problems.append(problem)
+            if not (problem and problem.collection_error):
+                outcome = _junit_outcome(elem, problem)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if outcome not in ("skipped", "xfailed"):
+                    tests_run += 1
+                if tracked:
+                    attrib = elem.attrib
+                    node = junit_node_id(
+                        attrib.get("file"), attrib.get("classname", ""), attrib.get("name", "")
+                    )
+                    if node in tracked:
+                        found[node] = outcome
             elem.clear()  # a run with many failures must not hold every longrepr at once
     except FileNotFoundError:
         return None
@@ -184,7 +261,16 @@ def parse_junit(path: Path) -> JunitReport | None:
         complete = False
     if not cases and not complete:
         return None
-    return JunitReport(problems, tests_run, complete)
+    return JunitReport(problems, tests_run, complete, outcomes, found)
+
+
+def _junit_outcome(elem: Element, problem: JunitCase | None) -> str:
+    if problem is not None:
+        return "failed" if problem.kind == "failure" else "error"
+    skipped = elem.find("skipped")
+    if skipped is None:
+        return "passed"
+    return "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
 
 
 def _case_outcome(elem: Element) -> JunitCase | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -13,24 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import GateStep
-from bot.gate import gpu, metrics, parsers, pytest_results
-from bot.gate.steps import (
-    PreparedStep,
-    apply_selection,
-    install_plugin,
-    plugin_dir,
-    plugin_refused,
-    prepare,
-)
-from bot.gate.triage import (
-    EXIT_NOT_FOUND,
-    PYTEST_NO_TESTS,
-    repo_roots,
-    signature,
-    step_failures,
-)
-from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult, run_process
-from bot.render.text import cap_text
+from bot.gate import gpu, metrics
+from bot.gate.kinds import Options, PreparedStep, Reading, StepKind, kind_for, selects_tests
+from bot.gate.triage import Triage, signature
+from bot.proc import ProcessResult, run_process
 from bot.report import (
     Category,
     Failure,
@@ -42,10 +27,6 @@ from bot.report import (
 )
 
 GPU_MARKER = "gpu"  # pytest tests marked with it run only where a GPU is
-
-# ruff's JSON is ~600 bytes a problem; read all of it, then show the much shorter text.
-_RUFF_JSON_CAP = 32 * 1024 * 1024
-_JUNIT_BANNER = re.compile(r"^-+ generated xml file: .* -+\n?", re.MULTILINE)
 
 
 def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, str]:
@@ -63,103 +44,73 @@ def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, st
     return merged
 
 
-def shown_output(step: GateStep, result: ProcessResult, repo: Path) -> str:
-    """What the user would have seen: ruff's JSON rendered back to its text, no junit banner."""
-    if step.kind == "ruff" and not result.timed_out and result.start_error is None:
-        diagnostics = parsers.parse_ruff_json(result.stdout, repo_roots(repo))
-        if diagnostics is not None:
-            text = parsers.render_ruff_concise(diagnostics)
-            if result.stderr.strip():
-                text += result.stderr
-            return cap_text(text, DEFAULT_OUTPUT_CAP, head_share=0.5)
-    if step.kind == "pytest":
-        return _JUNIT_BANNER.sub("", result.output)
-    return result.output
-
-
-def _status(step: GateStep, result: ProcessResult) -> tuple[StepStatus, str]:
-    if result.start_error is not None or result.returncode == EXIT_NOT_FOUND:
-        return StepStatus.ERROR, "could not start"
-    if result.timed_out:
-        return StepStatus.TIMEOUT, ""
-    if result.returncode == 0:
-        return StepStatus.PASSED, ""
-    if step.kind == "pytest" and result.returncode == PYTEST_NO_TESTS:
-        return StepStatus.PASSED, "no tests were collected (pytest exit code 5)"
-    return StepStatus.FAILED, ""
-
-
 @dataclass(frozen=True)
 class _Job:
     prepared: PreparedStep
+    kind: StepKind
+    options: Options  # how it was prepared: its fallback is prepared the same way
     shown_argv: list[str]  # the user's command (with the selection), not our additions
     selection: list[str]
     env: dict[str, str]
     timeout: float
-    fallback: PreparedStep | None = None  # pytest with --junitxml, if the plugin cannot load
     gpus: tuple[int, ...] = ()  # the GPUs it may use, when it requires one: sample their memory
     no_gpu: str = ""  # why no GPU is visible to it (it requires one, or has gpu tests)
 
 
-def _plugin_failed(prepared: PreparedStep, result: ProcessResult) -> bool:
-    """pytest ran without selfheal's plugin because it could not load it."""
-    path = prepared.results_path
-    return (
-        path is not None
-        and result.start_error is None
-        and not result.timed_out
-        and result.returncode != 0
-        and not path.exists()
-        and plugin_refused(result.output)
-    )
-
-
-def _execute(job: _Job, repo: Path) -> tuple[PreparedStep, ProcessResult, bool]:
-    """Run the job's process (again without the plugin, if it could not load); whether it fell
-    back."""
-    prepared, timeout = job.prepared, job.timeout
-    cap = _RUFF_JSON_CAP if prepared.step.kind == "ruff" else DEFAULT_OUTPUT_CAP
+def _execute(job: _Job, repo: Path, scratch: Path) -> tuple[PreparedStep, ProcessResult, bool]:
+    """Run the job's process (again another way, if its kind says the first could not work:
+    pytest without selfheal's plugin); whether it fell back."""
+    prepared, timeout, cap = job.prepared, job.timeout, job.kind.output_cap
     result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
-    fell_back = job.fallback is not None and _plugin_failed(prepared, result)
-    if fell_back and job.fallback is not None:
+    fallback = job.kind.fallback(prepared, result, scratch, job.options)
+    if fallback is not None:
         # e.g. a wrapper that does not pass PYTHONPATH on: run it again the older way.
         spent = result.duration_s
-        prepared = job.fallback
+        prepared = fallback
         result = run_process(
             prepared.argv, repo, env=job.env, timeout=max(timeout - spent, 0.1), output_cap=cap
         )
         result = dataclasses.replace(result, duration_s=result.duration_s + spent)
-    return prepared, result, fell_back
+    return prepared, result, fallback is not None
 
 
-def _run_step(job: _Job, repo: Path) -> StepResult:
+def _read(job: _Job, prepared: PreparedStep, result: ProcessResult, repo: Path) -> Reading:
+    """What the finished process showed; a process that never ran or ran out of time is read
+    alike for every kind."""
+    triage = Triage(prepared.step, result, repo)
+    if result.start_error is not None or triage.not_found:
+        return Reading([triage.infra()], status=StepStatus.ERROR, note="could not start")
+    if result.timed_out:
+        return Reading([triage.timeout()], status=StepStatus.TIMEOUT)
+    try:
+        return job.kind.read(prepared, result, repo)
+    except Exception as exc:  # noqa: BLE001
+        # Output we failed to read must not take the whole run down; it shows as an error.
+        return Reading([_unreadable(prepared.step, exc)])
+
+
+def _run_step(job: _Job, repo: Path, scratch: Path) -> StepResult:
     step, timeout = job.prepared.step, job.timeout
     metrics_path = repo / step.metrics if step.metrics else None
     before = metrics.snapshot(metrics_path) if metrics_path else None
     usage: GpuUsage | None = None
     if job.gpus:
         with gpu.MemorySampler(job.gpus, job.env, repo) as sampler:
-            prepared, result, fell_back = _execute(job, repo)
+            prepared, result, fell_back = _execute(job, repo, scratch)
         usage = sampler.usage()
     else:
-        prepared, result, fell_back = _execute(job, repo)
-    status, note = _status(step, result)
-    if fell_back and not note:
-        note = "selfheal's pytest plugin could not load; ran again with --junitxml"
-    try:
-        failures, tests_run = step_failures(
-            step, result, prepared.junit_path, repo, results_path=prepared.results_path
-        )
-        output = shown_output(step, result, repo)
-    except Exception as exc:  # noqa: BLE001
-        # Output we failed to read must not take the whole run down; it shows as an error.
-        failures, tests_run, output = [_unreadable(step, exc)], None, result.output
+        prepared, result, fell_back = _execute(job, repo, scratch)
+    reading = _read(job, prepared, result, repo)
+    status = reading.status or (StepStatus.PASSED if result.returncode == 0 else StepStatus.FAILED)
+    failures, note = reading.failures, reading.note
+    if fell_back:
+        note = _join("selfheal's pytest plugin could not load; ran again with --junitxml", note)
     if status is StepStatus.PASSED:
         failures = []  # e.g. ruff --exit-zero: the user chose not to fail on these
     if status is StepStatus.TIMEOUT:
         why = "its timeout" if timeout >= step.timeout else "the run's deadline"
         note = f"killed after {round(timeout, 1):g} s ({why})"
-    deselected = _deselected(prepared, job)
+    deselected = reading.marker_deselected if job.no_gpu else None
     if deselected:
         said = f"{deselected} {'test' if deselected == 1 else 'tests'} marked {GPU_MARKER}"
         note = _join(note, f"{said} deselected: no GPU on this runner ({job.no_gpu})")
@@ -180,10 +131,10 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
         status=status,
         exit_code=result.returncode,
         duration_s=round(result.duration_s, 3),
-        output=output,
+        output=reading.output if reading.output is not None else result.output,
         output_bytes=result.output_bytes,
         failures=failures,
-        tests_run=tests_run,
+        tests_run=reading.tests_run,
         selection=job.selection,
         note=note,
         gpu=usage,
@@ -191,19 +142,12 @@ def _run_step(job: _Job, repo: Path) -> StepResult:
         metrics=values,
         metric_checks=checks,
         run_ids=metrics.find_run_ids(step.run_id_pattern, result.output),
+        evidence=reading.evidence,
     )
 
 
 def _join(note: str, more: str) -> str:
-    return f"{note}; {more}" if note else more
-
-
-def _deselected(prepared: PreparedStep, job: _Job) -> int | None:
-    """How many gpu-marked tests selfheal's plugin left out (None: none asked, or unknown)."""
-    if not job.no_gpu or prepared.results_path is None or job.prepared.step.kind != "pytest":
-        return None
-    results = pytest_results.parse_pytest_results(prepared.results_path)
-    return results.marker_deselected if results is not None else None
+    return f"{note}; {more}" if note and more else note or more
 
 
 def _metric_failures(
@@ -277,63 +221,43 @@ def run_gate(
     env: Mapping[str, str],
     only: Collection[str] | None = None,
     selection: Mapping[str, Sequence[str]] | None = None,
+    watch: Mapping[str, Sequence[str]] | None = None,
     deadline: float | None = None,
 ) -> GateRun:
-    """Run the steps (those in `only`, if given) concurrently; `selection` maps a pytest step
-    to the node ids to re-run; `deadline` is a time.monotonic() value no step may outlive."""
+    """Run the steps (those in `only`, if given) concurrently; `deadline` is a
+    time.monotonic() value no step may outlive.
+
+    `selection` maps a test step to the node ids to re-run (only those); `watch` maps one
+    to ids whose outcome a full run must report (the tests that failed before a fix). Each
+    such id must be collected and pass, or the step fails naming it.
+    """
     started = time.monotonic()
-    selection = selection or {}
+    selection, watch = selection or {}, watch or {}
     chosen = [s for s in steps if only is None or s.name in only]
-    # Steps that require a GPU need one; pytest steps leave out their gpu tests without one.
-    wants_gpu = any(s.requires == "gpu" or s.kind == "pytest" for s in chosen)
+    # Steps that require a GPU need one; test steps leave out their gpu tests without one.
+    wants_gpu = any(s.requires == "gpu" or selects_tests(s) for s in chosen)
     found = gpu.probe(env, repo) if wants_gpu else gpu.GpuProbe()
     with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
         scratch = Path(tmp)
-        if any(step.kind == "pytest" for step in chosen):
-            install_plugin(scratch)
-        jobs = []
-        for step in chosen:
-            wanted = list(selection.get(step.name, ())) if step.kind == "pytest" else []
-            run_env = step_env(step, repo, env)
-            search_path = run_env.get("PATH")
-            cuda_visible = run_env.get("CUDA_VISIBLE_DEVICES")
-            seen = gpu.visible(found.devices, cuda_visible)
-            no_gpu = "" if seen or not wants_gpu else gpu.why_none(found, cuda_visible)
-            marker = GPU_MARKER if no_gpu and step.kind == "pytest" else None
-            prepared = prepare(
-                step, scratch, wanted, search_path=search_path, deselect_marker=marker
+        jobs = [
+            _job(
+                step,
+                repo,
+                env,
+                scratch,
+                found=found,
+                wants_gpu=wants_gpu,
+                deadline=deadline,
+                selection=selection,
+                watch=watch,
             )
-            fallback = None
-            if prepared.results_path is not None:
-                # Last on the path: it holds only the plugin, and the repo's code comes first.
-                run_env["PYTHONPATH"] += os.pathsep + str(plugin_dir(scratch))
-                fallback = prepare(
-                    step,
-                    scratch,
-                    wanted,
-                    search_path=search_path,
-                    plugin=False,
-                    deselect_marker=marker,
-                )
-            timeout = step.timeout
-            if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-            jobs.append(
-                _Job(
-                    prepared=prepared,
-                    shown_argv=apply_selection(step.run, wanted) if wanted else list(step.run),
-                    selection=wanted,
-                    env=run_env,
-                    timeout=timeout,
-                    fallback=fallback,
-                    gpus=tuple(d.index for d in seen) if step.requires == "gpu" else (),
-                    no_gpu=no_gpu,
-                )
-            )
+            for step in chosen
+        ]
         # Lint and tests at the same time: the gate takes as long as its slowest step.
         with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
             futures = [
-                pool.submit(_run_step, job, repo) if _runnable(job) else None for job in jobs
+                pool.submit(_run_step, job, repo, scratch) if _runnable(job) else None
+                for job in jobs
             ]
             results = [
                 future.result() if future is not None else _not_run(job)
@@ -346,6 +270,51 @@ def run_gate(
         duration_s=round(time.monotonic() - started, 3),
         partial=partial,
         gpus=found.devices,
+    )
+
+
+def _job(
+    step: GateStep,
+    repo: Path,
+    env: Mapping[str, str],
+    scratch: Path,
+    *,
+    found: gpu.GpuProbe,
+    wants_gpu: bool,
+    deadline: float | None,
+    selection: Mapping[str, Sequence[str]],
+    watch: Mapping[str, Sequence[str]],
+) -> _Job:
+    kind = kind_for(step)
+    tests = kind.selects_tests
+    wanted = list(selection.get(step.name, ())) if tests else []
+    run_env = step_env(step, repo, env)
+    cuda_visible = run_env.get("CUDA_VISIBLE_DEVICES")
+    seen = gpu.visible(found.devices, cuda_visible)
+    no_gpu = "" if seen or not wants_gpu else gpu.why_none(found, cuda_visible)
+    options = Options(
+        selection=wanted,
+        watch=list(watch.get(step.name, ())) if tests and not wanted else [],
+        search_path=run_env.get("PATH"),
+        deselect_marker=GPU_MARKER if no_gpu and tests else None,
+    )
+    prepared = kind.prepare(step, scratch, options)
+    if prepared.python_path is not None:
+        # Last on the path: it holds only selfheal's plugin, and the repo's code comes first.
+        run_env["PYTHONPATH"] += os.pathsep + str(prepared.python_path)
+    timeout = step.timeout
+    if deadline is not None:
+        timeout = min(timeout, deadline - time.monotonic())
+    return _Job(
+        prepared=prepared,
+        kind=kind,
+        options=options,
+        shown_argv=kind.shown_argv(step, wanted),
+        selection=wanted,
+        env=run_env,
+        timeout=timeout,
+        gpus=tuple(d.index for d in seen) if step.requires == "gpu" else (),
+        no_gpu=no_gpu,
     )
 
 
@@ -367,11 +336,11 @@ def rerun_plan(
     A pytest step with any failure that names no test (collection error, timeout, crash)
     is re-run whole.
     """
-    kinds = {s.name: s.kind for s in steps}
-    only = {f.step for f in failures if f.step in kinds}
+    by_name = {s.name: s for s in steps}
+    only = {f.step for f in failures if f.step in by_name}
     selection: dict[str, list[str]] = {}
     for name in only:
-        if kinds[name] != "pytest":
+        if not selects_tests(by_name[name]):
             continue
         mine = [f for f in failures if f.step == name]
         if all(f.test_id for f in mine):

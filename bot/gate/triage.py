@@ -1,7 +1,8 @@
 """Triage: what one gate step's result means, as a list of classified `Failure`s.
 
-Classification and signatures are pure. `step_failures` reads only the pytest results file
-it is given and the names at the top of the repo (to tell the repo's own modules from packages).
+Classification and signatures are pure. `Triage` reads only the names at the top of the repo
+(to tell the repo's own modules from packages); each step kind (bot/gate/kinds/) uses it to
+turn what its tool said into failures.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from bot.report import Category, Failure
 MESSAGE_LIMIT = 300
 EXCERPT_LIMIT = 1500
 EXIT_NOT_FOUND = 127
-PYTEST_NO_TESTS = 5
 
 # Exceptions whose failures a collection error is allowed to keep; any other becomes COLLECTION.
 _COLLECTION_KEEPS = frozenset(
@@ -144,7 +144,7 @@ def _relative_text(text: str, roots: Collection[str]) -> str:
 # --- failures ---------------------------------------------------------------------------
 
 
-class _Triage:
+class Triage:
     """Builds the failures of one step; holds what every failure of it shares."""
 
     def __init__(self, step: GateStep, result: ProcessResult, repo: Path) -> None:
@@ -187,6 +187,11 @@ class _Triage:
             signature=signature(self.step.name, category, key, signed or message),
             fixable=fixable,
         )
+
+    @property
+    def not_found(self) -> bool:
+        """The shell's "command not found": the step never ran."""
+        return self.result.returncode == EXIT_NOT_FOUND
 
     def infra(self) -> Failure:
         if self.result.start_error is not None:
@@ -378,48 +383,3 @@ class _Triage:
             # The last line (often a count of problems) tells one unparsed failure from another.
             signed=last,
         )
-
-
-def _pytest_results(
-    junit_path: Path | None, results_path: Path | None = None
-) -> pytest_results.PytestResults | None:
-    """What pytest reported structurally: selfheal's plugin's file, else a junit file."""
-    if results_path is not None:
-        results = pytest_results.parse_pytest_results(results_path)
-        if results is not None:
-            return results
-    report = pytest_results.parse_junit(junit_path) if junit_path is not None else None
-    return report.results() if report is not None else None
-
-
-def step_failures(
-    step: GateStep,
-    result: ProcessResult,
-    junit_path: Path | None,
-    repo: Path,
-    *,
-    results_path: Path | None = None,
-) -> tuple[list[Failure], int | None]:
-    """The failures one step's run shows, and how many tests ran (None when unknown).
-
-    pytest's are read from `results_path` (selfheal's plugin) or `junit_path`, whichever
-    holds results, else from its output.
-    """
-    triage = _Triage(step, result, repo)
-    if result.start_error is not None or result.returncode == EXIT_NOT_FOUND:
-        return [triage.infra()], None
-    if result.timed_out:
-        return [triage.timeout()], None
-    report = _pytest_results(junit_path, results_path)
-    tests_run = report.tests_run if report is not None else None
-    if result.returncode == 0 or (step.kind == "pytest" and result.returncode == PYTEST_NO_TESTS):
-        return [], tests_run if result.returncode == 0 else 0
-    if step.kind == "ruff":
-        diagnostics = parsers.parse_ruff_json(result.stdout, triage.roots)
-        return (triage.ruff(diagnostics) if diagnostics else [triage.unrecognized()]), None
-    if step.kind == "ruff-format":
-        problems = parsers.parse_ruff_format(result.output, triage.roots)
-        return (triage.ruff_format(problems) if problems else [triage.unrecognized()]), None
-    if report is not None and report.problems:
-        return triage.pytest(report), tests_run
-    return triage.text(), tests_run

@@ -216,13 +216,15 @@ def test_on_a_gpu_runner_gpu_tests_run(
     assert len(failed.failures) == 2
 
 
-def test_only_gpu_tests_on_a_cpu_runner_pass_as_nothing_collected(
+def test_only_gpu_tests_on_a_cpu_runner_are_unverified(
     make_repo: MakeRepo, cpu_env: dict[str, str]
 ) -> None:
+    # Nothing left to run is no evidence: it used to pass.
     repo = make_repo(GPU_TESTS, origin=False)
     step = GateStep(name="tests", run=["pytest", "-m", "gpu"], kind="pytest")
-    result = only_step(run_gate([step], repo, label="before", env=cpu_env))
-    assert result.status is StepStatus.PASSED
+    run = run_gate([step], repo, label="before", env=cpu_env)
+    result = only_step(run)
+    assert result.status is StepStatus.UNVERIFIED and not run.green
     assert result.note.startswith(
         "no tests were collected (pytest exit code 5); 2 tests marked gpu"
     )

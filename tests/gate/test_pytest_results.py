@@ -16,7 +16,7 @@ from bot.config import GateStep
 from bot.gate import parsers, pytest_results
 from bot.gate.runner import run_gate, step_env
 from bot.gate.steps import install_plugin, plugin_dir, prepare
-from bot.gate.triage import step_failures
+from bot.gate.kinds import step_failures
 from bot.proc import ProcessResult, run_process
 from bot.report import Category, Failure, StepStatus
 from tests.conftest import MakeRepo
@@ -197,7 +197,19 @@ def test_a_green_run_writes_no_more_than_its_counts(
     run = _run(repo, PYTEST, gate_env, plugin=True)
     assert (run.failures, run.tests_run) == ([], 50)
     lines = [json.loads(line) for line in run.file.read_text().splitlines()]
-    assert lines == [{"kind": "start"}, {"kind": "end", "exitstatus": 0, "tests_run": 50}]
+    end = {
+        "kind": "end",
+        "exitstatus": 0,
+        "normal_end": True,
+        "stopped": None,
+        "collected": 50,
+        "deselected": 0,
+        "outcomes": {"passed": 50},
+        "tests_run": 50,
+        "selected": {},
+        "watched": {},
+    }
+    assert lines == [{"kind": "start"}, end]
 
 
 def test_a_run_that_dies_keeps_what_it_recorded_and_says_it_died(

@@ -279,13 +279,22 @@ def test_green_gate_leaves_the_working_tree_clean(
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_pytest_with_no_tests_passes_with_a_note(
+def test_pytest_with_no_tests_is_unverified_not_green(
     make_repo: MakeRepo, gate_env: dict[str, str]
 ) -> None:
+    # Exit 5 used to count as passed: a gate with nothing run is no evidence of anything.
     repo = make_repo({"tests/__init__.py": "", "tests/helpers.py": "X = 1\n"}, origin=False)
-    step = only_step(run_gate([PYTEST], repo, label="before", env=gate_env))
-    assert (step.status, step.exit_code, step.tests_run) == (StepStatus.PASSED, 5, 0)
-    assert "no tests" in step.note
+    run = run_gate([PYTEST], repo, label="before", env=gate_env)
+    step = only_step(run)
+    assert (step.status, step.exit_code, step.tests_run) == (StepStatus.UNVERIFIED, 5, 0)
+    assert step.note == "no tests were collected (pytest exit code 5)"
+    assert not run.green
+    (failure,) = step.failures
+    assert (failure.category, failure.rule, failure.message) == (
+        Category.INFRA,
+        "no-evidence",
+        step.note,
+    )
 
 
 MIXED = "\n\n".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -201,12 +202,30 @@ def test_prepare_pytest_with_a_selection(tmp_path: Path) -> None:
     step = GateStep(
         name="t", run=["pytest", "-x", "-k", "not slow", "tests", "-m", "gpu"], kind="pytest"
     )
-    argv = prepare(step, tmp_path, ["tests/test_a.py::test_x"], search_path=EVERYWHERE).argv
-    assert argv[:6] == ["pytest", "-x", "-k", "not slow", "-m", "gpu"]
-    assert argv[6] == "tests/test_a.py::test_x"
-    assert argv[7:9] == ["-p", PLUGIN_MODULE]
-    assert argv[9].startswith("--selfheal-results=")
-    assert "tests" not in argv
+    ids = ["tests/test_a.py::test_x", "tests/test_b.py::test_p[a b]"]
+    prepared = prepare(step, tmp_path, ids, search_path=EVERYWHERE)
+    # The plugin selects: the user's command is left as it is, the ids go in a file.
+    assert prepared.argv[:9] == [*step.run, "-p", PLUGIN_MODULE]
+    assert prepared.argv[9].startswith("--selfheal-results=")
+    option, _, path = prepared.argv[10].partition("=")
+    assert option == "--selfheal-select"
+    assert json.loads(Path(path).read_text()) == ids
+    assert prepared.selection == tuple(ids)
+    # Without the plugin the ids replace the paths on the command line.
+    plain = prepare(step, tmp_path, ids, search_path=EVERYWHERE, plugin=False).argv
+    assert plain[:6] == ["pytest", "-x", "-k", "not slow", "-m", "gpu"]
+    assert plain[6:8] == ids
+    assert "tests" not in plain
+
+
+def test_prepare_pytest_with_a_watch_list(tmp_path: Path) -> None:
+    prepared = prepare(PYTEST, tmp_path, watch=["tests/test_a.py::test_x"])
+    option, _, path = prepared.argv[-1].partition("=")
+    assert option == "--selfheal-watch"
+    assert json.loads(Path(path).read_text()) == ["tests/test_a.py::test_x"]
+    # Only test steps select or watch tests.
+    other = GateStep(name="types", run=["mypy", "src"])
+    assert prepare(other, tmp_path, ["a.py::t"], watch=["a.py::t"]).argv[1:] == ["src"]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import pytest
 
 from bot.config import GateStep
 from bot.gate import triage
-from bot.gate.triage import classify_exception, signature, step_failures
+from bot.gate.kinds import step_failures
+from bot.gate.triage import classify_exception, signature
 from bot.proc import ProcessResult
 from bot.report import Category
 from tests.gate.conftest import SAMPLES, Sample
@@ -221,8 +222,12 @@ def test_pytest_timeout_thread_method_kills_the_run(tmp_path: Path) -> None:
     assert (failure.file, failure.line) == ("test_t.py", 3)
 
 
-def test_pytest_exit_5_is_not_a_failure(tmp_path: Path) -> None:
-    assert step_failures(PYTEST, result(5, "no tests ran"), None, tmp_path) == ([], 0)
+def test_pytest_exit_5_is_no_evidence(tmp_path: Path) -> None:
+    # It used to count as passed; nothing was collected, so nothing is shown to work.
+    (failure,), tests_run = step_failures(PYTEST, result(5, "no tests ran"), None, tmp_path)
+    assert tests_run is None
+    assert (failure.category, failure.rule) == (Category.INFRA, "no-evidence")
+    assert failure.message == "no tests were collected (pytest exit code 5)"
 
 
 # --- other kinds, and processes that went wrong -----------------------------------------
