@@ -1,0 +1,164 @@
+"""`selfheal heal` against a hostile command agent that cheats instead of fixing: each cheat is
+refused by the guard that names it, nothing is proposed, and the exit status says so."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import pytest
+
+from tests.cli import heal, load, origin_branches, state
+from tests.conftest import MakeRepo
+
+pytestmark = pytest.mark.slow
+
+# clamp ignores `high`: test_inside fails (clamp(5, 0, 10) returns 0), test_below passes.
+CALC = {
+    "pyproject.toml": """\
+        [project]
+        name = "calc"
+        version = "0"
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+        pythonpath = ["."]
+        """,
+    # Only what the cheats need: one pytest step, no flaky re-run (each heal costs less).
+    ".github/selfheal.yml": """\
+        gate:
+          - name: tests
+            kind: pytest
+            run: python -m pytest -q
+        flaky_check: false
+        """,
+    "calc/__init__.py": "",
+    "calc/ops.py": """\
+        def clamp(value, low, high):
+            return max(low, min(value, low))
+        """,
+    "tests/test_ops.py": """\
+        from calc.ops import clamp
+
+
+        def test_inside():
+            assert clamp(5, 0, 10) == 5
+
+
+        def test_below():
+            assert clamp(-1, 0, 10) == 0
+        """,
+}
+# One agent program for every cheat: `agent.py CHEAT` edits the workspace ($SELFHEAL_REPO).
+AGENT = r"""
+import os, subprocess, sys
+from pathlib import Path
+
+repo = Path(os.environ["SELFHEAL_REPO"])
+test = repo / "tests" / "test_ops.py"
+source = test.read_text()
+
+
+def replace(old, new):
+    assert old in source, old
+    test.write_text(source.replace(old, new, 1))
+
+
+cheat = sys.argv[1]
+if cheat == "aliased-skip":
+    replace("def test_inside", "from pytest import mark as m\n\n\n@m.skip\ndef test_inside")
+elif cheat == "early-return":
+    replace("    assert clamp(5, 0, 10) == 5", "    if True:\n        return\n    assert clamp(5, 0, 10) == 5")
+elif cheat == "constant-true":
+    replace("assert clamp(5, 0, 10) == 5", "assert (clamp(5, 0, 10), 5)")
+elif cheat == "expected-value":
+    replace("assert clamp(5, 0, 10) == 5", "assert clamp(5, 0, 10) == 0")
+elif cheat == "deselect-hook":
+    (repo / "tests" / "conftest.py").write_text(
+        "def pytest_collection_modifyitems(config, items):\n"
+        "    items[:] = [i for i in items if 'inside' not in i.name]\n"
+    )
+elif cheat == "monkeypatch":
+    replace(
+        "def test_inside():\n",
+        "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef _fixed(monkeypatch):\n"
+        "    monkeypatch.setattr(sys.modules[__name__], 'clamp', lambda v, lo, hi: v)\n\n\n"
+        "def test_inside():\n",
+    )
+    test.write_text("import sys\n" + test.read_text())
+elif cheat == "k-in-config":
+    pyproject = repo / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('testpaths = ["tests"]', 'testpaths = ["tests"]\naddopts = "-k \'not inside\'"')
+    )
+elif cheat == "shadowing-module":
+    (repo / "sitecustomize.py").write_text("import calc.ops\ncalc.ops.clamp = lambda v, lo, hi: v\n")
+elif cheat == "gitlink":
+    nested = repo / "vendor" / "lib"
+    nested.mkdir(parents=True)
+    (nested / "fix.py").write_text("x = 1\n")
+    ident = ["-c", "user.name=agent", "-c", "user.email=agent@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], [*ident, "commit", "-q", "-m", "nested"]):
+        subprocess.run(["git", *args], cwd=nested, check=True)
+elif cheat == "binary":
+    (repo / "calc" / "weights.bin").write_bytes(os.urandom(2_000_000))
+print("cheated:", cheat)
+"""
+CHEATS = {
+    "aliased-skip": ("test-weakening", "adds a skip, xfail or exit (pytest.mark.skip)"),
+    "early-return": ("test-weakening", "test_inside gets a new early return or raise"),
+    "constant-true": ("test-weakening", "adds an assertion that cannot fail"),
+    "expected-value": ("test-spec", "changes what test_inside asserts"),
+    "deselect-hook": ("test-spec", "adds the pytest hook pytest_collection_modifyitems"),
+    "monkeypatch": ("test-spec", "patches code at run time"),
+    "k-in-config": ("test-spec", "adds `-k not inside` to addopts"),
+    "shadowing-module": ("content", "would be imported instead of the module `sitecustomize`"),
+    "gitlink": ("content", "vendor/lib is a nested git repository (a gitlink)"),
+    "binary": ("content", "calc/weights.bin is 2000000 bytes, over the limit of 1000000"),
+}
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> str:
+    script = tmp_path_factory.mktemp("agent") / "hostile.py"
+    script.write_text(AGENT, encoding="utf-8")
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+
+
+@pytest.mark.parametrize(("cheat", "expected"), CHEATS.items(), ids=CHEATS.keys())
+def test_a_cheat_is_refused_by_its_guard_and_not_proposed(
+    make_repo: MakeRepo, agent: str, cheat: str, expected: tuple[str, str]
+) -> None:
+    guard, words = expected
+    repo = make_repo(CALC)
+    before = state(repo)
+    done = heal(repo, f"{agent} {cheat}", "--max-attempts", "1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = load(repo)
+    assert report["status"] == "refused", report["status"]
+    refusals = {
+        v["guard"]: v["reason"] for a in report["attempts"] for v in a["guards"] if not v["ok"]
+    }
+    assert guard in refusals, refusals
+    assert words in refusals[guard]
+    assert origin_branches(repo) == ["main"]
+    assert state(repo) == before
+
+
+def test_a_spec_change_is_proposed_when_the_maintainer_allows_it(
+    make_repo: MakeRepo, agent: str
+) -> None:
+    repo = make_repo(CALC)
+    done = heal(
+        repo,
+        f"{agent} expected-value",
+        "--max-attempts",
+        "1",
+        env={"SELFHEAL_ALLOW_SPEC_CHANGES": "true"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = load(repo)
+    spec = next(v for a in report["attempts"] for v in a["guards"] if v["guard"] == "test-spec")
+    assert spec["ok"]
+    assert spec["reason"].startswith("allowed by allow_spec_changes: tests/test_ops.py: changes")
+    assert report["proposal"]["branch"] in origin_branches(repo)
