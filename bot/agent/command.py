@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from bot.agent.base import AgentOutcome, AgentRequest
 from bot.agent.prompt import markdown_prompt
 from bot.errors import BadInput
+from bot.guard.confine import replace_file
 from bot.proc import run_process
 from bot.secrets import environment
 
@@ -52,13 +53,13 @@ class CommandAgent:
 
     def attempt(self, request: AgentRequest) -> AgentOutcome:
         request.scratch.mkdir(parents=True, exist_ok=True)
-        prompt_file = request.scratch / f"prompt-{request.attempt}.md"
-        failures_file = request.scratch / f"failures-{request.attempt}.json"
         prompt = markdown_prompt(request.rules, request.task, request.context)
-        prompt_file.write_text(prompt, encoding="utf-8")
-        failures_file.write_text(
+        # An earlier attempt's agent may have left a link at these names: replace, never follow.
+        prompt_file = replace_file(request.scratch, f"prompt-{request.attempt}.md", prompt)
+        failures_file = replace_file(
+            request.scratch,
+            f"failures-{request.attempt}.json",
             json.dumps([f.model_dump(mode="json") for f in request.failures], indent=2),
-            encoding="utf-8",
         )
         uses_file = any(PLACEHOLDER in word for word in self.argv)
         argv = [word.replace(PLACEHOLDER, str(prompt_file)) for word in self.argv]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from bot.guard.confine import (
     read_bytes,
     resolve,
     shown,
+    single_link_file,
     writable,
     write_text,
 )
@@ -178,6 +180,20 @@ def _check_arguments(name: str, arguments: object) -> dict[str, Any]:
 
 def _glob_match(path: str, pattern: str) -> bool:
     return PurePosixPath(path).match(pattern) or fnmatch.fnmatchcase(path, pattern)
+
+
+_HIT_LINE = re.compile(r"(?=:[0-9]+:)")
+
+
+def _single_link_hit(root: Path, hit: str) -> bool:
+    """Whether a `path:line:text` hit of git grep comes from a file with no other name.
+
+    git grep reads a hard link like any file, and its other name may be outside the tree.
+    A path may hold `:12:` itself, so every reading of the hit that names a file must be safe.
+    """
+    named = [unquote_path(hit[: m.start()]) for m in _HIT_LINE.finditer(hit)]
+    found = [root / name for name in named if name and os.path.lexists(root / name)]
+    return bool(found) and all(single_link_file(path) for path in found)
 
 
 def _count_matches(text: str, old: str) -> int:
@@ -354,7 +370,7 @@ class RepoTools:
             return f"no matches for {one_line(pattern, 200)!r} in {target.rel}"
         if code != 0:
             raise _Refused(f"search failed: {one_line(sanitize(err), 500)}")
-        hits = [hit for hit in out.split("\n") if hit]
+        hits = [hit for hit in out.split("\n") if hit and _single_link_hit(self.root, hit)]
         lines, used = [], 0
         budget = self.cap_chars - 200
         for hit in hits[:MAX_SEARCH_LINES]:
@@ -400,7 +416,7 @@ class RepoTools:
             )
             raise _Refused(f"{target.rel}: old matches {count} times, not once; {advice}")
         at = text.index(old)
-        write_text(target.real, text[:at] + new + text[at + len(old) :])
+        write_text(target, text[:at] + new + text[at + len(old) :])
         line = text.count("\n", 0, at) + 1
         return f"edited {target.rel} at line {line}"
 
@@ -410,7 +426,7 @@ class RepoTools:
             raise _Refused(f"write_file: content is over the {MAX_WRITE_CHARS} character limit")
         target = writable(self.root, args["path"], self.protected)
         existed = target.real.exists()
-        write_text(target.real, content)
+        write_text(target, content)
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
         return f"{'overwrote' if existed else 'created'} {target.rel} ({lines} lines)"
 

@@ -4,12 +4,21 @@ No absolute paths, no `..` out of the root, nothing inside `.git`, no symbolic l
 out. Writes also refuse protected paths and never go through a symbolic link. A refusal is a
 PathRefused whose message, written for the model, says what to do instead.
 `root` is always the repository root with its links resolved (os.path.realpath).
+
+The check on a path's text is not enough on its own: the project's tests run between tool
+calls and may leave links in the tree, or swap a directory for a link after the check. So
+every file is opened from a descriptor of the root, one component at a time, never following
+a link, and a file with a second hard link (whose other name may be outside the tree) is
+neither read nor written through: a write puts a new file in place of the name instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +42,12 @@ class PathRefused(Exception):
 class Target:
     rel: str  # as the model named it, normalised: "src/app.py"
     real: Path  # where it is on disk, symlinks followed; always inside the root
+    root: Path
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """`real`'s components below the root: the steps to open it by, none of them a link."""
+        return self.real.relative_to(self.root).parts
 
 
 def shown(path: str) -> str:
@@ -99,7 +114,7 @@ def resolve(root: Path, raw: str) -> Target:
         raise PathRefused(f"{name}: paths inside .git are refused; git metadata is off limits")
     real = Path(os.path.realpath(root / raw))
     _inside(root, name, real)
-    return Target("/".join(parts) or ".", real)
+    return Target("/".join(parts) or ".", real, root)
 
 
 def writable(root: Path, raw: str, protected: Sequence[str]) -> Target:
@@ -124,23 +139,90 @@ def writable(root: Path, raw: str, protected: Sequence[str]) -> Target:
             raise PathRefused(
                 f"{name}: this path is protected (pattern {pattern}); change code elsewhere"
             )
-    return Target(target.rel, path)
+    return Target(target.rel, path, root)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LINK_ERRORS = (errno.ELOOP, errno.ENOTDIR)  # what O_NOFOLLOW and O_DIRECTORY say about a link
+
+
+def _directory(target: Target, parts: Sequence[str], *, create: bool = False) -> int:
+    """A descriptor of the directory root/parts, reached without following any link."""
+    fd = os.open(target.root, _DIR_FLAGS)
+    try:
+        for part in parts:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                step = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                raise PathRefused(
+                    f"{target.rel}: no such file; use list_files to find it"
+                ) from None
+            except OSError as exc:
+                if exc.errno not in _LINK_ERRORS:
+                    raise
+                raise PathRefused(
+                    f"{target.rel}: a directory on its way changed into a symbolic link or a"
+                    " file; only files inside the repository can be used"
+                ) from None
+            os.close(fd)
+            fd = step
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_file(target: Target, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise PathRefused(f"{target.rel}: is a directory; use list_files to see what is in it")
+    if not stat.S_ISREG(info.st_mode):
+        raise PathRefused(f"{target.rel}: is not a regular file")
+    if info.st_nlink > 1:
+        # Its other name may be anywhere, ~/.ssh included; git never makes one in a checkout.
+        raise PathRefused(
+            f"{target.rel}: is a hard link to another file, which may be outside the"
+            " repository; it cannot be read or edited (write_file replaces it with a new file)"
+        )
+
+
+def single_link_file(path: Path) -> bool:
+    """True for a regular file with no other name, not reached through a final link."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
 
 
 def read_bytes(target: Target) -> bytes:
     """The bytes of a regular text file of at most MAX_READ_BYTES, opened without following."""
-    real = target.real
-    if real.is_dir():
+    if not target.parts:
         raise PathRefused(f"{target.rel}: is a directory; use list_files to see what is in it")
-    if not real.exists():
-        raise PathRefused(f"{target.rel}: no such file; use list_files or search to find it")
-    if not real.is_file():
-        raise PathRefused(f"{target.rel}: is not a regular file")
-    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    *dirs, name = target.parts
+    parent = _directory(target, dirs)
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent
+        )
+    except FileNotFoundError:
+        raise PathRefused(
+            f"{target.rel}: no such file; use list_files or search to find it"
+        ) from None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise PathRefused(f"{target.rel}: is a symbolic link; read the file it points to") from None
+    finally:
+        os.close(parent)
+    try:
+        _check_file(target, info := os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PathRefused(f"{target.rel}: is not a regular file")
         if info.st_size > MAX_READ_BYTES:
             raise PathRefused(
                 f"{target.rel}: is {info.st_size} bytes, over the {MAX_READ_BYTES} byte"
@@ -152,10 +234,41 @@ def read_bytes(target: Target) -> bytes:
     return data
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `text` as UTF-8 exactly as given; the last component is never followed as a link."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
-    fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
+def write_text(target: Target, text: str) -> None:
+    """Write `text` as UTF-8 exactly as given, as a new file put in place of the old name.
+
+    Renaming a new file over the name never writes through a link (symbolic or hard) to a
+    file elsewhere: a link at the name is itself replaced. A file's permission bits are kept.
+    """
+    *dirs, name = target.parts
+    parent = _directory(target, dirs, create=True)
+    temporary = f".{name}.selfheal-{secrets.token_hex(8)}"
+    try:
+        mode = 0o644
+        with contextlib.suppress(FileNotFoundError):
+            old = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISDIR(old.st_mode):
+                raise PathRefused(f"{target.rel}: is a directory, not a file")
+            # A link is replaced like a file; its target is never touched.
+            mode = mode if stat.S_ISLNK(old.st_mode) else stat.S_IMODE(old.st_mode)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o600, dir_fd=parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                os.fchmod(handle.fileno(), mode)
+            os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=parent)
+            raise
+    finally:
+        os.close(parent)
+
+
+def replace_file(directory: Path, name: str, text: str) -> Path:
+    """Put a new file `name` with `text` into `directory` (a report directory, say), never
+    writing through a link someone left at that name; returns its path."""
+    root = Path(os.path.realpath(directory))
+    write_text(Target(name, root / name, root), text)
+    return root / name
