@@ -18,7 +18,7 @@ from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
-from bot.fix.context import CHARS_PER_TOKEN, build_prompt, repo_instructions
+from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message
 from bot.fix.source import related_source
@@ -256,10 +256,13 @@ class Run:
         wants_agent = bool(for_agent) or self.job.mode == "implement"
         if wants_agent and self.job.agent.name != "none":
             fixer_names.append(self.job.agent.name)
+            brief = self._prompt(for_agent, number)
             request = AgentRequest(
                 mode=self.job.mode,
                 workdir=ws.path,
-                prompt=self._prompt(for_agent, number),
+                rules=brief.rules,
+                task=brief.task,
+                context=brief.context,
                 failures=for_agent,
                 attempt=number,
                 scratch=self.job.report_dir,
@@ -358,18 +361,17 @@ class Run:
                 return quick
         return self._gate(steps, f"gate {number}")
 
-    def _prompt(self, failures: Sequence[Failure], number: int) -> str:
-        # About a quarter of the prompt's budget: build_prompt's share for the source.
+    def _prompt(self, failures: Sequence[Failure], number: int) -> Brief:
+        # About a quarter of the context's budget: build_brief's share for the source.
         source_chars = self.job.config.digest_tokens // 4 * CHARS_PER_TOKEN
-        return build_prompt(
+        return build_brief(
+            self.job.config,
             mode=self.job.mode,
             failures=failures,
             attempts=self.report.attempts,
             instructions=repo_instructions(self.ws.path),
-            token_budget=self.job.config.digest_tokens,
             issue=self.job.issue,
             attempt_number=number,
-            max_attempts=self.job.config.max_attempts,
             related=related_source(self.ws.path, failures, source_chars),
             ci_log=self.job.ci_log,
         )
