@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal
 
+from bot.guard.outcomes import skip_name
 from bot.guard.pynames import Names
 from bot.guard.spec import spec_changes
 from bot.guard.truth import cannot_fail
@@ -23,39 +24,6 @@ from bot.guard.truth import cannot_fail
 Mode = Literal["heal", "implement"]
 Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 _TEST_DIRS = frozenset({"tests", "test", "testing"})
-_SKIPS = frozenset(
-    {
-        "pytest.skip",
-        "pytest.xfail",
-        "pytest.importorskip",
-        "pytest.exit",
-        "pytest.mark.skip",
-        "pytest.mark.skipif",
-        "pytest.mark.xfail",
-        "_pytest.outcomes",
-        "_pytest.skipping",
-        "unittest.skip",
-        "unittest.skipIf",
-        "unittest.skipUnless",
-        "unittest.expectedFailure",
-        "unittest.SkipTest",
-        "unittest.case.skip",
-        "unittest.case.skipIf",
-        "unittest.case.skipUnless",
-        "unittest.case.expectedFailure",
-        "unittest.case.SkipTest",
-        "sys.exit",
-        "os._exit",
-        "os.abort",
-        "os.kill",
-        "os.killpg",
-        "signal.raise_signal",
-        "builtins.exit",
-        "builtins.quit",
-        "builtins.SystemExit",
-        "builtins.KeyboardInterrupt",
-    }
-)
 _RAISES = frozenset({"pytest.raises", "pytest.warns", "pytest.deprecated_call"})
 _CATCH_ALL = frozenset({"builtins.AssertionError", "builtins.Exception", "builtins.BaseException"})
 
@@ -193,20 +161,10 @@ def _assertions(node: ast.AST, names: Names) -> list[str]:
     return [ast.dump(n) for n in ast.walk(node) if _is_assertion(n, names)]
 
 
-def _skip_name(node: ast.AST, names: Names) -> str | None:
-    if isinstance(node, ast.Attribute) and node.attr == "skipTest":
-        return "skipTest"
-    if isinstance(node, ast.Name | ast.Attribute | ast.Call):
-        name = names.qualify(node)
-        if name is not None and any(name == s or name.startswith(s + ".") for s in _SKIPS):
-            return name
-    return None
-
-
 def _skips(module: Module, exempt: set[int]) -> Counter[str]:
     found: Counter[str] = Counter()
     for node in ast.walk(module.tree):
-        if id(node) not in exempt and (name := _skip_name(node, module.names)) is not None:
+        if id(node) not in exempt and (name := skip_name(node, module.names)) is not None:
             found[name] += 1
     return found
 
