@@ -12,7 +12,7 @@ from bot.agent.prompt import markdown_prompt
 from bot.errors import BadInput
 from bot.guard.confine import replace_file
 from bot.proc import run_process
-from bot.secrets import environment
+from bot.secrets import environment, redact, redact_data, secret_values
 
 PLACEHOLDER = "{prompt_file}"
 AGENT_OUTPUT_CAP = 128 * 1024
@@ -53,13 +53,18 @@ class CommandAgent:
 
     def attempt(self, request: AgentRequest) -> AgentOutcome:
         request.scratch.mkdir(parents=True, exist_ok=True)
-        prompt = markdown_prompt(request.rules, request.task, request.context)
+        # Test output in the failures may hold a secret (or an encoding of one): never sent.
+        secrets = secret_values()
+        prompt = redact(markdown_prompt(request.rules, request.task, request.context), secrets)
         # An earlier attempt's agent may have left a link at these names: replace, never follow.
         prompt_file = replace_file(request.scratch, f"prompt-{request.attempt}.md", prompt)
         failures_file = replace_file(
             request.scratch,
             f"failures-{request.attempt}.json",
-            json.dumps([f.model_dump(mode="json") for f in request.failures], indent=2),
+            json.dumps(
+                redact_data([f.model_dump(mode="json") for f in request.failures], secrets),
+                indent=2,
+            ),
         )
         uses_file = any(PLACEHOLDER in word for word in self.argv)
         argv = [word.replace(PLACEHOLDER, str(prompt_file)) for word in self.argv]
