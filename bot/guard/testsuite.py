@@ -95,7 +95,11 @@ def _review_code(change: ChangedFile, files: Files, mode: Mode, review: SuiteRev
             review.spec.append((path, f"adds {path}, which can override fixtures and hooks"))
         elif after_tree is None:
             review.spec.append((path, f"removes {path}"))
-    found = compare(path, before_tree, after_tree, mode)
+    try:
+        found = compare(path, before_tree, after_tree, mode)
+    except RecursionError:  # parsed, but nested deeper than the checks can walk
+        review.unreadable.append((path, f"{path} is nested too deeply for its tests to be checked"))
+        return
     review.weakening += [(path, text) for text in found.weakening]
     review.spec += [(path, text) for text in found.spec]
     review.listed += found.listed

@@ -174,3 +174,10 @@ def test_files_reads_without_following_links_or_leaving_the_root(tmp_path: Path)
     assert files.after("out/secret.txt").data is None
     assert files.after("dir").regular is False
     assert files.after("missing.txt").exists is False
+
+
+def test_test_code_nested_too_deeply_is_refused_in_one_line(make_repo: MakeRepo) -> None:
+    deep = "def test_inside():\n    assert clamp" + ".b" * 2000 + "\n"
+    verdict = guard(make_repo, BASE, {"tests/test_ops.py": deep})["content"]
+    assert not verdict.ok
+    assert "tests/test_ops.py is nested too deeply for its tests to be checked" in verdict.reason
