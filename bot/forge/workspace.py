@@ -43,6 +43,7 @@ from bot.forge.push import push_commit
 from bot.report import FileChange
 
 CANDIDATE_REF = "refs/selfheal/candidate"
+_NO_REPOSITORY = "/nonexistent/selfheal-workspaces-have-no-repository"
 # Variables that would point a child's git somewhere else than the directory it runs in.
 _LOCATION_VARS = frozenset(
     {
@@ -211,9 +212,9 @@ class Workspace:
             remove_tree(cache)
         run(self._git, "update-ref", "--no-deref", "HEAD", sha)
 
-    def publish_branch(self, sha: str, branch: str) -> bool:
+    def publish_branch(self, sha: str, branch: str) -> str | None:
         """Point refs/heads/<branch> of the user's repository at `sha`, copying the commit's
-        objects there; True when it moved a branch that already existed."""
+        objects there; the commit it moved the branch from, None for a new or unmoved one."""
         self._check_sha(sha)
         user = self._user
         check_branch(user, branch)
@@ -236,7 +237,7 @@ class Workspace:
         now = run(user.where, "rev-parse", "--verify", ref).strip()
         if now != sha:
             raise GitError(f"branch {branch} is at {short_sha(now)}, not {short_sha(sha)}")
-        return before is not None and before != sha
+        return before if before not in (None, sha) else None
 
     def push(
         self,
@@ -292,6 +293,11 @@ def open_workspace(repo: Path, base: str | None = None) -> Workspace:
         workspace.base_ref, workspace.remote_url = base_ref, origin
         init_private(workspace._git_home, user)
         workspace.path.mkdir()
+        # A `git` run in the work tree, even without child_env's ceiling, stops here: an
+        # invalid gitfile ends the search for a repository, so it never reaches one that
+        # encloses the temp dir. Read-only, so removing it takes a deliberate chmod first.
+        (work_home / ".git").write_text(f"gitdir: {_NO_REPOSITORY}\n", encoding="utf-8")
+        work_home.chmod(0o555)
         run(workspace._git, "read-tree", "-u", "--reset", base_sha)
         run(workspace._git, "update-ref", "--no-deref", "HEAD", base_sha)
         register_work_tree(workspace._git)

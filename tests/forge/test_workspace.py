@@ -300,11 +300,11 @@ def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: Make
     with open_workspace(repo) as ws:
         (ws.path / "notes.txt").write_text("first\n")
         first = ws.commit(BOT, "first")
-        assert ws.publish_branch(first, "selfheal/fix") is False
-        assert ws.publish_branch(first, "selfheal/fix") is False  # same commit: not moved
+        assert ws.publish_branch(first, "selfheal/fix") is None
+        assert ws.publish_branch(first, "selfheal/fix") is None  # same commit: not moved
         (ws.path / "notes.txt").write_text("second\n")
         second = ws.commit(BOT, "second")
-        assert ws.publish_branch(second, "selfheal/fix") is True
+        assert ws.publish_branch(second, "selfheal/fix") == first
         with pytest.raises(BadInput, match="branch you are on"):
             ws.publish_branch(second, "main")
         with pytest.raises(BadInput, match="worktree has it checked out"):
