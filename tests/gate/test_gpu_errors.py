@@ -8,8 +8,8 @@ import pytest
 
 from bot.config import GateStep
 from bot.gate import gpu_errors
-from bot.gate.runner import run_gate
 from bot.gate.kinds import step_failures
+from bot.gate.runner import run_gate
 from bot.gate.triage import classify_exception
 from bot.proc import ProcessResult
 from bot.report import Category

@@ -14,9 +14,9 @@ import pytest
 
 from bot.config import GateStep
 from bot.gate import parsers, pytest_results
+from bot.gate.kinds import step_failures
 from bot.gate.runner import run_gate, step_env
 from bot.gate.steps import install_plugin, plugin_dir, prepare
-from bot.gate.kinds import step_failures
 from bot.proc import ProcessResult, run_process
 from bot.report import Category, Failure, StepStatus
 from tests.conftest import MakeRepo

@@ -59,7 +59,13 @@ def test_on_a_cpu_runner_gpu_tests_are_left_out_and_the_rest_pass(
     result = run(step, repo, cpu_env)
     assert result.status is StepStatus.PASSED, result.output
     assert result.tests_run == 7  # 3 parametrized adds, 3 more, the slow one; not the gpu two
-    assert "2 tests marked gpu deselected" in result.note or step is XDIST
+    assert result.note == (
+        "2 tests marked gpu deselected: no GPU on this runner (nvidia-smi is not on PATH)"
+    )
+    evidence = result.evidence
+    assert evidence is not None
+    assert (evidence.normal_end, evidence.collected, evidence.deselected) == (True, 9, 2)
+    assert (evidence.passed, evidence.skipped, evidence.xfailed) == (7, 1, 1)
 
 
 def test_a_project_that_never_registers_gpu_survives_strict_markers(
@@ -81,6 +87,8 @@ def test_with_a_gpu_the_gpu_tests_run(
     result = run(step, repo, gpu_env)
     assert result.status is StepStatus.PASSED, result.output
     assert (result.tests_run, result.gpu_tests_deselected) == (9, None)
+    assert result.evidence is not None
+    assert (result.evidence.collected, result.evidence.deselected) == (11, 0)
 
 
 def test_with_a_gpu_an_unregistered_gpu_marker_is_the_projects_own_error(
@@ -92,3 +100,15 @@ def test_with_a_gpu_an_unregistered_gpu_marker_is_the_projects_own_error(
     result = run(PYTEST, repo, gpu_env)
     assert result.status is StepStatus.FAILED
     assert "'gpu' not found in `markers` configuration option" in result.output
+
+
+def test_a_selection_runs_under_the_strict_settings(
+    make_repo: MakeRepo, cpu_env: dict[str, str]
+) -> None:
+    repo = strict_repo(make_repo)
+    ids = ["tests/test_calc.py::test_add[1-2-3]", "tests/test_calc.py::test_mean"]
+    (result,) = run_gate([XDIST], repo, label="verify", env=cpu_env, selection={"tests": ids}).steps
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.evidence is not None
+    assert result.evidence.selected == dict.fromkeys(ids, "passed")
+    assert result.evidence.collected == 2

@@ -37,6 +37,7 @@ from bot.report import Category, Evidence, Failure, StepStatus
 # PYTHONPATH.
 PLUGIN_MODULE = "_selfheal_pytest"
 _PLUGIN_SOURCE = Path(__file__).parent.parent / "pytest_plugin.py"
+_RAN = frozenset({0, 1, 5})  # pytest's exit codes for a session that got to its tests
 _JUNIT_BANNER = re.compile(r"^-+ generated xml file: .* -+\n?", re.MULTILINE)
 
 
@@ -148,8 +149,12 @@ class Pytest(StepKind):
             failures = triage.text()
         said = judge.verdict(code, evidence, plugin=prepared.results_path is not None)
         status, note = said.status, said.reason
-        unmet = judge.unmet(evidence, [*prepared.selection, *prepared.watch])
-        if evidence is not None and unmet:
+        # Only a run that got to its tests says which were collected: not a usage error
+        # (exit 4: the junit fallback names a missing id on the command line) or a
+        # collection error (exit 2), which have failures of their own.
+        concluded = evidence is not None and code in _RAN
+        unmet = judge.unmet(evidence, [*prepared.selection, *prepared.watch]) if concluded else {}
+        if unmet:
             # Every test re-run to check a fix must have been collected and passed.
             failures += [_unmet(triage, test_id, outcome) for test_id, outcome in unmet.items()]
             if status is not StepStatus.FAILED:
