@@ -9,6 +9,7 @@ from pathlib import Path
 from bot import __version__
 from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.fix.digest import failure_digest
+from bot.gate.evidence import gate_sentence
 from bot.gate.runner import run_gate
 from bot.gate.steps import resolve_gate
 from bot.proc import scrubbed_env
@@ -32,7 +33,7 @@ def gate(args: argparse.Namespace) -> int:
         tool_version=__version__,
         mode="gate",
         status=Status.GREEN if result.green else Status.GAVE_UP,
-        detail="gate green" if result.green else f"{len(result.failures)} failure(s)",
+        detail=gate_sentence(result),  # an unverified step says why, plainly
         repo=str(repo),
         base_sha="",
         started_at=started,

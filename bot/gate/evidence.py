@@ -98,6 +98,23 @@ def unmet_sentence(test_id: str, outcome: str) -> str:
     return f"{test_id} was {outcome}, not passed"
 
 
+def gate_sentence(run: GateRun) -> str:
+    """The gate's verdict in a line: "gate green", or what failed and what is unverified."""
+    if run.green:
+        return "gate green"
+    parts = [
+        f"{s.name} unverified: {s.note or 'no evidence that its tests ran'}"
+        for s in run.steps
+        if s.status is StepStatus.UNVERIFIED
+    ]
+    failing = [f for s in run.steps if s.status is not StepStatus.UNVERIFIED for f in s.failures]
+    if failing:
+        parts.append(f"{len(failing)} failure(s)")
+    others = [s for s in run.steps if s.status is not StepStatus.UNVERIFIED and not s.failures]
+    parts += [f"{s.name} {s.status.value}" for s in others if s.status is not StepStatus.PASSED]
+    return "not green: " + "; ".join(parts) if parts else "not green"
+
+
 # --- before and after a fix ---------------------------------------------------------------
 
 

@@ -1,0 +1,43 @@
+"""`selfheal gate` says plainly when a gate that exits 0 shows no evidence: not green, exit 1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tests.cli import selfheal
+from tests.conftest import MakeRepo
+
+BIN = str(Path(sys.executable).parent)
+ENV = {"PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+CONFIG = """\
+gate:
+  - name: tests
+    run: pytest -q -p no:cacheprovider
+    kind: pytest
+"""
+
+
+def test_a_green_project_with_no_tests_collected_is_not_green(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {".github/selfheal.yml": CONFIG, "tests/helpers.py": "X = 1\n", "pkg.py": "Y = 2\n"},
+        origin=False,
+    )
+    done = selfheal("gate", "--repo", str(repo), env=ENV)
+    assert done.returncode == 1, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first == (
+        "selfheal gate: gave_up - not green: tests unverified: "
+        "no tests were collected (pytest exit code 5)"
+    )
+    assert "tests unverified" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_a_green_project_with_tests_is_green(make_repo: MakeRepo) -> None:
+    files = {".github/selfheal.yml": CONFIG, "tests/test_a.py": "def test_a():\n    pass\n"}
+    repo = make_repo(files, origin=False)
+    done = selfheal("gate", "--repo", str(repo), env=ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == "selfheal gate: green - gate green"
