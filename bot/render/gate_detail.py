@@ -1,4 +1,5 @@
-"""Report sections about the gate's runs: time per step per run, GPUs, experiment metrics.
+"""Report sections about the gate's runs: the evidence that tests ran, time per step per run,
+GPUs, experiment metrics.
 
 Pure Markdown, for bot.render.markdown; every string from the project goes through
 bot.render.text.
@@ -6,11 +7,13 @@ bot.render.text.
 
 from __future__ import annotations
 
+from bot.gate.evidence import failing_ids
 from bot.render.text import md_code, md_text, plural
 from bot.report import GateRun, Report, StepResult, StepStatus
 
 STATUS_WORDS = {StepStatus.NEEDS_GPU: "needs a GPU runner"}
 RUN_IDS_SHOWN = 3
+IDS_SHOWN = 20
 
 
 def status_word(status: StepStatus) -> str:
@@ -62,6 +65,76 @@ def needs_gpu_note(report: Report) -> list[str]:
         f"> **Needs a GPU runner.** Not run: {said or 'a step that requires a GPU'}."
         " The gate cannot be green on this runner; run selfheal on one with a GPU."
     ]
+
+
+# --- evidence that the tests ran -------------------------------------------------------
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _evidence_row(run: GateRun, step: StepResult) -> str:
+    name = md_code(step.name, table=True, limit=60)
+    label = md_text(run.label, 60)
+    e = step.evidence
+    if e is None:
+        return f"| {label} | {name} | **{status_word(step.status)}** | - | - | - | - | - | - |"
+    end = "yes" if e.normal_end else "**no**"
+    return (
+        f"| {label} | {name} | {status_word(step.status)} | {_count(e.collected)} | {e.ran}"
+        f" | {e.passed} | {e.failed + e.errors} | {e.skipped + e.xfailed} | {end} ({e.source}) |"
+    )
+
+
+def _outcome_after(runs: list[GateRun], step: str, test_id: str) -> tuple[str, str] | None:
+    """The last outcome recorded for `test_id` after the first run, and where."""
+    for run in reversed(runs[1:]):
+        found = _find(run, step)
+        if found is None:
+            continue
+        e = found.evidence
+        seen = {**e.watched, **e.selected} if e is not None else {}
+        if test_id in seen:
+            return seen[test_id], run.label
+        if any(f.test_id == test_id for f in found.failures):
+            return "failed", run.label
+    return None
+
+
+def evidence(report: Report) -> list[str]:
+    """What showed that the tests ran: counts per test step per gate run, each test that
+    failed before with its outcome after, and every step that showed nothing, plainly."""
+    runs = report.gate_runs()
+    shown = [
+        (r, s) for r in runs for s in r.steps if s.evidence or s.status is StepStatus.UNVERIFIED
+    ]
+    if not shown:
+        return []
+    lines = [
+        "| gate run | step | status | collected | ran | passed | failed | skipped | normal end |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(_evidence_row(r, s) for r, s in shown),
+    ]
+    unverified = [(r, s) for r, s in shown if s.status is StepStatus.UNVERIFIED]
+    if unverified:
+        lines += ["", "Unverified (no evidence that tests ran, so never green):"]
+        lines += [
+            f"- {md_text(r.label, 60)}: {md_code(s.name)}: {md_text(s.note or 'no evidence', 300)}"
+            for r, s in unverified
+        ]
+    before = report.gate_before
+    failed = failing_ids(before) if before is not None else {}
+    pairs = [(name, test_id) for name, ids in failed.items() for test_id in ids]
+    if pairs and len(runs) > 1:
+        lines += ["", "Tests that failed before:"]
+        for name, test_id in pairs[:IDS_SHOWN]:
+            after = _outcome_after(runs, name, test_id)
+            said = f"{after[0]} ({md_text(after[1], 40)})" if after else "no outcome recorded"
+            lines.append(f"- {md_code(test_id, limit=200)}: {said}")
+        if len(pairs) > IDS_SHOWN:
+            lines.append(f"- and {len(pairs) - IDS_SHOWN} more")
+    return lines
 
 
 # --- time per step per gate run ---------------------------------------------------------

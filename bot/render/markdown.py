@@ -361,6 +361,7 @@ def _document(report: Report, log_cap: int | None) -> str:
     if gpu_note := gate_detail.needs_gpu_note(report):
         note += ["", *gpu_note] if note else gpu_note
     optional = [
+        ("Evidence", gate_detail.evidence(report)),
         ("GPU", gate_detail.gpus(report)),
         ("Metrics", gate_detail.metrics(report)),
     ]
