@@ -27,6 +27,7 @@ from bot.report import (
 )
 
 GPU_MARKER = "gpu"  # pytest tests marked with it run only where a GPU is
+_FALLBACKS = 2  # a step is run at most this many more times, each another way
 
 
 def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, str]:
@@ -62,16 +63,18 @@ def _execute(job: _Job, repo: Path, scratch: Path) -> tuple[PreparedStep, Proces
     pytest without selfheal's plugin); whether it fell back."""
     prepared, timeout, cap = job.prepared, job.timeout, job.kind.output_cap
     result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
-    fallback = job.kind.fallback(prepared, result, scratch, job.options)
-    if fallback is not None:
+    fell_back = False
+    for _ in range(_FALLBACKS):
+        fallback = job.kind.fallback(prepared, result, scratch, job.options)
+        if fallback is None:
+            break
         # e.g. a wrapper that does not pass PYTHONPATH on: run it again the older way.
-        spent = result.duration_s
-        prepared = fallback
+        spent, prepared, fell_back = result.duration_s, fallback, True
         result = run_process(
             prepared.argv, repo, env=job.env, timeout=max(timeout - spent, 0.1), output_cap=cap
         )
         result = dataclasses.replace(result, duration_s=result.duration_s + spent)
-    return prepared, result, fallback is not None
+    return prepared, result, fell_back
 
 
 def _read(job: _Job, prepared: PreparedStep, result: ProcessResult, repo: Path) -> Reading:

@@ -8,6 +8,7 @@ error, -W error, -p no:cacheprovider and pytest-xdist.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,23 @@ def test_a_selection_runs_under_the_strict_settings(
     assert result.evidence is not None
     assert result.evidence.selected == dict.fromkeys(ids, "passed")
     assert result.evidence.collected == 2
+
+
+def test_without_the_plugin_a_project_that_never_registers_gpu_still_runs(
+    make_repo: MakeRepo, cpu_env: dict[str, str]
+) -> None:
+    # -E: PYTHONPATH is ignored, so the plugin cannot load; the junit run's -m "not gpu"
+    # meets --strict-markers, and a last run goes without it (such a project has no gpu tests).
+    repo = strict_repo(make_repo, register_gpu=False, gpu_tests=False)
+    (repo / "conftest.py").write_text("import sys\nsys.path.insert(0, '.')\n")
+    step = GateStep(name="tests", run=[sys.executable, "-E", "-m", "pytest"], kind="pytest")
+    result = run(step, repo, cpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.evidence is not None
+    assert (result.evidence.source, result.evidence.collected) == ("junit", 9)
+    # Registered, the -m stays: the gpu tests are left out.
+    repo = strict_repo(make_repo)
+    (repo / "conftest.py").write_text("import sys\nsys.path.insert(0, '.')\n")
+    result = run(step, repo, cpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.evidence is not None and result.evidence.collected == 9

@@ -36,6 +36,7 @@ class PreparedStep:
     python_path: Path | None = None  # a directory the step needs last on its PYTHONPATH
     selection: tuple[str, ...] = ()  # the test ids it re-runs (none: all)
     watch: tuple[str, ...] = ()  # test ids whose outcome it reports in a full run
+    deselect_marker: str | None = None  # tests marked with it are left out (gpu, no GPU here)
 
 
 @dataclass(frozen=True)

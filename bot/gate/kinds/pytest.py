@@ -8,6 +8,7 @@ the ids on the command line, and `-m "not gpu"`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -88,6 +89,7 @@ class Pytest(StepKind):
                 junit_path=junit,
                 selection=selection,
                 watch=watch,
+                deselect_marker=options.deselect_marker,
             )
         # --junitxml would cost pytest an XML element for every passing test; the plugin
         # writes only what failed, and the counts.
@@ -109,30 +111,25 @@ class Pytest(StepKind):
             python_path=install_plugin(scratch),
             selection=selection,
             watch=watch,
+            deselect_marker=options.deselect_marker,
         )
 
     def fallback(
         self, prepared: PreparedStep, result: ProcessResult, scratch: Path, options: Options
     ) -> PreparedStep | None:
-        path = prepared.results_path
-        refused = (
-            path is not None
-            and result.start_error is None
-            and not result.timed_out
-            and result.returncode != 0
-            and not path.exists()
-            and plugin_refused(result.output)
-        )
-        if not refused:
+        """Without the plugin when it could not load; then, where `-m "not gpu"` meets
+        --strict-markers in a project that never registers gpu (so has no gpu tests: with
+        strict markers it could not mark any), without the `-m`."""
+        if result.start_error is not None or result.timed_out or result.returncode == 0:
             return None
-        plain = Options(
-            selection=options.selection,
-            watch=options.watch,
-            search_path=options.search_path,
-            plugin=False,
-            deselect_marker=options.deselect_marker,
-        )
-        return self.prepare(prepared.step, scratch, plain)
+        path, marker = prepared.results_path, prepared.deselect_marker
+        if path is not None and not path.exists() and plugin_refused(result.output):
+            plain = dataclasses.replace(options, plugin=False)
+            return self.prepare(prepared.step, scratch, plain)
+        if path is None and marker and _unknown_marker(result.output, marker):
+            plain = dataclasses.replace(options, plugin=False, deselect_marker=None)
+            return self.prepare(prepared.step, scratch, plain)
+        return None
 
     def shown_argv(self, step: GateStep, selection: Sequence[str]) -> list[str]:
         return apply_selection(step.run, selection) if selection else list(step.run)
@@ -171,6 +168,15 @@ class Pytest(StepKind):
             marker_deselected=results.marker_deselected if results is not None else None,
             output=_JUNIT_BANNER.sub("", result.output),
         )
+
+
+def _unknown_marker(output: str, marker: str) -> bool:
+    """pytest refused `marker` in a -m expression: unregistered, under --strict-markers."""
+    return any(
+        line.startswith("ERROR: Unknown marker(s) in '-m' expression:")
+        and marker in line.split(":", 2)[2].split(".")[0].replace(",", " ").split()
+        for line in output.splitlines()
+    )
 
 
 def _join(note: str, more: str) -> str:
