@@ -107,7 +107,8 @@ def test_sigterm_while_a_command_agent_sleeps(
 ) -> None:
     repo = make_repo(
         {
-            "tests/test_x.py": "def test_x():\n    assert False\n",
+            "app.py": "def ok():\n    return False\n",
+            "tests/test_x.py": "from app import ok\n\n\ndef test_x():\n    assert ok()\n",
             ".github/selfheal.yml": textwrap.dedent(
                 f"""\
                 flaky_check: false
@@ -123,8 +124,7 @@ def test_sigterm_while_a_command_agent_sleeps(
     agent = tmp_path / "agent.py"
     agent.write_text(
         "import pathlib\n"
-        "pathlib.Path('tests/test_x.py').write_text('def test_x():\\n    assert True\\n')\n"
-        + SPAWN
+        "pathlib.Path('app.py').write_text('def ok():\\n    return True\\n')\n" + SPAWN
     )
     ready = tmp_path / "agent-ready"
     command = shlex.join([PY, str(agent), marker, str(ready)]) + " {prompt_file}"
@@ -142,7 +142,7 @@ def test_sigterm_while_a_command_agent_sleeps(
     assert "Traceback" not in err
     check_everything_ended(marker, tmp_path, repo, "")
     # The agent's edit so far is kept.
-    assert "assert True" in (repo / ".selfheal" / "fix.patch").read_text()
+    assert "+    return True" in (repo / ".selfheal" / "fix.patch").read_text()
 
 
 def test_sigint_while_a_gate_test_sleeps(make_repo: MakeRepo, tmp_path: Path, marker: str) -> None:
