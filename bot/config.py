@@ -162,7 +162,14 @@ class Config(BaseModel):
     isolation: Literal["auto", "user", "none"] = "auto"
     digest_tokens: int = Field(default=8000, ge=500)
     max_diff_lines: int = Field(default=2000, ge=1)
+    max_file_bytes: int = Field(default=1_000_000, ge=1)  # content guard: any one changed file
+    # Healing: may a fix change expected values, conftest hooks, patches of the code under
+    # test or pytest's selection settings? Off: the tests are the specification.
+    allow_spec_changes: bool = False
     flaky_check: bool = True
+    # Where proposals are pushed. None: on GitHub, $GITHUB_SERVER_URL/$GITHUB_REPOSITORY.git;
+    # locally, the URL `origin` had when the run started (never a pushurl or insteadOf).
+    push_url: str | None = Field(default=None, min_length=1)
     # GitHub: runs allowed on one issue or PR (counted in the sticky comment), PRs as drafts,
     # labels put on the PRs selfheal opens, failed-job log excerpt given to the loop
     max_runs: int = Field(default=5, ge=1, le=100)

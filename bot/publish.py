@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from bot.actions import Runner
 from bot.config import Config
 from bot.errors import ProposalError
+from bot.fix import proposal
 from bot.fix.proposal import commit_message
 from bot.forge import git
 from bot.forge.github import ForgeError, GitHub, Pull
-from bot.guard.diff import parse_diff
-from bot.guard.policy import check_changes
 from bot.render.comment import find_sticky, render_comment
 from bot.render.markdown import render_markdown
 from bot.render.pull_request import failure_annotations, pull_body, pull_title
@@ -38,6 +36,16 @@ _CONCLUSION = {
 
 
 @dataclass(frozen=True)
+class Push:
+    """Where the proposal goes: a URL from selfheal's settings (never the checkout's remote
+    configuration), and the token, sent only to `token_host`."""
+
+    url: str
+    token: str | None = None
+    token_host: str | None = None
+
+
+@dataclass(frozen=True)
 class Published:
     report: Report
     pull: Pull | None
@@ -45,40 +53,58 @@ class Published:
     exit_code: int
 
 
-def _recheck(
-    ws: git.Workspace, target_mode: Literal["heal", "implement"], config: Config
-) -> str | None:
-    """The guards again, on the patch as applied here: a refusal's reason, or None."""
-    verdicts = check_changes(
-        parse_diff(ws.total_diff()),
-        root=ws.path,
-        mode=target_mode,
-        protected=config.protected_paths,
-        max_diff_lines=config.max_diff_lines,
-    )
-    refused = [v for v in verdicts if not v.ok]
-    if not refused:
-        return None
-    return "; ".join(f"{v.guard}: {v.reason}" for v in refused)
-
-
-def _commit(repo: Path, target: Target, report: Report, patch: str, config: Config) -> Report:
-    """Apply the patch to the target commit in a fresh worktree and commit it to the branch."""
+def _commit(
+    repo: Path, target: Target, report: Report, patch: str, *, config: Config, push: Push
+) -> Report:
+    """Rebuild the patch on the target commit in a clean checkout (guards re-checked, the
+    verified tree matched) and push it: the same path a local heal takes."""
+    verified = report.gate_after.tree if report.gate_after is not None else None
     with git.open_workspace(repo, target.sha) as ws:
-        ws.apply(patch)
-        refusal = _recheck(ws, target.job, config)
-        if refusal is not None:
+        try:
+            built = proposal.build(
+                ws,
+                patch,
+                mode=target.job,
+                config=config,
+                message=commit_message(report),
+                verified_tree=verified,
+            )
+        except ProposalError as exc:
+            return _not_proposed(report, str(exc), None)
+        if built.commit is None:
             return report.model_copy(
                 update={
                     "status": Status.REFUSED,
                     "stop_reason": StopReason.REFUSED,
-                    "detail": f"the patch failed the guards when re-checked before proposing: "
-                    f"{refusal}",
+                    "detail": "the patch failed the guards when re-checked before proposing: "
+                    f"{built.refusal}",
                     "proposal": None,
                 }
             )
-        sha = ws.propose(target.branch, config.git, commit_message(report))
-    return report.model_copy(update={"proposal": Proposal(branch=target.branch, commit=sha)})
+        done = proposal.deliver(
+            ws,
+            built.commit,
+            target.branch,
+            url=push.url,
+            local=False,
+            token=push.token,
+            token_host=push.token_host,
+        )
+    done = done.model_copy(update={"base": target.into})
+    if done.push_error:
+        return _not_proposed(report, done.push_error, done)
+    return report.model_copy(update={"proposal": done})
+
+
+def _not_proposed(report: Report, why: str, done: Proposal | None) -> Report:
+    return report.model_copy(
+        update={
+            "status": Status.NOT_PROPOSED,
+            "stop_reason": StopReason.NOT_PROPOSED,
+            "detail": f"the gate is green on the fix, but it was not proposed: {why}",
+            "proposal": done,
+        }
+    )
 
 
 def _open_or_update(
@@ -136,30 +162,22 @@ def publish(
     *,
     repo: Path,
     config: Config,
-    token: str,
+    push: Push,
     run_url: str | None = None,
 ) -> Published:
     """Propose the fix (when there is one) and write every report; returns what was done.
 
     `run_url` is the workflow run's page, linked from the pull request and the comment."""
     pull: Pull | None = None
-    exit_code = report.exit_code
     if report.status in (Status.HEALED, Status.PROPOSED):
-        report = _commit(repo, target, report, patch, config)
-        exit_code = report.exit_code
-    if report.proposal is not None and report.status in (Status.HEALED, Status.PROPOSED):
-        proposal = report.proposal.model_copy(update={"remote": "origin", "base": target.into})
-        try:
-            git.push(repo, target.branch, "origin", token=token)
-            proposal = proposal.model_copy(update={"pushed": True})
-            pull = _open_or_update(github, target, report, config, run_url)
-            proposal = proposal.model_copy(
-                update={"pr_number": pull.number, "pr_url": pull.html_url}
-            )
-        except ProposalError as exc:
-            proposal = proposal.model_copy(update={"push_error": str(exc)})
-            exit_code = exc.exit_code
-        report = report.model_copy(update={"proposal": proposal})
+        report = _commit(repo, target, report, patch, config=config, push=push)
+    if report.proposal is not None and report.proposal.pushed:
+        pull = _open_or_update(github, target, report, config, run_url)
+        linked = report.proposal.model_copy(
+            update={"pr_number": pull.number, "pr_url": pull.html_url}
+        )
+        report = report.model_copy(update={"proposal": linked})
+    exit_code = report.exit_code
     thread = target.thread or (pull.number if pull is not None else None)
     comment_url = None
     if thread is not None:

@@ -152,6 +152,9 @@ class GateRun(Frozen):
     steps: list[StepResult]
     duration_s: float = 0.0
     partial: bool = False  # only what failed was re-run
+    # The git tree whose exact bytes this run checked (a clean checkout of the candidate
+    # commit: nothing ignored, untracked or compiled): set on the run that proves a proposal.
+    tree: str | None = None
     gpus: list[GpuDevice] = Field(default_factory=list)  # the GPUs this runner showed
 
     @property
@@ -249,6 +252,8 @@ class StopReason(str, Enum):
     BUDGET = "budget"
     REFUSED = "refused"
     NOTHING_TO_FIX = "nothing_to_fix"  # only flaky or unfixable failures
+    NEEDS_AGENT = "needs_agent"  # what is left needs an agent, and none is configured
+    NOT_PROPOSED = "not_proposed"  # green, but the push or branch write failed
     INTERRUPTED = "interrupted"
     CRASHED = "crashed"
 
@@ -266,6 +271,7 @@ class Proposal(Frozen):
     pushed: bool = False
     remote: str | None = None
     push_error: str | None = None
+    replaced: str | None = None  # the commit the local branch held before (a re-run moved it)
     pr_number: int | None = None
     pr_url: str | None = None
     base: str | None = None  # the branch the pull request goes into

@@ -106,6 +106,8 @@ class Site:
             "GITHUB_OUTPUT": str(output),
             "GITHUB_STEP_SUMMARY": str(summary),
             "RUNNER_TEMP": str(self.tmp / "runner-temp"),
+            # The proposal goes to the bare origin standing in for the server's repository.
+            "SELFHEAL_PUSH_URL": str(self.origin),
             **self.env,
             **(env or {}),
         }

@@ -425,6 +425,7 @@ def test_action_yml_heals_a_red_build_and_returns_its_outputs(site: Site, tmp_pa
             "GITHUB_WORKSPACE": str(site.repo),
             "SELFHEAL_AGENT_COMMAND": site.env["SELFHEAL_AGENT_COMMAND"],
             "SELFHEAL_API_WRITE_INTERVAL": "0",
+            "SELFHEAL_PUSH_URL": str(site.origin),
         },
         workdir=site.repo,
         runner_temp=runner_temp,

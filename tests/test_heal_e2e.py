@@ -367,7 +367,7 @@ def test_ctrl_c_leaves_the_checkout_as_it_was(make_repo: MakeRepo, tmp_path: Pat
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     report = load(repo)
-    assert report["status"] == "error"
+    assert report["status"] == "interrupted"
     assert report["stop_reason"] == "interrupted"
     assert state(repo) == before  # no worktree left, branch, HEAD and files as they were
     assert origin_branches(repo) == ["main"]

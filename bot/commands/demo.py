@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from bot.errors import BadInput, GitError
 from bot.fix.loop import Job
 from bot.fixtures_path import fixtures_dir
 from bot.forge.git import seed_repo
+from bot.secrets import environment, secret
 
 SCRIPTED_NOTE = (
     "The model's answers in this demo are scripted: the real Claude agent code runs through the "
@@ -63,7 +63,7 @@ def demo(args: argparse.Namespace) -> int:
         Path(args.dir).resolve() if args.dir else Path(tempfile.mkdtemp(prefix="selfheal-demo-"))
     )
     parent.mkdir(parents=True, exist_ok=True)
-    if args.live and not os.environ.get("ANTHROPIC_API_KEY"):
+    if args.live and not secret("ANTHROPIC_API_KEY"):
         raise BadInput(
             "selfheal demo --live needs ANTHROPIC_API_KEY; without --live the demo replays a script"
         )
@@ -73,7 +73,7 @@ def demo(args: argparse.Namespace) -> int:
     report_dir = report_dir_for(repo, None)
     if args.live:
         print("  The Claude agent talks to the real Messages API (--live).", file=sys.stderr)
-        agent = make_claude(config, os.environ)
+        agent = make_claude(config, environment())
         code = execute(
             Job(mode="heal", repo=repo, config=config, agent=agent, report_dir=report_dir),
             as_json=args.json,

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.agent.base import Agent
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
-from bot.commands.common import config_from_args, repo_root
+from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job, Run
 from bot.render.console import summary_lines
@@ -60,12 +60,13 @@ def execute(job: Job, *, as_json: bool) -> int:
     run = Run(job, transcript)
     try:
         report = run.execute()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # bot.signals.Interrupted: SIGINT, SIGTERM or SIGHUP
+        said = str(exc) or "interrupted (Ctrl-C)"
         _save(
             run,
-            Status.ERROR,
+            Status.INTERRUPTED,
             StopReason.INTERRUPTED,
-            "interrupted (Ctrl-C); the working tree is as it was",
+            f"{said}; the working tree is as it was, the fix so far is in fix.patch",
         )
         raise
     except SelfhealError as exc:
@@ -94,16 +95,30 @@ def _print(report: Report, *, as_json: bool) -> None:
         print("\n".join(summary_lines(report)))
 
 
+def require_agent(agent: Agent) -> None:
+    """Implementing an issue is an agent's job: without one, refuse before any work."""
+    if agent.name == "none":
+        raise BadInput(
+            "implementing an issue needs an agent, and none is configured: set "
+            "ANTHROPIC_API_KEY (--agent claude), or give --agent command --agent-command "
+            "'CMD {prompt_file}', or --agent-preset NAME"
+        )
+
+
 def build_job(
     args: argparse.Namespace, mode: str, agent: Agent | None = None, issue: Issue | None = None
 ) -> Job:
     repo = repo_root(args.repo)
     config = config_from_args(args, repo)
+    check_gate_programs(config, repo)
+    agent = agent or make_agent(config)
+    if mode == "implement":
+        require_agent(agent)
     return Job(
         mode="implement" if mode == "implement" else "heal",
         repo=repo,
         config=config,
-        agent=agent or make_agent(config),
+        agent=agent,
         report_dir=report_dir_for(repo, Path(args.report_dir) if args.report_dir else None),
         push=not args.no_push,
         issue=issue,

@@ -13,13 +13,15 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from bot.actions import Runner
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
 from bot.bundle import BundleMeta, read_bundle, write_meta
-from bot.commands.common import config_from_args, repo_root
-from bot.commands.loop import execute
+from bot.commands.common import check_gate_programs, config_from_args, repo_root
+from bot.commands.loop import execute, require_agent
 from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.events import Decision, decide
@@ -29,13 +31,17 @@ from bot.forge.github import DEFAULT_API_URL, GitHub
 from bot.render.markdown import render_markdown
 from bot.render.text import md_text
 from bot.report import Report, load_report
+from bot.secrets import environment, secret
 from bot.trigger import Refused, Target, resolve
+
+if TYPE_CHECKING:
+    from bot.publish import Push
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's cap on webhook payloads
 
 
 def _setting(flag_value: str | None, variable: str, flag: str) -> str:
-    value = flag_value if flag_value is not None else os.environ.get(variable, "")
+    value = flag_value if flag_value is not None else environment().get(variable, "")
     if not value:
         raise BadInput(f"{variable} is not set (GitHub Actions sets it); or pass {flag}")
     return value
@@ -93,7 +99,7 @@ def _context(args: argparse.Namespace) -> Context:
     config = config_from_args(args, repo)
     runner = Runner()
     for name in ("GITHUB_TOKEN", "ANTHROPIC_API_KEY"):
-        runner.mask(os.environ.get(name, ""))
+        runner.mask(secret(name) or "")
     if args.bundle:
         bundle = Path(args.bundle)
     elif os.environ.get("RUNNER_TEMP"):
@@ -146,16 +152,21 @@ def _target(ctx: Context, github: GitHub, *, read_logs: bool) -> Target:
 
 
 def _work(ctx: Context, target: Target, token: str) -> Report:
+    check_gate_programs(ctx.config, ctx.repo)
     git.ensure_commit(ctx.repo, target.sha, token=token)
     for note in target.notes:
         print(f"selfheal: {note}")
+    agent = make_agent(ctx.config)
+    if target.job == "implement":
+        require_agent(agent)
     job = Job(
         mode=target.job,
         repo=ctx.repo,
         config=ctx.config,
-        agent=make_agent(ctx.config),
+        agent=agent,
         report_dir=report_dir_for(ctx.repo, ctx.bundle),
         push=False,
+        local_branch=False,  # the propose stage rebuilds the commit from the patch and pushes
         issue=target.issue,
         ci_log=target.ci_log,
         base=target.sha,
@@ -186,6 +197,16 @@ def _run_url() -> str | None:
     return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
 
 
+def _push(config: Config, repository: str, token: str) -> Push:
+    """The URL selfheal pushes to: its own setting, else the server's URL for the repository;
+    the token goes only to the server's host."""
+    from bot.publish import Push
+
+    server = os.environ.get("GITHUB_SERVER_URL", "") or "https://github.com"
+    url = config.push_url or f"{server.rstrip('/')}/{repository}.git"
+    return Push(url=url, token=token or None, token_host=urlsplit(server).hostname)
+
+
 def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
     from bot.publish import publish
 
@@ -209,7 +230,7 @@ def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
         patch,
         repo=ctx.repo,
         config=ctx.config,
-        token=token,
+        push=_push(ctx.config, ctx.decision.repository or "", token),
         run_url=_run_url(),
     )
     report = write_artifacts(ctx.bundle, done.report, patch)
@@ -240,7 +261,7 @@ def _stage(args: argparse.Namespace, stage: str) -> int:
 
     def body() -> int:
         github = github_client(ctx.config, ctx.decision)
-        token = os.environ.get("GITHUB_TOKEN", "")
+        token = secret("GITHUB_TOKEN") or ""
         try:
             target = _target(ctx, github, read_logs=stage != "propose")
         except Refused as refusal:

@@ -18,25 +18,27 @@ from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
+from bot.fix import proposal
 from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
-from bot.fix.proposal import branch_name, commit_message
+from bot.fix.proposal import branch_name, commit_message, guard_diff
 from bot.fix.source import related_source
 from bot.forge import git
+from bot.gate.evidence import evidence_problems, failing_ids
 from bot.gate.runner import rerun_plan, run_gate
 from bot.gate.steps import resolve_gate
 from bot.guard.diff import parse_diff
-from bot.guard.policy import check_changes
 from bot.proc import scrubbed_env
 from bot.report import (
+    FIXER_CATEGORIES,
     UNFIXABLE_CATEGORIES,
     Attempt,
     Category,
     Failure,
     FileChange,
     GateRun,
+    GuardVerdict,
     Issue,
-    Proposal,
     Report,
     Status,
     StopReason,
@@ -58,6 +60,7 @@ class Job:
     issue: Issue | None = None
     ci_log: str = ""  # the failed CI run's log excerpt, for the agent's context
     base: str | None = None  # the commit to work on (default: the repo's HEAD)
+    local_branch: bool = True  # also write the proposal's branch in the user's repository
 
 
 def signatures(failures: Sequence[Failure]) -> frozenset[str]:
@@ -93,6 +96,8 @@ class Run:
         """Run every stage; each may end the run by setting a final status."""
         with git.open_workspace(self.job.repo, self.job.base) as ws:
             self.ws = ws
+            # The gate's and the agent's processes find no git repository from the work tree.
+            self.env = ws.child_env(self.env)
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
@@ -153,6 +158,8 @@ class Run:
         for number in range(1, self.job.config.max_attempts + 1):
             if time.monotonic() >= self.deadline:
                 return self._out_of_budget()
+            if self._needs_agent(current):
+                return False
             attempt = self._attempt(number, steps, current)
             self._update(attempts=[*self.report.attempts, attempt])
             if attempt.outcome == "green":
@@ -191,37 +198,89 @@ class Run:
         )
         return False
 
+    def _needs_agent(self, current: Sequence[Failure]) -> bool:
+        """Without an agent only the fixers can act: stop, and say so, once none of what is
+        left is theirs (rather than spending every attempt on no change)."""
+        if self.job.agent.name != "none":
+            return False
+        if any(f.category in FIXER_CATEGORIES and f.fixable for f in current):
+            return False
+        left = [f for f in current if f.category not in UNFIXABLE_CATEGORIES]
+        self._end(
+            Status.GAVE_UP,
+            StopReason.NEEDS_AGENT,
+            f"{len(left)} failure(s) left need an agent, and none is configured: set "
+            "ANTHROPIC_API_KEY (--agent claude), or use --agent command / --agent-preset",
+        )
+        return True
+
     def propose(self, steps: Sequence[GateStep]) -> bool:
+        """Rebuild the verified patch as one commit on the base (the same path the Actions
+        `propose` takes), write the branch, push it; any failure here is said, never hidden."""
         del steps
-        changes = self.ws.changed_files()
-        if not changes:
+        verified = self.report.gate_after
+        patch = self.ws.total_diff()
+        if not patch.strip():
             self._end(
                 Status.GAVE_UP, StopReason.ATTEMPT_CAP, "the gate is green but nothing was changed"
             )
             return False
+        self.patch = patch
         branch = branch_name(
             self.job.mode,
             self.job.config.branch_prefix,
             git.short_sha(self.ws.base_sha),
             self.job.issue,
         )
-        commit = self.ws.propose(branch, self.job.config.git, commit_message(self.report))
-        proposal = Proposal(branch=branch, commit=commit)
-        if self.job.push and git.has_remote(self.job.repo, "origin"):
-            try:
-                git.push(self.job.repo, branch, "origin")
-                proposal = proposal.model_copy(update={"pushed": True, "remote": "origin"})
-            except ProposalError as exc:
-                proposal = proposal.model_copy(update={"remote": "origin", "push_error": str(exc)})
-        self._update(proposal=proposal)
+        try:
+            built = proposal.build(
+                self.ws,
+                patch,
+                mode=self.job.mode,
+                config=self.job.config,
+                message=commit_message(self.report),
+                verified_tree=verified.tree if verified is not None else None,
+            )
+        except ProposalError as exc:
+            return self._not_proposed(str(exc))
+        if built.commit is None:
+            self._end(
+                Status.REFUSED,
+                StopReason.REFUSED,
+                f"the whole fix failed the guards when re-checked: {built.refusal}",
+            )
+            return False
+        delivered = proposal.deliver(
+            self.ws,
+            built.commit,
+            branch,
+            url=(self.job.config.push_url or self.ws.remote_url) if self.job.push else None,
+            local=self.job.local_branch,
+        )
+        self._update(proposal=delivered)
+        if delivered.push_error:
+            return self._not_proposed(delivered.push_error)
         fixed = len(self.report.failures)
+        where = f"{branch} (local branch)"
+        if delivered.pushed:
+            where = f"{branch} on {delivered.remote}"
+        elif not self.job.local_branch:
+            where = f"{branch}, verified; the propose stage pushes it"
         if self.job.mode == "implement":
-            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented; proposed as {branch}")
+            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented; proposed as {where}")
         else:
             self._end(
-                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed; proposed as {branch}"
+                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed; proposed as {where}"
             )
         return True
+
+    def _not_proposed(self, why: str) -> bool:
+        self._end(
+            Status.NOT_PROPOSED,
+            StopReason.NOT_PROPOSED,
+            f"the gate is green on the fix, but it was not proposed: {why}; the fix is in fix.patch",
+        )
+        return False
 
     # -- one attempt --------------------------------------------------------------
 
@@ -302,13 +361,7 @@ class Run:
                 }
             )
         changes = parse_diff(diff)
-        verdicts = check_changes(
-            changes,
-            root=ws.path,
-            mode=self.job.mode,
-            protected=config.protected_paths,
-            max_diff_lines=config.max_diff_lines,
-        )
+        verdicts = guard_diff(ws, diff, self.job.mode, config)
         self.transcript.write(
             {
                 "event": "guards",
@@ -332,6 +385,20 @@ class Run:
                 }
             )
         verification = self._verify(steps, current, number)
+        unproven = self._unproven(verification)
+        if unproven is not None:
+            ws.rollback()
+            return base.model_copy(
+                update={
+                    "changes": file_changes,
+                    "guards": [*verdicts, unproven],
+                    "refused": True,
+                    "verification": verification,
+                    "outcome": "refused",
+                    "remaining": list(current),
+                    "duration_s": time.monotonic() - started,
+                }
+            )
         outcome: Literal["green", "failing", "budget"] = (
             "green" if verification.green and not verification.partial else "failing"
         )
@@ -353,13 +420,46 @@ class Run:
     def _verify(
         self, steps: Sequence[GateStep], current: Sequence[Failure], number: int
     ) -> GateRun:
-        """Re-run only what failed; when that passes, the full gate once."""
+        """Re-run only what failed; when that passes, the full gate once, on a clean checkout
+        of the commit that would be proposed (nothing the agent left outside it survives)."""
         if self.job.mode == "heal" and current:
             only, selection = rerun_plan(current, steps)
             quick = self._gate(steps, f"verify {number}", only=only, selection=selection)
             if not quick.green:
                 return quick
-        return self._gate(steps, f"gate {number}")
+        tree = self._seal(number)
+        before = self.report.gate_before
+        watch = failing_ids(before) if before is not None else None
+        full = self._gate(steps, f"gate {number}", watch=watch)
+        return full.model_copy(update={"tree": tree})
+
+    def _unproven(self, verification: GateRun) -> GuardVerdict | None:
+        """A green full gate that does not show the fix: fewer tests collected than before,
+        or a test that failed before not seen passing. Refused like a guard would."""
+        before = self.report.gate_before
+        if before is None or verification.partial or not verification.green:
+            return None
+        problems = evidence_problems(before, verification)
+        if not problems:
+            return None
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        return GuardVerdict(
+            guard="evidence",
+            ok=False,
+            reason=f"{shown}. Fix the code under test; every test must still be collected and pass.",
+        )
+
+    def _seal(self, number: int) -> str:
+        """Commit the work tree as it would be proposed, and make the work tree exactly that
+        commit's bytes; returns its tree. The next attempt starts from there."""
+        try:
+            sha = self.ws.commit(self.job.config.git, f"selfheal: candidate {number}")
+        except ProposalError:  # only ignored or untracked-by-rule files changed
+            sha = self.ws.base_sha
+        self.ws.reset_to(sha)
+        return self.ws.tree_of(sha)
 
     def _prompt(self, failures: Sequence[Failure], number: int) -> Brief:
         # About a quarter of the context's budget: build_brief's share for the source.
@@ -384,6 +484,7 @@ class Run:
         label: str,
         only: Collection[str] | None = None,
         selection: Mapping[str, Sequence[str]] | None = None,
+        watch: Mapping[str, Sequence[str]] | None = None,
     ) -> GateRun:
         gate = run_gate(
             steps,
@@ -393,6 +494,7 @@ class Run:
             deadline=self.deadline,
             only=only,
             selection=selection,
+            watch=watch,
         )
         self.transcript.write(
             {

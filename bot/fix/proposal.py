@@ -1,12 +1,29 @@
-"""What a fix is called: its branch name and commit message (pure)."""
+"""A fix as a proposal: its branch name and commit message, and the one way a verified patch
+becomes a commit (`build`), for `heal` and for the Actions `propose` alike."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import tempfile
 import unicodedata
-from typing import Literal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
+from bot.errors import ProposalError
+from bot.guard.diff import parse_diff
+from bot.guard.policy import check_changes, refusal_summary
 from bot.render.text import one_line
-from bot.report import Issue, Report
+from bot.report import GuardVerdict, Issue, Proposal, Report
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.forge.git import Workspace
+
+Mode = Literal["heal", "implement"]
 
 TITLE_LIMIT = 72
 
@@ -47,3 +64,114 @@ def commit_message(report: Report) -> str:
             line += f": {_plain(attempt.agent_summary, 200)}"
         lines.append(line)
     return f"{title}\n\n" + "\n".join(lines) + footer + "\n"
+
+
+# --- from a verified patch to a proposed commit (heal and the Actions propose alike) -------
+
+
+@dataclass(frozen=True)
+class Built:
+    """A patch turned into one commit on the base, or why the guards refused it."""
+
+    commit: str | None
+    verdicts: list[GuardVerdict]
+
+    @property
+    def refusal(self) -> str | None:
+        refused = refusal_summary(self.verdicts)
+        return refused.replace("\n", "; ") if refused else None
+
+
+def guard_diff(ws: Workspace, diff: str, mode: Mode, config: Config) -> list[GuardVerdict]:
+    """Every guard over `diff`, as it stands in the workspace: the one call the loop's attempts
+    and both proposal paths make."""
+    return check_changes(
+        parse_diff(diff),
+        root=ws.path,
+        mode=mode,
+        protected=config.protected_paths,
+        max_diff_lines=config.max_diff_lines,
+        max_file_bytes=config.max_file_bytes,
+        allow_spec_changes=config.allow_spec_changes,
+        before=ws.base_file,
+    )
+
+
+def build(
+    ws: Workspace,
+    patch: str,
+    *,
+    mode: Mode,
+    config: Config,
+    message: str,
+    verified_tree: str | None = None,
+) -> Built:
+    """Apply `patch` to the base in a clean work tree, re-check the guards, commit it.
+
+    `verified_tree` is the tree the final gate ran on: the commit must hold exactly those
+    bytes, or nothing is built (a patch that does not round-trip was not what was proven).
+    """
+    ws.reset_to(ws.base_sha)
+    ws.apply(patch)
+    verdicts = guard_diff(ws, ws.total_diff(), mode, config)
+    if not all(v.ok for v in verdicts):
+        return Built(commit=None, verdicts=verdicts)
+    sha = ws.commit(config.git, message)
+    if verified_tree is not None and ws.tree_of(sha) != verified_tree:
+        raise ProposalError(
+            "the patch does not rebuild the tree the gate verified; nothing was proposed"
+        )
+    return Built(commit=sha, verdicts=verdicts)
+
+
+def git_url_for_humans(url: str) -> str:
+    """`url` without any user or password in it, for reports and the console."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
+
+
+@contextlib.contextmanager
+def _branch_lock(where: str, branch: str) -> Iterator[None]:
+    """One run at a time writes a given branch: two runs on one commit take turns, and each
+    pushes a commit it verified (the later one wins, as a re-run would)."""
+    key = hashlib.sha256(f"{where}\0{branch}".encode()).hexdigest()[:24]
+    path = Path(tempfile.gettempdir()) / f"selfheal-branch-{key}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def deliver(
+    ws: Workspace,
+    sha: str,
+    branch: str,
+    *,
+    url: str | None,
+    local: bool,
+    token: str | None = None,
+    token_host: str | None = None,
+) -> Proposal:
+    """Write `branch` at `sha` in the user's repository (when `local`) and push it to `url`
+    (when given). A failure is recorded on the proposal (`push_error`), never raised."""
+    done = Proposal(branch=branch, commit=sha)
+    with _branch_lock(url or str(ws.repo), branch):
+        if local:
+            try:
+                moved = ws.publish_branch(sha, branch)
+            except ProposalError as exc:
+                return done.model_copy(update={"push_error": f"could not write {branch}: {exc}"})
+            done = done.model_copy(update={"replaced": moved})
+        if url:
+            shown = git_url_for_humans(url)
+            try:
+                ws.push(sha, branch, url, token=token, token_host=token_host)
+            except ProposalError as exc:
+                return done.model_copy(update={"remote": shown, "push_error": str(exc)})
+            done = done.model_copy(update={"remote": shown, "pushed": True})
+    return done

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from bot.render.gate_detail import status_word
-from bot.report import GateRun, Report
+from bot.report import GateRun, Report, Status
 
 
 def _gate_line(gate: GateRun) -> str:
@@ -47,6 +47,20 @@ def summary_lines(report: Report) -> list[str]:
         lines.append(
             f"  branch: {report.proposal.branch} at {report.proposal.commit[:12]} ({where})"
         )
+        if report.proposal.replaced:
+            lines.append(
+                f"  note: the local branch {report.proposal.branch} was moved from "
+                f"{report.proposal.replaced[:12]} (an earlier run's proposal)"
+            )
+    if "fix.patch" in report.artifacts and _fix_left_behind(report):
+        lines.append(f"  fix.patch: {report.artifacts['fix.patch']} (apply with git apply)")
     if "report.md" in report.artifacts:
         lines.append(f"  report: {report.artifacts['report.md']}")
     return lines
+
+
+def _fix_left_behind(report: Report) -> bool:
+    """A change exists that was not proposed: the patch file is the only place it is."""
+    proposed = report.proposal is not None and report.proposal.pushed
+    changed = any(a.changes for a in report.attempts)
+    return changed and not proposed and report.status is not Status.GREEN

@@ -48,6 +48,8 @@ _STOP_PHRASE = {
     StopReason.INTERRUPTED: "interrupted",
     StopReason.CRASHED: "the run crashed",
     StopReason.REFUSED: "a guard refused the change",
+    StopReason.NEEDS_AGENT: "what is left needs an agent, and none is configured",
+    StopReason.NOT_PROPOSED: "the fix could not be proposed",
 }
 
 

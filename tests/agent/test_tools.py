@@ -660,7 +660,16 @@ def test_protection_agrees_with_the_diff_guard(repo: Path, path: str) -> None:
         added=(),
         removed=(),
     )
-    guard = check_changes([change], root=repo, mode="heal", protected=protected, max_diff_lines=99)
+    guard = check_changes(
+        [change],
+        root=repo,
+        mode="heal",
+        protected=protected,
+        max_diff_lines=99,
+        max_file_bytes=1_000_000,
+        allow_spec_changes=False,
+        before=lambda _: None,
+    )
     assert guard[0].guard == "protected-path"
     assert (protected_pattern(path, protected) is not None) == (not guard[0].ok)
 

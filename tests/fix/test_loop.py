@@ -1,0 +1,209 @@
+"""The fix loop in process, with a fake agent: one test per way a run can end.
+
+Real git, real pytest and ruff as subprocesses; only the agent is scripted (tests/fakes/agent.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.agent.base import NoAgent
+from bot.config import Config, GateStep
+from bot.fix.loop import Job, Run
+from bot.report import Report, Status, StopReason
+from bot.transcript import Transcript
+from tests.conftest import MakeRepo, git
+from tests.fakes.agent import Edit, FakeAgent
+
+pytestmark = pytest.mark.slow
+
+BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
+FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+CALC = {
+    "pyproject.toml": """\
+        [project]
+        name = "calc"
+        version = "0"
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+        """,
+    ".gitignore": "build/\n",
+    "calc/__init__.py": "",
+    "calc/ops.py": BROKEN,
+    "tests/test_ops.py": """\
+        from calc.ops import clamp
+
+
+        def test_inside():
+            assert clamp(5, 0, 10) == 5
+
+
+        def test_below():
+            assert clamp(-1, 0, 10) == 0
+        """,
+}
+PYTEST = [GateStep(name="pytest", run=["pytest", "-q"], kind="pytest")]
+
+
+def run_loop(
+    repo: Path,
+    agent: object,
+    tmp_path: Path,
+    *,
+    mode: str = "heal",
+    gate: list[GateStep] | None = None,
+    **config: object,
+) -> Report:
+    report_dir = tmp_path / "report"
+    report_dir.mkdir(exist_ok=True)
+    job = Job(
+        mode=mode,  # type: ignore[arg-type]
+        repo=repo,
+        config=Config(gate=gate if gate is not None else PYTEST, flaky_check=False, **config),  # type: ignore[arg-type]
+        agent=agent,  # type: ignore[arg-type]
+        report_dir=report_dir,
+        push=True,
+    )
+    return Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+
+
+def origin_refs(repo: Path) -> list[str]:
+    origin = Path(git(repo, "remote", "get-url", "origin").strip())
+    return git(origin, "for-each-ref", "--format=%(refname)").split()
+
+
+def user_state(repo: Path) -> tuple[str, ...]:
+    """What no run may change in the user's repository, selfheal's own branches aside."""
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+    return (
+        "\n".join(r for r in refs if not r.startswith("refs/heads/selfheal/")),
+        git(repo, "symbolic-ref", "HEAD"),
+        git(repo, "status", "--porcelain", "--untracked-files=all"),
+        (repo / ".git" / "config").read_text(),
+        (repo / ".git" / "index").read_bytes().hex(),
+    )
+
+
+def test_green_proposes_one_commit_with_exactly_the_fix(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+    before = user_state(repo)
+
+    def fix_and_litter(root: Path) -> None:
+        (root / "calc" / "ops.py").write_text(FIXED)
+        (root / "build").mkdir()
+        (root / "build" / "junk.bin").write_bytes(b"\0" * 100)  # ignored: not part of the fix
+
+    agent = FakeAgent([fix_and_litter])
+    report = run_loop(repo, agent, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    assert report.stop_reason is StopReason.GREEN
+    assert report.proposal is not None and report.proposal.pushed
+    branch = report.proposal.branch
+    assert f"refs/heads/{branch}" in origin_refs(repo)
+    assert git(repo, "diff", "--name-only", "main", branch).split() == ["calc/ops.py"]
+    assert git(repo, "rev-list", "--count", f"main..{branch}").strip() == "1"
+    # The last full gate ran on exactly the proposed commit's files.
+    assert report.gate_after is not None and report.gate_after.green
+    assert report.gate_after.tree == git(repo, "rev-parse", f"{branch}^{{tree}}").strip()
+    assert user_state(repo) == before
+    assert len(agent.requests) == 1
+
+
+def test_a_fix_that_lives_only_in_ignored_files_is_not_proposed(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+
+    def hide(root: Path) -> None:
+        # The gate goes green through an ignored conftest that patches the code under test;
+        # the commit would hold only the .gitignore line.
+        (root / ".gitignore").write_text("build/\n/conftest.py\n")
+        (root / "conftest.py").write_text(
+            "import calc.ops\n"
+            "calc.ops.clamp = lambda value, low, high: max(low, min(value, high))\n"
+        )
+
+    report = run_loop(repo, FakeAgent([hide]), tmp_path, max_attempts=1)
+    assert report.status is not Status.HEALED
+    assert report.proposal is None
+    assert not [r for r in origin_refs(repo) if "selfheal" in r]
+    assert report.attempts[0].outcome != "green"
+
+
+def test_no_change_twice_then_the_cap(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    report = run_loop(repo, FakeAgent([{}]), tmp_path, max_attempts=2)
+    assert report.status is Status.GAVE_UP
+    assert report.stop_reason is StopReason.ATTEMPT_CAP
+    assert [a.outcome for a in report.attempts] == ["no_change", "no_change"]
+    assert report.proposal is None
+
+
+def test_the_same_failures_twice_is_stuck(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    attempts: list[Edit] = [{"calc/ops.py": BROKEN + f"# try {n}\n"} for n in range(1, 4)]
+    report = run_loop(repo, FakeAgent(attempts), tmp_path, max_attempts=3)
+    assert report.status is Status.GAVE_UP
+    assert report.stop_reason is StopReason.STUCK
+    assert len(report.attempts) == 2
+
+
+def test_a_spent_run_budget_stops_the_run(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    agent = FakeAgent([{"calc/ops.py": BROKEN + "# not it\n"}], stop_run_after=1)
+    report = run_loop(repo, agent, tmp_path, max_attempts=3)
+    assert report.status is Status.GAVE_UP
+    assert report.stop_reason is StopReason.BUDGET
+    assert len(report.attempts) == 1
+    assert "max_usd" in report.detail
+
+
+def test_a_deleted_test_is_refused_every_time(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    report = run_loop(repo, FakeAgent([{"tests/test_ops.py": None}]), tmp_path, max_attempts=2)
+    assert report.status is Status.REFUSED
+    assert report.stop_reason is StopReason.REFUSED
+    assert all(a.outcome == "refused" for a in report.attempts)
+    assert report.proposal is None
+    assert (repo / "tests" / "test_ops.py").is_file()
+
+
+def test_only_unfixable_failures_end_before_any_attempt(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+    gate = [GateStep(name="train", run=["python", "-c", "pass"], requires="gpu")]
+    agent = FakeAgent([{"calc/ops.py": FIXED}])
+    report = run_loop(repo, agent, tmp_path, gate=gate)
+    assert report.status is Status.GAVE_UP
+    assert report.stop_reason is StopReason.NOTHING_TO_FIX
+    assert report.attempts == [] and agent.requests == []
+
+
+def test_without_an_agent_it_stops_when_only_agent_work_is_left(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+    report = run_loop(repo, NoAgent(), tmp_path, max_attempts=3)
+    assert report.status is Status.GAVE_UP
+    assert report.stop_reason is StopReason.NEEDS_AGENT
+    assert report.attempts == []
+    assert "agent" in report.detail
+
+
+def test_without_an_agent_the_fixers_still_heal_lint(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(
+        {
+            "pyproject.toml": "[tool.ruff]\nline-length = 100\n",
+            "mod.py": "import os\nimport sys\n\nprint(sys.argv)\n",
+        }
+    )
+    gate = [GateStep(name="ruff", run=["ruff", "check", "."], kind="ruff")]
+    report = run_loop(repo, NoAgent(), tmp_path, gate=gate, max_attempts=3)
+    assert report.status is Status.HEALED, report.detail
+    assert len(report.attempts) == 1
