@@ -25,6 +25,7 @@ from bot.fix.proposal import branch_name, commit_message, guard_diff
 from bot.fix.source import related_source
 from bot.forge import git
 from bot.gate.evidence import evidence_problems, failing_ids
+from bot.gate.kinds import has_fixer, selects_tests
 from bot.gate.runner import rerun_plan, run_gate
 from bot.gate.steps import resolve_gate
 from bot.guard.diff import parse_diff
@@ -307,7 +308,7 @@ class Run:
             )
         if fixers:
             # Only what the agent still has to do goes into its prompt.
-            lint_steps = {s.name for s in steps if s.kind in ("ruff", "ruff-format")}
+            lint_steps = {s.name for s in steps if has_fixer(s)}
             check = self._gate(steps, f"fixers {number}", only=lint_steps)
             remaining = [f for f in remaining if f.step not in lint_steps] + check.failures
         said, called = AgentOutcome(), False
@@ -529,7 +530,7 @@ class Run:
 
     def _test_runner(self, steps: Sequence[GateStep]) -> Callable[[Sequence[str]], str]:
         """The agent's run_tests: the gate's own pytest steps, on given ids or whole."""
-        tests = {s.name for s in steps if s.kind == "pytest"}
+        tests = {s.name for s in steps if selects_tests(s)}
 
         def run(ids: Sequence[str]) -> str:
             if not tests:

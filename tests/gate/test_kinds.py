@@ -56,5 +56,4 @@ def test_no_module_outside_the_kinds_asks_a_steps_kind() -> None:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if asks.search(line)
     ]
-    # The fix loop is the lead's to move over (kinds.has_fixer / kinds.selects_tests).
-    assert [f for f in found if not f.startswith("fix/loop.py")] == []
+    assert found == []
