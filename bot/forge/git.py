@@ -52,6 +52,8 @@ SAFE_CONFIG = (
     "diff.suppressBlankEmpty=false",
     "advice.detachedHead=false",
     "init.defaultBranch=main",
+    # Writing files dominates a checkout of a large tree; one writer per core halves it.
+    "checkout.workers=0",
 )
 # Outside programs git would start on its own, named by environment rather than config.
 _DROPPED_VARS = frozenset({"SSH_ASKPASS", "GCM_INTERACTIVE", "PAGER", "EDITOR", "VISUAL"})
