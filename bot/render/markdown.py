@@ -301,6 +301,18 @@ def _guards(report: Report) -> list[str]:
     return lines
 
 
+def _test_changes(report: Report) -> list[str]:
+    """What the kept attempts changed in test code that the guards let through (they list it
+    for a reviewer, e.g. a new test, or a spec change a maintainer allowed)."""
+    kept = [a for a in report.attempts if a.outcome not in ("refused", "no_change")]
+    return [
+        f"- Attempt {a.number}, **{md_text(v.guard, 60)}**: {md_text(v.reason, 600)}"
+        for a in kept
+        for v in a.guards
+        if v.ok and v.reason and v.guard.startswith("test") and not v.reason.startswith("not ")
+    ]
+
+
 def _proposal(report: Report) -> list[str]:
     p = report.proposal
     if p is None:
@@ -368,6 +380,7 @@ def _document(report: Report, log_cap: int | None) -> str:
         ("Metrics", gate_detail.metrics(report)),
     ]
     sections: list[tuple[str, list[str]]] = [
+        *([("Changes to tests: review these", tests)] if (tests := _test_changes(report)) else []),
         ("Gate", _gate_table(report)),
         *[(title, body) for title, body in optional if body],
         ("Failures", _failures(report)),

@@ -380,3 +380,26 @@ def test_failures_fall_back_to_the_gate_when_the_loop_recorded_none() -> None:
     )
     assert "| lint | 1 |" in md
     assert "| assertion | 1 |" in md
+
+
+def test_changes_to_tests_the_guards_let_through_come_before_the_gate() -> None:
+    healed = reports.healed()
+    kept = healed.attempts[-1].model_copy(
+        update={
+            "guards": [
+                GuardVerdict(guard="test-changes", ok=True, reason="adds test_edge in tests/t.py"),
+                GuardVerdict(guard="test-spec", ok=True, reason="not checked: implementing"),
+            ]
+        }
+    )
+    dropped = healed.attempts[0].model_copy(
+        update={
+            "outcome": "refused",
+            "guards": [GuardVerdict(guard="test-changes", ok=True, reason="rolled back")],
+        }
+    )
+    md = render_markdown(healed.model_copy(update={"attempts": [dropped, kept]}))
+    section = md.split("### Changes to tests: review these\n\n", 1)[1].split("\n\n")[0]
+    assert section == f"- Attempt {kept.number}, **test-changes**: adds test\\_edge in tests/t.py"
+    assert md.index("### Changes to tests") < md.index("### Gate")
+    assert "### Changes to tests" not in render_markdown(reports.healed())
