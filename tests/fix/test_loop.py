@@ -5,6 +5,7 @@ Real git, real pytest and ruff as subprocesses; only the agent is scripted (test
 
 from __future__ import annotations
 
+import py_compile
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,32 @@ def test_a_fix_that_lives_only_in_ignored_files_is_not_proposed(
     assert report.proposal is None
     assert not [r for r in origin_refs(repo) if "selfheal" in r]
     assert report.attempts[0].outcome != "green"
+
+
+def test_a_fix_that_lives_only_in_compiled_bytecode_is_not_proposed(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+
+    def shadow(root: Path) -> None:
+        # A package directory beats a module of the same name, and a sourceless
+        # __init__.pyc is importable: calc.ops now comes from bytecode no commit carries.
+        package = root / "calc" / "ops"
+        package.mkdir()
+        source = root / "fixed_ops.py"
+        source.write_text(FIXED)
+        py_compile.compile(str(source), cfile=str(package / "__init__.pyc"), doraise=True)
+        source.unlink()
+        (root / "calc" / "__init__.py").write_text('"""calc."""\n')  # a visible change
+
+    report = run_loop(repo, FakeAgent([shadow]), tmp_path, max_attempts=1)
+    assert report.proposal is None
+    assert report.status is Status.GAVE_UP
+    attempt = report.attempts[0]
+    assert attempt.outcome == "failing"
+    assert attempt.verification is not None and attempt.verification.tree is not None
+    assert {f.test_id for f in attempt.remaining} == {"tests/test_ops.py::test_inside"}
+    assert not [r for r in origin_refs(repo) if "selfheal" in r]
 
 
 def test_no_change_twice_then_the_cap(make_repo: MakeRepo, tmp_path: Path) -> None:
