@@ -53,3 +53,31 @@ def ci_log_excerpt(logs: Sequence[JobLog], max_chars: int) -> str:
         body = cap_text(_failing_part(clean_log(log.text)).strip("\n"), share, head_share=0.1)
         parts.append(f"Job {log.name!r}, failed step(s): {steps}\n{body}")
     return "\n\n".join(parts)
+
+
+# pytest's short test summary: `FAILED <node id> - <message>` (or no message), one per test.
+# A node id is a path, `::` parts, and maybe a parametrization in brackets that can hold
+# spaces; it never starts with `-`, so nothing read here can become an option.
+_SUMMARY = re.compile(
+    r"^(?:FAILED|ERROR) (?P<id>[\w./][^\s\[]*(?:\[[^\n]*?\])?)(?: - .*)?$", re.MULTILINE
+)
+MAX_NAMED_TESTS = 200  # more than this and a selection saves little: run the whole gate
+_MAX_ID_CHARS = 500
+
+
+def failing_test_ids(text: str) -> list[str]:
+    """The pytest node ids a CI log's short test summary names as FAILED or ERROR, in order.
+
+    Empty when the log can't name them all: a collection error (an ERROR line naming a file,
+    not a test), more than MAX_NAMED_TESTS, or an id too long to be real. Empty means "run
+    the whole gate", so a log that says too little or too much never narrows the check.
+    """
+    ids: dict[str, None] = {}
+    for match in _SUMMARY.finditer(clean_log(text)):
+        test_id = match["id"]
+        if "::" not in test_id or len(test_id) > _MAX_ID_CHARS:
+            return []  # a file that failed to collect, or a crash: no test to select
+        ids[test_id] = None
+    if len(ids) > MAX_NAMED_TESTS:
+        return []
+    return list(ids)

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from bot.fix.ci_log import JobLog, ci_log_excerpt, clean_log
+from bot.fix.ci_log import (
+    MAX_NAMED_TESTS,
+    JobLog,
+    ci_log_excerpt,
+    clean_log,
+    failing_test_ids,
+)
+from tests.conftest import FIXTURES
 
 LOG = (
     "\ufeff2026-11-21T10:00:00.1234567Z ##[group]Run actions/checkout@v4\n"
@@ -37,3 +44,43 @@ def test_excerpt_keeps_the_tail_within_budget() -> None:
     assert "FAILED tests/test_a.py" in text  # the end of job a survives the cut
     assert "E501 too long" in text
     assert ci_log_excerpt([], 100) == ""
+
+
+# --- the failing tests a CI log names --------------------------------------------------------
+
+RECORDED = FIXTURES / "ci-logs" / "pytest-job.log"  # a real pytest -n 2 -v --color=yes run
+
+
+def test_failing_ids_from_a_recorded_job_log() -> None:
+    text = RECORDED.read_text(encoding="utf-8")
+    assert failing_test_ids(text) == [
+        "tests/test_calc.py::test_sub",
+        "tests/test_calc.py::TestDiv::test_zero",
+        "tests/test_calc.py::test_split[a b]",  # a parametrization with a space
+        "tests/test_calc.py::test_uses_db",  # ERROR: its fixture failed
+    ]
+    # The excerpt the loop gets (the tail of the failing step) still names them all.
+    excerpt = ci_log_excerpt([JobLog("test", ("pytest",), text)], 3000)
+    assert failing_test_ids(excerpt) == failing_test_ids(text)
+
+
+def test_failing_ids_in_order_once_and_only_from_summary_lines() -> None:
+    text = (
+        "[gw0] [ 50%] FAILED tests/a.py::test_progress_line\n"
+        "FAILED tests/a.py::test_x - assert 1 == 2\n"
+        "FAILED tests/a.py::test_p[a - b] - ValueError: x - y\n"
+        "FAILED tests/a.py::test_x - assert 1 == 2\n"
+        "ERROR: file or directory not found: tests/b.py\n"
+        "FAILED (failures=1)\n"
+        "FAILED --pdb::x\n"
+    )
+    assert failing_test_ids(text) == ["tests/a.py::test_x", "tests/a.py::test_p[a - b]"]
+
+
+def test_failing_ids_empty_when_the_log_cannot_name_every_failure() -> None:
+    collection_error = "ERROR tests/test_b.py - ImportError: no module named b\n"
+    assert failing_test_ids("FAILED tests/a.py::test_x\n" + collection_error) == []
+    many = "".join(f"FAILED tests/a.py::test_{i}\n" for i in range(MAX_NAMED_TESTS + 1))
+    assert failing_test_ids(many) == []
+    assert failing_test_ids(f"FAILED tests/a.py::test_{'x' * 600}\n") == []
+    assert failing_test_ids("all 12 tests passed\n") == []
