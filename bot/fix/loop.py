@@ -42,6 +42,7 @@ from bot.report import (
     Issue,
     Report,
     Status,
+    StepStatus,
     StopReason,
     now,
 )
@@ -435,12 +436,22 @@ class Run:
         return full.model_copy(update={"tree": tree})
 
     def _unproven(self, verification: GateRun) -> GuardVerdict | None:
-        """A green full gate that does not show the fix: fewer tests collected than before,
-        or a test that failed before not seen passing. Refused like a guard would."""
+        """A gate run after a change that does not show the fix: tests that ran before no
+        longer give evidence (the change stopped them running), fewer tests collected than
+        before, or a test that failed before not seen passing. Refused like a guard would,
+        so the change is rolled back and the next attempt is told why."""
         before = self.report.gate_before
-        if before is None or verification.partial or not verification.green:
+        if before is None:
             return None
-        problems = evidence_problems(before, verification)
+        had_evidence = {s.name for s in before.steps if s.status is not StepStatus.UNVERIFIED}
+        problems = [
+            f"{s.name}: after this change the tests give no evidence of running ({s.note})"
+            for s in verification.steps
+            if s.status is StepStatus.UNVERIFIED and s.name in had_evidence
+        ]
+        if not problems and (verification.partial or not verification.green):
+            return None
+        problems += evidence_problems(before, verification) if not problems else []
         if not problems:
             return None
         shown = "; ".join(problems[:3]) + (
