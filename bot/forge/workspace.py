@@ -9,6 +9,7 @@ write to it is `publish_branch`, one branch.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -204,12 +205,15 @@ class Workspace:
         """Make the work tree exactly commit `sha`: nothing untracked, ignored, compiled or
         nested survives (the final gate runs on this)."""
         self._check_sha(sha)
-        self._snapshot()  # every file in the index, so read-tree rewrites what differs
+        # Every file in the index, so read-tree rewrites what differs even where its stat
+        # looks unchanged. Should the agent have made the tree unstageable, the stat check
+        # and clean below still get there.
+        with contextlib.suppress(GitError):
+            self._snapshot()
         run(self._git, "read-tree", "-u", "--reset", sha)
+        # -x: ignored files and bytecode too; -ff: nested repositories too.
         run(self._git, "clean", "-ffdxq", "--", ".")
         remove_tree(self.path / ".git")
-        for cache in self.path.rglob("__pycache__"):
-            remove_tree(cache)
         run(self._git, "update-ref", "--no-deref", "HEAD", sha)
 
     def publish_branch(self, sha: str, branch: str) -> str | None:

@@ -414,6 +414,33 @@ def test_workspaces_of_dead_runs_are_removed_live_ones_kept(
     assert set(leftovers(tmp_path)) == {live.name, ownerless.name, other.name}
 
 
+def test_a_run_killed_by_sigkill_leaves_workspaces_the_next_run_removes(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(FILES)
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            "from bot.forge.git import open_workspace\n"
+            "ws = open_workspace(sys.argv[1])\n"
+            "(ws.path / 'half-done.py').write_text('x = 1\\n')\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+            str(repo),
+        ],
+        env={**os.environ, "TMPDIR": str(tmp_path / "temp")},
+        check=False,
+    )
+    assert killed.returncode == -9
+    left = leftovers(tmp_path)
+    assert len(left) == 2  # its work tree (read-only above the checkout) and its git dir
+    with open_workspace(repo) as ws:
+        assert not set(left) & set(leftovers(tmp_path))
+        assert ws.path.parent.name in leftovers(tmp_path)
+    assert leftovers(tmp_path) == []
+
+
 def test_an_enclosing_repository_is_never_written(
     make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
