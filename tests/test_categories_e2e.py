@@ -14,18 +14,19 @@ from tests.conftest import MakeRepo
 
 pytestmark = pytest.mark.slow
 
-# category -> (exit code, status, stop reason) of `selfheal heal --agent none`
+# category -> (exit code, status, stop reason) of `selfheal heal --agent none`: what the
+# fixers cannot fix needs an agent, and the run says so instead of spending its attempts
 EXPECTED = {
     "lint": (0, "healed", "green"),
     "format": (0, "healed", "green"),
-    "syntax": (1, "gave_up", "attempt_cap"),
-    "import": (1, "gave_up", "attempt_cap"),
-    "dependency": (1, "gave_up", "attempt_cap"),
-    "type": (1, "gave_up", "attempt_cap"),
-    "assertion": (1, "gave_up", "attempt_cap"),
-    "error": (1, "gave_up", "attempt_cap"),
-    "collection": (1, "gave_up", "attempt_cap"),
-    "timeout": (1, "gave_up", "attempt_cap"),
+    "syntax": (1, "gave_up", "needs_agent"),
+    "import": (1, "gave_up", "needs_agent"),
+    "dependency": (1, "gave_up", "needs_agent"),
+    "type": (1, "gave_up", "needs_agent"),
+    "assertion": (1, "gave_up", "needs_agent"),
+    "error": (1, "gave_up", "needs_agent"),
+    "collection": (1, "gave_up", "needs_agent"),
+    "timeout": (1, "gave_up", "needs_agent"),
     "flaky": (0, "flaky", "nothing_to_fix"),
     "infra": (1, "gave_up", "nothing_to_fix"),
 }

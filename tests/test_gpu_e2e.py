@@ -182,7 +182,8 @@ def test_a_metric_that_stays_low_gives_up_with_category_metric(
     done = heal(repo, None, "--agent", "none", "--max-attempts", "1", env=cpu_env())
     assert done.returncode == 1, done.stdout + done.stderr
     report = load(repo)
-    assert (report["status"], report["stop_reason"]) == ("gave_up", "attempt_cap")
+    # Without an agent nothing can raise a metric: it stops at once and says an agent is needed.
+    assert (report["status"], report["stop_reason"]) == ("gave_up", "needs_agent")
     assert {f["category"] for f in report["failures"]} == {"metric"}
     assert "| metric | 2 |" in report_md(repo)
 
