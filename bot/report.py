@@ -143,6 +143,7 @@ class StepResult(Frozen):
     metric_checks: list[MetricCheck] = Field(default_factory=list)
     run_ids: list[str] = Field(default_factory=list)  # experiment runs the step printed (MLflow)
     evidence: Evidence | None = None  # pytest steps: what showed that the tests ran
+    tool: str = ""  # the tool version that ran and why: "ruff 0.4.10 (pinned in uv.lock)"
 
 
 class GateRun(Frozen):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.config import GateStep
 from bot.gate.kinds import kind_for
+from bot.gate.toolcache import pinned_argv
 from bot.proc import run_process
 from bot.report import FIXER_CATEGORIES, Failure
 
@@ -44,6 +45,7 @@ def run_fixers(
         kind = kind_for(step)
         argv = kind.fixer_argv(step)
         assert argv is not None  # fixers_for only keeps steps that have one
+        argv, _ = pinned_argv(argv, workdir)  # fix with the ruff the gate checks with
         result = run_process(argv, workdir, env={**env, **step.env}, timeout=timeout)
         name = kind.fixer_name or " ".join(argv)
         runs.append(FixerRun(name, result.argv, result.returncode, result.output))

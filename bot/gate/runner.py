@@ -146,6 +146,7 @@ def _run_step(job: _Job, repo: Path, scratch: Path) -> StepResult:
         metric_checks=checks,
         run_ids=metrics.find_run_ids(step.run_id_pattern, result.output),
         evidence=reading.evidence,
+        tool=prepared.tool,
     )
 
 
@@ -300,6 +301,7 @@ def _job(
         watch=list(watch.get(step.name, ())) if tests and not wanted else [],
         search_path=run_env.get("PATH"),
         deselect_marker=GPU_MARKER if no_gpu and tests else None,
+        repo=repo,
     )
     prepared = kind.prepare(step, scratch, options)
     if prepared.python_path is not None:

@@ -37,6 +37,7 @@ class PreparedStep:
     selection: tuple[str, ...] = ()  # the test ids it re-runs (none: all)
     watch: tuple[str, ...] = ()  # test ids whose outcome it reports in a full run
     deselect_marker: str | None = None  # tests marked with it are left out (gpu, no GPU here)
+    tool: str = ""  # which tool version ran and why: "ruff 0.4.10 (pinned in uv.lock)"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Options:
     plugin: bool = True  # pytest: load selfheal's plugin (else write a junit file)
     deselect_marker: str | None = None  # pytest: leave out tests marked with it
     extra: dict[str, str] = field(default_factory=dict)
+    repo: Path | None = None  # the checkout it runs in: where the project pins its tools
 
 
 class StepKind:

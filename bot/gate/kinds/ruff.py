@@ -15,6 +15,7 @@ from bot.gate.kinds.base import (
     resolve_executable,
     without,
 )
+from bot.gate.toolcache import pinned_argv
 from bot.gate.triage import Triage
 from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult
 from bot.render.text import cap_text
@@ -37,7 +38,10 @@ class Ruff(StepKind):
     def prepare(self, step: GateStep, scratch: Path, options: Options) -> PreparedStep:
         argv = without(list(step.run), _NO_JSON, _OUTPUT_OPTS)
         argv = before_double_dash(argv, ["--output-format=json"])
-        return PreparedStep(step=step, argv=resolve_executable(argv, options.search_path))
+        argv = resolve_executable(argv, options.search_path)
+        # The ruff the project's CI runs: a newer one flags code the project accepts.
+        argv, tool = pinned_argv(argv, options.repo, options.search_path)
+        return PreparedStep(step=step, argv=argv, tool=tool)
 
     def read(self, prepared: PreparedStep, result: ProcessResult, repo: Path) -> Reading:
         triage = Triage(prepared.step, result, repo)

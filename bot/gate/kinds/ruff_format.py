@@ -15,6 +15,7 @@ from bot.gate.kinds.base import (
     resolve_executable,
     without,
 )
+from bot.gate.toolcache import pinned_argv
 from bot.gate.triage import Triage
 from bot.proc import ProcessResult
 
@@ -32,7 +33,10 @@ class RuffFormat(StepKind):
         )
         if "--check" not in argv:
             argv = before_double_dash(argv, ["--check"])
-        return PreparedStep(step=step, argv=resolve_executable(argv, options.search_path))
+        argv = resolve_executable(argv, options.search_path)
+        # The ruff the project's CI runs: another version formats some code differently.
+        argv, tool = pinned_argv(argv, options.repo, options.search_path)
+        return PreparedStep(step=step, argv=argv, tool=tool)
 
     def read(self, prepared: PreparedStep, result: ProcessResult, repo: Path) -> Reading:
         if result.returncode == 0:
