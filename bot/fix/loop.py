@@ -63,6 +63,9 @@ class Job:
     ci_log: str = ""  # the failed CI run's log excerpt, for the agent's context
     base: str | None = None  # the commit to work on (default: the repo's HEAD)
     local_branch: bool = True  # also write the proposal's branch in the user's repository
+    # Told one line at each stage (gate red with N failures, attempt k, verifying, the end):
+    # the sticky comment of a single-job Actions run follows the loop through it.
+    progress: Callable[[str], None] | None = None
 
 
 def signatures(failures: Sequence[Failure]) -> frozenset[str]:
@@ -113,6 +116,7 @@ class Run:
     def baseline(self, steps: Sequence[GateStep]) -> bool:
         gate = self._gate(steps, "before")
         self._update(gate_before=gate, failures=gate.failures)
+        self._progress(f"gate {'green' if gate.green else 'red'}: {len(gate.failures)} failure(s)")
         if gate.green and self.job.mode == "heal":
             self._end(Status.GREEN, StopReason.GREEN, "the gate is already green: nothing to heal")
             return False
@@ -162,6 +166,8 @@ class Run:
                 return self._out_of_budget()
             if self._needs_agent(current):
                 return False
+            cap = self.job.config.max_attempts
+            self._progress(f"attempt {number} of {cap}: {len(current)} failure(s) to fix")
             attempt = self._attempt(number, steps, current)
             self._update(attempts=[*self.report.attempts, attempt])
             if attempt.outcome == "green":
@@ -424,6 +430,7 @@ class Run:
     ) -> GateRun:
         """Re-run only what failed; when that passes, the full gate once, on a clean checkout
         of the commit that would be proposed (nothing the agent left outside it survives)."""
+        self._progress(f"verifying attempt {number}")
         if self.job.mode == "heal" and current:
             only, selection = rerun_plan(current, steps)
             quick = self._gate(steps, f"verify {number}", only=only, selection=selection)
@@ -548,7 +555,11 @@ class Run:
                 return "this gate has no pytest step; the full gate runs after your attempt"
             selection = {name: list(ids) for name in tests} if ids else None
             gate = self._gate(steps, "agent run_tests", only=tests, selection=selection)
-            parts = [f"{s.name}: {s.status.value}\n{s.output}" for s in gate.steps]
+            # The note says what the output cannot: an id that was not collected, no evidence.
+            parts = [
+                f"{s.name}: {s.status.value}{f' ({s.note})' if s.note else ''}\n{s.output}"
+                for s in gate.steps
+            ]
             return "\n\n".join(parts)
 
         return run
@@ -564,6 +575,11 @@ class Run:
 
     def _end(self, status: Status, reason: StopReason, detail: str) -> None:
         self._update(status=status, stop_reason=reason, detail=detail)
+        self._progress(f"{status.value}: {detail}")
+
+    def _progress(self, line: str) -> None:
+        if self.job.progress is not None:
+            self.job.progress(line)
 
     def finish(self) -> Report:
         """Stamp the end time and totals; safe to call after a failure."""
