@@ -83,10 +83,23 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "https://api.github.com"
+# What GitHub asks every REST client to send (docs: "Getting started with the REST API").
+MEDIA_TYPE = "application/vnd.github+json"
+API_VERSION = "2022-11-28"
 MAX_TEXT = 65535  # GitHub's cap on a check run's summary and text
 MAX_BODY = 65536  # ... and on a comment or pull request body
 ANNOTATIONS_PER_REQUEST = 50  # the Checks API takes at most 50 per request and appends them
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
+
+
+class _Token(Auth.Token):
+    """The token, plus GitHub's media type on every request: PyGithub has no default-header
+    setting, but every request's headers pass through its Auth hook (a request that sets its
+    own Accept, such as a download, keeps it)."""
+
+    def authentication(self, headers: dict[str, str]) -> None:
+        super().authentication(headers)
+        headers.setdefault("Accept", MEDIA_TYPE)
 
 
 class GitHub:
@@ -118,7 +131,7 @@ class GitHub:
             raise BadInput(f"GitHub client: per_page {per_page} is not within 1..100")
         self._retries, self._backoff, self._timeout = retries, backoff, timeout
         self._gh = Github(
-            auth=Auth.Token(self._token),
+            auth=_Token(self._token),
             base_url=self.api_url,
             timeout=max(1, math.ceil(timeout)),  # PyGithub insists on whole seconds
             user_agent=f"selfheal/{__version__}",
@@ -127,6 +140,7 @@ class GitHub:
             seconds_between_requests=None,
             seconds_between_writes=write_interval or None,
             lazy=True,  # objects are fetched when read, so a write is one request, not two
+            api_version=API_VERSION,
         )
         self._repo = self._gh.get_repo(self.repository)
 
@@ -301,8 +315,26 @@ class GitHub:
         """Add `labels` to issue or pull request `number` (GitHub creates unknown ones)."""
         if not labels:
             return
-        with self._calling(f"label #{check_number(number)}", "issues", "write", post=True):
-            self._repo.get_issue(number).add_to_labels(*labels)
+        # PyGithub's add_to_labels sends a bare array, which the official description no
+        # longer accepts; the documented body is {"labels": [...]}.
+        url = f"{self._repo.url}/issues/{check_number(number)}/labels"
+        with self._calling(f"label #{number}", "issues", "write", post=True):
+            self._repo.requester.requestJsonAndCheck("POST", url, input={"labels": list(labels)})
+
+    def react(self, *, number: int | None = None, comment_id: int | None = None) -> None:
+        """Put an eyes reaction on comment `comment_id`, else on issue or pull request
+        `number`: "seen, working on it" in the second after the trigger. GitHub answers 200
+        instead of 201 when the reaction is already there, which is fine."""
+        if comment_id is not None:
+            url = f"{self._repo.url}/issues/comments/{check_number(comment_id)}/reactions"
+            action = f"react to comment {comment_id}"
+        elif number is not None:
+            url = f"{self._repo.url}/issues/{check_number(number)}/reactions"
+            action = f"react to #{number}"
+        else:
+            raise BadInput("react: give an issue number or a comment id")
+        with self._calling(action, "issues", "write", post=True):
+            self._repo.requester.requestJsonAndCheck("POST", url, input={"content": "eyes"})
 
     def comment(self, number: int, body: str) -> Comment:
         """Comment on issue or pull request `number`."""

@@ -41,9 +41,12 @@ from tests.fakes.github_json import (
     label_json,
     permission_json,
     pull_json,
+    reaction_json,
     repo_json,
     run_json,
 )
+from tests.fakes.github_schema import ACCEPT, API_VERSION, header_violations
+from tests.fakes.github_schema import violations as schema_violations
 
 DOCS = "https://docs.github.com/rest"
 ROLES = ("admin", "maintain", "write", "triage", "read")
@@ -69,6 +72,7 @@ class Call(NamedTuple):
     body: Any
     status: int
     token: str | None
+    at: float = 0.0  # time.time() when the request arrived, to compare with other processes
 
 
 class ApiError(Exception):
@@ -207,10 +211,18 @@ class FakeGitHub:
     token: str = "ghs_fake_write_token"
     read_token: str = "ghs_fake_read_token"
     bot_login: str = "github-actions[bot]"  # the author of everything written through the API
+    # What a conforming client sends on every request besides its token (raw tests add these).
+    client_headers: Mapping[str, str] = {"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION}
 
-    def __init__(self, *, origin: Path | None = None, per_page_max: int = 100) -> None:
+    def __init__(
+        self, *, origin: Path | None = None, per_page_max: int = 100, strict: bool = True
+    ) -> None:
         self.origin = origin
         self.per_page_max = per_page_max
+        # strict: leaving the context with any request that departed from GitHub's official
+        # description (github_schema) fails the test; such requests are answered 422 as well.
+        self.strict = strict
+        self.violations: list[str] = []
         self.calls: list[Call] = []
         self.blob_auth_headers: list[str | None] = []
         self.server_errors: list[str] = []  # tracebacks of bugs in the fake itself (answered 500)
@@ -219,6 +231,7 @@ class FakeGitHub:
         self._ids = {kind: itertools.count(base) for kind, base in _ID_BASES.items()}
         self._repos: dict[str, dict[str, Any]] = {}
         self._comments: dict[int, dict[str, Any]] = {}
+        self._reactions: list[dict[str, Any]] = []
         self._check_runs: dict[int, dict[str, Any]] = {}
         self._runs: dict[int, dict[str, Any]] = {}
         self._jobs: dict[int, dict[str, Any]] = {}
@@ -245,6 +258,11 @@ class FakeGitHub:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if self.strict and self.violations and exc_type is None:
+            raise AssertionError(
+                "requests that do not conform to GitHub's REST description:\n"
+                + "\n".join(self.violations)
+            )
 
     def close(self) -> None:
         if not self._thread.is_alive():
@@ -445,6 +463,14 @@ class FakeGitHub:
                 json.loads(json.dumps(c)) for c in self._check_runs.values() if c["repo"] == key
             ]
 
+    def reactions(self, full_name: str) -> list[tuple[str, int, str]]:
+        """Reactions made through the API: ("comment", id, content) or ("issue", number, ...)."""
+        with self._lock:
+            key = self._seeded_repo(full_name)["full_name"]
+            return [
+                (r["on"], r["target"], r["content"]) for r in self._reactions if r["repo"] == key
+            ]
+
     def labels(self, full_name: str, number: int) -> list[str]:
         with self._lock:
             return list(self._seeded_repo(full_name)["issues"][number]["labels"])
@@ -501,16 +527,42 @@ class FakeGitHub:
         comment["updated_at"] = _now()
         return _Reply(200, self._comment_json(comment))
 
+    @_route(
+        "POST",
+        r"/issues/comments/(?P<id>\d+)/reactions",
+        "reactions/reactions#create-reaction-for-an-issue-comment",
+    )
+    def _react_to_comment(self, req: _Request) -> _Reply:
+        comment = self._comment(req)
+        return self._react(comment["repo"], "comment", comment["id"], req.body["content"])
+
+    @_route(
+        "POST", r"/issues/(?P<n>\d+)/reactions", "reactions/reactions#create-reaction-for-an-issue"
+    )
+    def _react_to_issue(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._issue(repo, req)
+        return self._react(repo["full_name"], "issue", issue["number"], req.body["content"])
+
+    def _react(self, repo: str, on: str, target: int, content: str) -> _Reply:
+        for known in self._reactions:  # one of each kind per user: the second answers 200
+            if (known["repo"], known["on"], known["target"], known["content"]) == (
+                repo,
+                on,
+                target,
+                content,
+            ):
+                return _Reply(200, reaction_json(self._roots, known))
+        reaction = {"id": self._next_id("reaction"), "repo": repo, "on": on, "target": target}
+        reaction |= {"content": content, "user": self.bot_login, "created_at": _now()}
+        self._reactions.append(reaction)
+        return _Reply(201, reaction_json(self._roots, reaction))
+
     @_route("POST", r"/issues/(?P<n>\d+)/labels", "issues/labels#add-labels-to-an-issue")
     def _add_labels(self, req: _Request) -> _Reply:
         repo = self._repo(req)
         issue = self._issue(repo, req)
-        names = req.body.get("labels") if isinstance(req.body, dict) else req.body
-        names = [names] if isinstance(names, str) else names
-        if not isinstance(names, list):
-            raise _invalid("labels")
-        if not names:  # documented: an empty array removes every label
-            issue["labels"].clear()
+        names = req.body["labels"]  # the official description's only form (github_schema)
         for name in names:
             label = name.get("name") if isinstance(name, dict) else name
             if not isinstance(label, str) or not label.strip():
@@ -723,6 +775,7 @@ class FakeGitHub:
     # -- request plumbing -----------------------------------------------------------------
 
     def _serve(self, conn: _Connection) -> None:
+        arrived = time.time()
         split = urlsplit(conn.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         length = int(conn.headers.get("Content-Length") or 0)
@@ -736,8 +789,9 @@ class FakeGitHub:
             if split.path.startswith("/_blobs/"):
                 status, headers, payload = self._serve_blob(split.path, query, auth, failure)
             else:
+                sent = {name.lower(): value for name, value in conn.headers.items()}
                 status, body, headers = self._serve_api(
-                    conn.command, split.path, query, raw, token, failure
+                    conn.command, split.path, query, raw, token, failure, sent
                 )
                 payload = b"" if body is None else json.dumps(body).encode()
                 headers = {**self._api_headers(), **headers}
@@ -745,7 +799,9 @@ class FakeGitHub:
                 logged_body = json.loads(raw) if raw else None
             except ValueError:
                 logged_body = raw.decode(errors="replace")
-            self.calls.append(Call(conn.command, split.path, query, logged_body, status, token))
+            self.calls.append(
+                Call(conn.command, split.path, query, logged_body, status, token, arrived)
+            )
         conn.send_response(status)
         for name, value in headers.items():
             conn.send_header(name, value)
@@ -762,12 +818,13 @@ class FakeGitHub:
         raw: bytes,
         token: str | None,
         failure: _Failure | None,
+        sent: Mapping[str, str],
     ) -> tuple[int, Any, Mapping[str, str]]:
         if failure is not None:
             error = ApiError(failure.status, failure.message)
             return error.status, error.body(DOCS), failure.headers
         try:
-            return self._dispatch(method, path, query, raw, token)
+            return self._dispatch(method, path, query, raw, token, sent)
         except ApiError as error:  # raised before a route's docs link was known
             return error.status, error.body(DOCS), {}
         except Exception as error:  # noqa: BLE001 - a fake must answer, never hang the client
@@ -775,8 +832,18 @@ class FakeGitHub:
             return 500, {"message": f"fake error: {error!r}"}, {}
 
     def _dispatch(
-        self, method: str, path: str, query: dict[str, str], raw: bytes, token: str | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        raw: bytes,
+        token: str | None,
+        sent: Mapping[str, str],
     ) -> tuple[int, Any, Mapping[str, str]]:
+        # Every request is held to the official description (github_schema). A missing header
+        # is only recorded (GitHub would still answer); a body or query the schemas refuse is
+        # answered 422 after authentication, routing and JSON parsing, in GitHub's order.
+        self.violations += header_violations(method, path, sent)
         if token not in self._tokens:
             raise ApiError(401)
         matches = [
@@ -795,6 +862,9 @@ class FakeGitHub:
                 body = json.loads(raw) if raw.strip() else {}
             except ValueError:
                 raise ApiError(400) from None
+            if departures := schema_violations(method, path, query, raw):
+                self.violations += departures
+                raise ApiError(422, "Invalid request.\n\n" + "\n".join(departures))
             reply = getattr(self, name)(_Request(path, params, query, body))
         except ApiError as error:
             return error.status, error.body(doc), {}
@@ -1021,6 +1091,7 @@ _ID_BASES = {
     "check": 21_000_000_001,
     "run": 9_100_000_001,
     "job": 25_000_000_001,
+    "reaction": 300_000_001,
 }
 
 

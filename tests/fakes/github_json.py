@@ -251,6 +251,16 @@ def comment_json(roots: Roots, repo: State, issue: State, comment: State) -> dic
     }
 
 
+def reaction_json(roots: Roots, reaction: State) -> dict[str, Any]:
+    return {
+        "id": reaction["id"],
+        "node_id": node_id("REA", reaction["id"]),
+        "user": user_json(roots, reaction["user"], "Bot"),
+        "content": reaction["content"],
+        "created_at": reaction["created_at"],
+    }
+
+
 def check_run_json(roots: Roots, run: State) -> dict[str, Any]:
     api = f"{roots.api}/repos/{run['repo']}/check-runs/{run['id']}"
     html = f"{roots.html}/{run['repo']}/runs/{run['id']}"

@@ -24,6 +24,14 @@ NOT_FOUND = {
 }
 
 
+class _Token(Auth.Token):
+    """GitHub's media type on every request, as the official description asks."""
+
+    def authentication(self, headers: dict[str, str]) -> None:  # type: ignore[override]
+        super().authentication(headers)
+        headers.setdefault("Accept", FakeGitHub.client_headers["Accept"])
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeGitHub]:
     with FakeGitHub() as server:
@@ -36,8 +44,9 @@ def client(
 ) -> Github:
     # PyGithub throttles (0.25 s between requests, 1 s between writes) unless told not to.
     return Github(
-        auth=Auth.Token(token or fake.token),
+        auth=_Token(token or fake.token),
         base_url=fake.url,
+        api_version=FakeGitHub.client_headers["X-GitHub-Api-Version"],
         per_page=per_page,
         retry=retry,
         seconds_between_requests=None,
@@ -61,7 +70,7 @@ def api(
     **kwargs: Any,
 ) -> requests.Response:
     """A raw request with the write token unless ``headers`` says otherwise."""
-    sent = {"Authorization": f"Bearer {fake.token}"} | (headers or {})
+    sent = {"Authorization": f"Bearer {fake.token}", **fake.client_headers} | (headers or {})
     return requests.request(method, fake.url + path, headers=sent, timeout=10, **kwargs)
 
 
@@ -240,20 +249,56 @@ def test_comment_user_type_is_kept(fake: FakeGitHub, gh: Github) -> None:
 
 def test_add_labels_creates_them_implicitly(fake: FakeGitHub, gh: Github) -> None:
     number = fake.add_issue(REPO, title="t", labels=["bug"])
-    issue = gh.get_repo(REPO).get_issue(number)
-    issue.add_to_labels("selfheal", "Bug")  # names match case-insensitively, like GitHub
-    assert fake.labels(REPO, number) == ["bug", "selfheal"]
-    assert fake.writes()[-1].body == ["selfheal", "Bug"]
-    reply = api(fake, "POST", f"/repos/acme/app/issues/{number}/labels", json={"labels": ["x"]})
+    path = f"/repos/acme/app/issues/{number}/labels"
+    # Names match case-insensitively, like GitHub.
+    reply = api(fake, "POST", path, json={"labels": ["selfheal", "Bug", "x"]})
     assert reply.status_code == 200
     assert [(label["name"], label["color"]) for label in reply.json()] == [
         ("bug", "ededed"),
         ("selfheal", "ededed"),
         ("x", "ededed"),
     ]
-    cleared = api(fake, "POST", f"/repos/acme/app/issues/{number}/labels", json={"labels": []})
-    assert (cleared.status_code, cleared.json()) == (200, [])
-    assert fake.labels(REPO, number) == []
+
+
+def test_a_body_the_official_description_refuses_is_a_422_and_a_violation(
+    fake: FakeGitHub, gh: Github
+) -> None:
+    number = fake.add_issue(REPO, title="t", labels=["bug"])
+    with pytest.raises(GithubException) as caught:
+        # PyGithub sends a bare array here, which the description no longer accepts.
+        gh.get_repo(REPO).get_issue(number).add_to_labels("selfheal")
+    assert caught.value.status == 422
+    path = f"/repos/acme/app/issues/{number}/labels"
+    empty = api(fake, "POST", path, json={"labels": []})  # minItems 1
+    assert empty.status_code == 422
+    assert "labels#add-labels-to-an-issue" in empty.json()["documentation_url"]
+    assert fake.labels(REPO, number) == ["bug"]
+    assert len(fake.violations) == 2
+    assert all("/issues/{issue_number}/labels body" in v for v in fake.violations)
+    fake.violations.clear()  # expected here; any other would fail the test at teardown
+
+
+def test_missing_headers_and_undocumented_queries_are_violations(fake: FakeGitHub) -> None:
+    bare = requests.get(
+        f"{fake.url}/repos/acme/app", headers={"Authorization": f"token {fake.token}"}, timeout=10
+    )
+    assert bare.status_code == 200  # GitHub still answers; the fake only records it
+    assert fake.violations == [
+        "GET /repos/acme/app: Accept is '*/*', not 'application/vnd.github+json'",
+        "GET /repos/acme/app: X-GitHub-Api-Version is None, not '2022-11-28'",
+    ]
+    fake.violations.clear()
+    odd = api(fake, "GET", "/repos/acme/app/pulls", params={"state": "merged", "sort": "x"})
+    assert odd.status_code == 422
+    assert fake.violations == [
+        "GET /repos/{owner}/{repo}/pulls query state: 'merged' is not one of"
+        " ['open', 'closed', 'all']",
+        "GET /repos/{owner}/{repo}/pulls query sort: 'x' is not one of"
+        " ['created', 'updated', 'popularity', 'long-running']",
+    ]
+    fake.violations.clear()
+    with pytest.raises(AssertionError, match="do not conform"), FakeGitHub() as other:
+        api(other, "GET", "/repos/acme/app", params={"verbose": "1"})
 
 
 # -- pull requests -----------------------------------------------------------------------------
@@ -424,6 +469,12 @@ def test_check_run_annotations_cap_and_append(fake: FakeGitHub, gh: Github) -> N
         )
     assert caught.value.status == 422
     assert fake.check_runs(REPO) == []
+    (too_many,) = fake.violations
+    assert too_many.startswith(
+        "POST /repos/{owner}/{repo}/check-runs body['output']['annotations']"
+    )
+    assert too_many.endswith("is too long")
+    fake.violations.clear()
     run = repo.create_check_run(
         name="selfheal",
         head_sha="a" * 40,
@@ -454,8 +505,10 @@ def test_check_run_annotations_cap_and_append(fake: FakeGitHub, gh: Github) -> N
 def test_check_run_requires_name_and_head_sha(fake: FakeGitHub) -> None:
     reply = api(fake, "POST", "/repos/acme/app/check-runs", json={"name": "x"})
     assert reply.status_code == 422
+    fake.violations.clear()  # refused by the official description, as expected
     assert reply.json() == {
-        "message": 'Invalid request.\n\n"head_sha" wasn\'t supplied.',
+        "message": "Invalid request.\n\nPOST /repos/{owner}/{repo}/check-runs body:"
+        " 'head_sha' is a required property",
         "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run",
         "status": "422",
     }
@@ -596,10 +649,12 @@ def test_missing_required_fields_are_422(fake: FakeGitHub) -> None:
     number = fake.add_issue(REPO, title="t")
     reply = api(fake, "POST", f"/repos/acme/app/issues/{number}/comments", json={})
     assert reply.status_code == 422
-    assert reply.json()["message"] == 'Invalid request.\n\n"body" wasn\'t supplied.'
+    assert reply.json()["message"].endswith("body: 'body' is a required property")
     reply = api(fake, "POST", "/repos/acme/app/pulls", json={"title": "t", "base": "main"})
     assert reply.status_code == 422
-    assert reply.json()["message"] == 'Invalid request.\n\n"head" wasn\'t supplied.'
+    assert reply.json()["message"].endswith("body: 'head' is a required property")
+    fake.violations.clear()  # the two above, refused by the official description
+    # title is optional in the description (an issue can stand in); GitHub's own check:
     reply = api(fake, "POST", "/repos/acme/app/pulls", json={"head": "x", "base": "main"})
     assert reply.json()["errors"] == [
         {"resource": "PullRequest", "field": "title", "code": "missing_field"}
@@ -613,7 +668,7 @@ def test_authentication(fake: FakeGitHub) -> None:
         "documentation_url": "https://docs.github.com/rest",
         "status": "401",
     }
-    nobody = requests.get(f"{fake.url}/repos/acme/app", timeout=10)
+    nobody = requests.get(f"{fake.url}/repos/acme/app", headers=fake.client_headers, timeout=10)
     assert (nobody.status_code, nobody.json()) == (401, bad_credentials)
     wrong = api(fake, "GET", "/repos/acme/app", headers={"Authorization": "token ghs_wrong"})
     assert (wrong.status_code, wrong.json()) == (401, bad_credentials)

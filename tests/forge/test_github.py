@@ -421,9 +421,19 @@ def test_add_labels(fake: FakeGitHub, gh: GitHub) -> None:
     number = fake.add_issue(REPO, title="t", labels=("bug",))
     gh.add_labels(number, ["selfheal", "healed"])
     assert fake.labels(REPO, number) == ["bug", "selfheal", "healed"]
+    assert fake.writes()[-1].body == {"labels": ["selfheal", "healed"]}  # the documented form
     before = len(fake.calls)
     gh.add_labels(number, [])
     assert len(fake.calls) == before
+
+
+def test_every_request_says_the_media_type_and_api_version(fake: FakeGitHub, gh: GitHub) -> None:
+    number = fake.add_issue(REPO, title="t")
+    gh.issue(number)
+    gh.comment(number, "hi")
+    gh.find_pull("some-branch")
+    assert len(fake.calls) == 3
+    assert fake.violations == []  # the fake checks both headers, and the bodies, on every call
 
 
 def test_comment_and_edit_comment(fake: FakeGitHub, gh: GitHub) -> None:
@@ -692,7 +702,7 @@ def test_a_saved_jobs_answer_reads_like_the_api(fake: FakeGitHub, gh: GitHub) ->
     run_id = _run_with_jobs(fake, count=3)
     answer = requests.get(
         f"{fake.url}/repos/{REPO}/actions/runs/{run_id}/jobs",
-        headers={"Authorization": f"token {fake.token}"},
+        headers={"Authorization": f"token {fake.token}", **fake.client_headers},
         timeout=10,
     ).json()
     assert jobs_from_json(answer) == gh.jobs(run_id)
