@@ -170,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
         "heal the failing gate of a local checkout",
     )
     _loop_options(p)
+    p.add_argument(
+        "--tests",
+        nargs="+",
+        metavar="ID",
+        help="the pytest node ids known to fail (e.g. from the CI log): reproduce with these "
+        "alone, then run the whole gate once on the fix; if they don't fail here, the whole "
+        "gate reproduces",
+    )
     p.set_defaults(func=_lazy("loop", "heal"))
 
     p = _command(
@@ -215,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_lazy("run", "run"))
 
     stages = {
+        "ack": "Actions, before the work: decide, check access, put an eyes reaction on the "
+        "comment or issue and a 'working on it' sticky comment with the run's link; runs no "
+        "project code",
         "work": "Actions, stage 1 of 2: decide and run the loop without a write token; write a "
         "proposal bundle (patch, report, meta) for `selfheal propose`",
         "propose": "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the "

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from bot import __version__
+from bot.bytecode import bytecode_env, user_cache_dir
 from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.fix.digest import failure_digest
 from bot.gate.evidence import gate_sentence
@@ -28,7 +29,9 @@ def gate(args: argparse.Namespace) -> int:
         report_dir = report_dir_for(repo, Path(args.report_dir))
     steps = resolve_gate(config.gate, repo)
     started, clock = now(), time.monotonic()
-    result = run_gate(steps, repo, label="gate", env=scrubbed_env(allow=config.env_allow))
+    # Bytecode in the user's own cache, outside the checkout and warm from run to run.
+    env = bytecode_env(scrubbed_env(allow=config.env_allow), user_cache_dir() / "gate", repo)
+    result = run_gate(steps, repo, label="gate", env=env)
     report = Report(
         tool_version=__version__,
         mode="gate",

@@ -122,6 +122,7 @@ def build_job(
         report_dir=report_dir_for(repo, Path(args.report_dir) if args.report_dir else None),
         push=not args.no_push,
         issue=issue,
+        failing_tests=tuple(getattr(args, "tests", None) or ()),
     )
 
 

@@ -8,6 +8,7 @@ still leaves the report and the patch so far for the caller to write.
 from __future__ import annotations
 
 import resource
+import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ from typing import Literal
 
 from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
+from bot.bytecode import bytecode_env
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
 from bot.fix import proposal
+from bot.fix.ci_log import failing_test_ids
 from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
@@ -61,6 +64,8 @@ class Job:
     push: bool = True
     issue: Issue | None = None
     ci_log: str = ""  # the failed CI run's log excerpt, for the agent's context
+    # pytest ids known to fail (`heal --tests`); else those the CI log names, if any.
+    failing_tests: tuple[str, ...] = ()
     base: str | None = None  # the commit to work on (default: the repo's HEAD)
     local_branch: bool = True  # also write the proposal's branch in the user's repository
     # Told one line at each stage (gate red with N failures, attempt k, verifying, the end):
@@ -72,6 +77,26 @@ def signatures(failures: Sequence[Failure]) -> frozenset[str]:
     return frozenset(f.signature for f in failures)
 
 
+def as_reference(before: GateRun | None) -> GateRun | None:
+    """The baseline as the evidence check reads it. A baseline of named tests only stands for
+    the whole gate's red run: its failing tests must pass in the final full gate; its
+    collected count (of the selected files alone) is not compared."""
+    if before is None or not before.partial:
+        return before
+    steps = [
+        s.model_copy(
+            update={
+                "selection": [],
+                "evidence": s.evidence.model_copy(update={"collected": None})
+                if s.evidence is not None
+                else None,
+            }
+        )
+        for s in before.steps
+    ]
+    return before.model_copy(update={"steps": steps, "partial": False})
+
+
 class Run:
     """One execution of the loop; `report` and `patch` are always the latest known."""
 
@@ -81,6 +106,7 @@ class Run:
         self.clock0 = time.monotonic()
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
+        self.bytecode: Path | None = None  # the run's bytecode cache (see bot.bytecode)
         self.patch = ""
         self.report = Report(
             tool_version=__version__,
@@ -99,8 +125,11 @@ class Run:
 
     def execute(self) -> Report:
         """Run every stage; each may end the run by setting a final status."""
-        with git.open_workspace(self.job.repo, self.job.base) as ws:
-            self.ws = ws
+        with (
+            git.open_workspace(self.job.repo, self.job.base) as ws,
+            tempfile.TemporaryDirectory(prefix="selfheal-pyc-") as bytecode,
+        ):
+            self.ws, self.bytecode = ws, Path(bytecode)
             # The gate's and the agent's processes find no git repository from the work tree.
             self.env = ws.child_env(self.env)
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
@@ -114,13 +143,29 @@ class Run:
         return self.finish()
 
     def baseline(self, steps: Sequence[GateStep]) -> bool:
-        gate = self._gate(steps, "before")
+        gate = self._named_baseline(steps) or self._gate(steps, "before")
         self._update(gate_before=gate, failures=gate.failures)
         self._progress(f"gate {'green' if gate.green else 'red'}: {len(gate.failures)} failure(s)")
         if gate.green and self.job.mode == "heal":
             self._end(Status.GREEN, StopReason.GREEN, "the gate is already green: nothing to heal")
             return False
         return True
+
+    def _named_baseline(self, steps: Sequence[GateStep]) -> GateRun | None:
+        """When the failing tests are known (`--tests`, or the CI log names them), reproduce
+        with those alone: the full gate then runs once, on the fix. None when that run does
+        not show exactly them failing here (the whole gate reproduces instead)."""
+        ids = list(self.job.failing_tests) or failing_test_ids(self.job.ci_log)
+        tests = [s.name for s in steps if selects_tests(s)]
+        if self.job.mode != "heal" or not ids or len(tests) != 1:
+            return None
+        gate = self._gate(steps, "before", selection={tests[0]: ids})
+        step = next(s for s in gate.steps if s.name == tests[0])
+        outcomes = step.evidence.selected if step.evidence is not None else {}
+        failed = {i for i, outcome in outcomes.items() if outcome in ("failed", "error")}
+        if not failed or any(f.test_id not in failed for f in step.failures):
+            return None  # passes here, not collected, or failures that name no test
+        return gate
 
     def flaky_check(self, steps: Sequence[GateStep]) -> bool:
         """Re-run failing tests once on their own; those that pass are flaky, not broken."""
@@ -437,9 +482,11 @@ class Run:
             if not quick.green:
                 return quick
         tree = self._seal(number)
-        before = self.report.gate_before
+        before = as_reference(self.report.gate_before)
         watch = failing_ids(before) if before is not None else None
-        full = self._gate(steps, f"gate {number}", watch=watch)
+        # A new bytecode cache: nothing the agent could have planted in the run's counts.
+        with tempfile.TemporaryDirectory(prefix="selfheal-pyc-") as fresh:
+            full = self._gate(steps, f"gate {number}", watch=watch, bytecode=Path(fresh))
         return full.model_copy(update={"tree": tree})
 
     def _unproven(self, verification: GateRun) -> GuardVerdict | None:
@@ -447,7 +494,7 @@ class Run:
         longer give evidence (the change stopped them running), fewer tests collected than
         before, or a test that failed before not seen passing. Refused like a guard would,
         so the change is rolled back and the next attempt is told why."""
-        before = self.report.gate_before
+        before = as_reference(self.report.gate_before)
         if before is None:
             return None
         had_evidence = {s.name for s in before.steps if s.status is not StepStatus.UNVERIFIED}
@@ -504,12 +551,16 @@ class Run:
         only: Collection[str] | None = None,
         selection: Mapping[str, Sequence[str]] | None = None,
         watch: Mapping[str, Sequence[str]] | None = None,
+        *,
+        bytecode: Path | None = None,
     ) -> GateRun:
+        cache = bytecode or self.bytecode
+        env = bytecode_env(self.env, cache, self.ws.path) if cache is not None else self.env
         gate = run_gate(
             steps,
             self.ws.path,
             label=label,
-            env=self.env,
+            env=env,
             deadline=self.deadline,
             only=only,
             selection=selection,

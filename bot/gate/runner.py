@@ -40,8 +40,10 @@ def step_env(step: GateStep, repo: Path, env: Mapping[str, str]) -> dict[str, st
     first = src if src.is_dir() else repo
     old = merged.get("PYTHONPATH")
     merged["PYTHONPATH"] = str(first) + (os.pathsep + old if old else "")
-    # No __pycache__ left in the working tree for the fix loop to mistake for a change.
-    merged.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # No __pycache__ left in the working tree for the fix loop to mistake for a change:
+    # bytecode goes to the cache the caller gives (bot.bytecode), else is not written.
+    if not merged.get("PYTHONPYCACHEPREFIX"):
+        merged.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     return merged
 
 

@@ -60,6 +60,13 @@ def plugin_refused(output: str) -> bool:
     return PLUGIN_MODULE in output or "--selfheal-results" in output
 
 
+def _cache_outside(scratch: Path) -> list[str]:
+    """pytest's cache (--lf, --sw) in this gate run's scratch dir: never in the work tree,
+    and never one an earlier run (or the agent) left. `-o` passes --strict-config, and is
+    harmless where the project turned the cache plugin off."""
+    return ["-o", f"cache_dir={scratch / 'pytest-cache'}"]
+
+
 def _ids_file(path: Path, ids: Sequence[str]) -> Path:
     path.write_text(json.dumps(list(ids)), encoding="utf-8")
     return path
@@ -83,6 +90,7 @@ class Pytest(StepKind):
             junit = base.with_name(base.name + ".xml")
             # xunit1 carries file and line; junit_logging=no keeps captured output out of it.
             extra = [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no"]
+            extra += _cache_outside(scratch)
             return PreparedStep(
                 step=step,
                 argv=resolve_executable(before_double_dash(argv, extra), options.search_path),
@@ -94,7 +102,7 @@ class Pytest(StepKind):
         # --junitxml would cost pytest an XML element for every passing test; the plugin
         # writes only what failed, and the counts.
         results = base.with_name(base.name + ".jsonl")
-        extra = ["-p", PLUGIN_MODULE, f"--selfheal-results={results}"]
+        extra = ["-p", PLUGIN_MODULE, f"--selfheal-results={results}", *_cache_outside(scratch)]
         if options.deselect_marker:
             # The plugin and-s it with the final -m, wherever the project gave one.
             extra.append(f"--selfheal-deselect-marker={options.deselect_marker}")

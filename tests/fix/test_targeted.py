@@ -1,0 +1,115 @@
+"""Targeted reproduce: when the failing tests are known (a CI log names them, or `--tests`),
+the baseline runs those alone and the full gate runs once, on the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import build_parser
+from bot.config import Config, GateStep
+from bot.fix.loop import Job, Run
+from bot.report import Report, Status
+from bot.transcript import Transcript
+from tests.conftest import FIXTURES, MakeRepo
+from tests.fakes.agent import FakeAgent
+
+pytestmark = pytest.mark.slow
+
+BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
+FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+FAILING = "tests/test_ops.py::test_inside"
+CALC = {
+    "calc/__init__.py": "",
+    "calc/ops.py": BROKEN,
+    "tests/test_ops.py": """\
+        from calc.ops import clamp
+
+
+        def test_inside():
+            assert clamp(5, 0, 10) == 5
+
+
+        def test_below():
+            assert clamp(-1, 0, 10) == 0
+        """,
+    "tests/test_more.py": "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(30)),
+}
+# A CI log as GitHub serves it, naming the failing test in pytest's short summary.
+CI_LOG = (
+    "2026-11-21T10:00:02.0Z ##[group]Run pytest\n"
+    f"2026-11-21T10:00:03.0Z \x1b[31mFAILED\x1b[0m {FAILING} - assert 0 == 5\n"
+    "2026-11-21T10:00:03.1Z \x1b[31m1 failed, 31 passed in 0.20s\x1b[0m\n"
+    "2026-11-21T10:00:03.5Z ##[error]Process completed with exit code 1.\n"
+)
+
+
+def heal(repo: Path, tmp_path: Path, **job: object) -> tuple[Report, FakeAgent]:
+    report_dir = tmp_path / "report"
+    report_dir.mkdir(exist_ok=True)
+    agent = FakeAgent([{"calc/ops.py": FIXED}])
+    run = Run(
+        Job(
+            mode="heal",
+            repo=repo,
+            config=Config(gate=[GateStep(name="pytest", run=["pytest", "-q"], kind="pytest")]),
+            agent=agent,  # type: ignore[arg-type]
+            report_dir=report_dir,
+            push=False,
+            **job,  # type: ignore[arg-type]
+        ),
+        Transcript(report_dir / "transcript.jsonl"),
+    )
+    return run.execute(), agent
+
+
+def test_a_ci_log_naming_the_failure_reproduces_it_alone_then_gates_the_fix_in_full(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    report, agent = heal(make_repo(CALC), tmp_path, ci_log=CI_LOG)
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and before.partial
+    assert before.steps[0].selection == [FAILING]
+    assert before.steps[0].tests_run == 1  # not the other 31
+    assert [f.test_id for f in report.failures] == [FAILING]
+    assert [f.test_id for f in agent.requests[0].failures] == [FAILING]
+    # The evidence check compared the final full gate with that: the named test was
+    # watched there, collected and passed, among all the others.
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert after.steps[0].evidence is not None
+    assert after.steps[0].evidence.watched == {FAILING: "passed"}
+    assert after.steps[0].evidence.collected == 32
+
+
+def test_named_tests_that_pass_here_fall_back_to_the_whole_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # The log names a test that passes here (another runner's trouble): the baseline is the
+    # whole gate after all, and finds the real failure.
+    report, _ = heal(
+        make_repo(CALC), tmp_path, failing_tests=("tests/test_ops.py::test_below",)
+    )
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and not before.partial
+    assert before.steps[0].tests_run == 32
+    assert [f.test_id for f in report.failures] == [FAILING]
+
+
+def test_named_tests_that_are_not_collected_fall_back_to_the_whole_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    report, _ = heal(make_repo(CALC), tmp_path, failing_tests=("tests/gone.py::test_x",))
+    assert report.status is Status.HEALED, report.detail
+    assert report.gate_before is not None and not report.gate_before.partial
+    assert [f.test_id for f in report.failures] == [FAILING]
+
+
+def test_heal_takes_the_failing_tests_on_the_command_line() -> None:
+    args = build_parser().parse_args(["heal", "--tests", FAILING, "tests/a.py::test_b[1 2]"])
+    assert args.tests == [FAILING, "tests/a.py::test_b[1 2]"]
+    assert build_parser().parse_args(["heal"]).tests is None
+    assert (FIXTURES / "ci-logs" / "pytest-job.log").is_file()  # the recorded log's home

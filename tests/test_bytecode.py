@@ -1,0 +1,145 @@
+"""Bytecode and pytest's rewrite cache live outside the repository: warm for `selfheal gate`,
+per run while an agent works, and new for the final gate, so a planted pyc proves nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bot.bytecode import PREFIX, bytecode_env, user_cache_dir
+from bot.config import Config, GateStep
+from bot.fix.loop import Job, Run
+from bot.report import Status
+from bot.transcript import Transcript
+from tests.cli import selfheal
+from tests.conftest import MakeRepo, git
+from tests.fakes.agent import FakeAgent
+
+BIN = str(Path(sys.executable).parent)
+ENV = {"PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+TAG = sys.implementation.cache_tag
+BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
+FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
+PROJECT = {
+    ".github/selfheal.yml": """\
+        gate:
+          - {name: tests, run: pytest -q, kind: pytest}
+          - {name: lint, run: ruff check ., kind: ruff}
+        """,
+    "calc/__init__.py": "",
+    "calc/ops.py": FIXED,
+    "tests/test_ops.py": """\
+        from calc.ops import clamp
+
+
+        def test_inside():
+            assert clamp(5, 0, 10) == 5
+
+
+        def test_below():
+            assert clamp(-1, 0, 10) == 0
+        """,
+}
+
+
+def cached(prefix: Path, source: Path) -> Path:
+    """Where Python keeps `source`'s pyc under `prefix`: the absolute path, below it."""
+    return prefix / source.resolve().parent.relative_to("/") / f"{source.stem}.{TAG}.pyc"
+
+
+def test_bytecode_env_puts_caches_outside_and_refuses_one_inside(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = bytecode_env({"PYTHONDONTWRITEBYTECODE": "1", "A": "b"}, tmp_path / "c", repo)
+    assert env[PREFIX] == str((tmp_path / "c" / "pycache").resolve())
+    assert env["RUFF_CACHE_DIR"] == str((tmp_path / "c" / "ruff").resolve())
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["A"] == "b"
+    inside = bytecode_env({PREFIX: "/x"}, repo / ".cache", repo)
+    assert PREFIX not in inside and inside["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert not (repo / ".cache").exists()
+    assert user_cache_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/selfheal")
+    assert user_cache_dir({"HOME": "/h"}) == Path("/h/.cache/selfheal")
+
+
+def test_gate_keeps_bytecode_and_rewritten_tests_in_the_user_cache(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    cache = tmp_path / "xdg-cache"
+    env = {**ENV, "XDG_CACHE_HOME": str(cache)}
+    done = selfheal("gate", "--repo", str(repo), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Nothing compiled or cached in the checkout, not even ignored files.
+    assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+    prefix = cache / "selfheal" / "gate" / "pycache"
+    assert cached(prefix, repo / "calc" / "ops.py").is_file()
+    pytest_tag = f"{TAG}-pytest-{pytest.__version__}"
+    rewritten = prefix / repo.resolve().relative_to("/") / "tests" / f"test_ops.{pytest_tag}.pyc"
+    assert rewritten.is_file(), sorted(p.name for p in prefix.rglob("*.pyc"))[:20]
+    # Warm: the second run takes the rewritten module from the cache instead of writing it.
+    stamp = rewritten.stat().st_mtime_ns
+    again = selfheal("gate", "--repo", str(repo), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert rewritten.stat().st_mtime_ns == stamp
+    assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+
+
+def _plant_fixed_bytecode(root: Path, prefix: Path) -> None:
+    """A pyc of the fixed function where Python looks for ops.py's, stamped with the broken
+    source's mtime and size, so the unchanged source seems fixed to every run using it."""
+    source = root / "calc" / "ops.py"
+    stat = source.stat()
+    code = compile(FIXED, str(source), "exec")
+    data = bytearray(importlib.util.MAGIC_NUMBER)
+    data += (0).to_bytes(4, "little")
+    data += (int(stat.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+    data += (stat.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    data += marshal.dumps(code)
+    target = cached(prefix, source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(bytes(data))
+
+
+def test_a_pyc_the_agent_plants_in_the_run_cache_cannot_make_the_final_gate_green(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo({**PROJECT, "calc/ops.py": BROKEN})
+    temp = tmp_path / "temp"  # this run's temp dirs alone, to find its cache as an agent could
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def cheat(root: Path) -> None:
+        (prefix,) = [p / "pycache" for p in temp.glob("selfheal-pyc-*")]
+        assert cached(prefix, root / "calc" / "ops.py").is_file()  # the baseline compiled it
+        _plant_fixed_bytecode(root, prefix)
+        (root / "NOTES.md").write_text("looked at clamp\n")  # a change, so the gate runs
+
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    job = Job(
+        mode="heal",
+        repo=repo,
+        config=Config(
+            gate=[GateStep(name="tests", run=["pytest", "-q"], kind="pytest")],
+            flaky_check=False,
+            max_attempts=1,
+        ),
+        agent=FakeAgent([cheat]),  # type: ignore[arg-type]
+        report_dir=report_dir,
+        push=False,
+    )
+    report = Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    verification = report.attempts[0].verification
+    # The planted pyc fooled the re-run of the failing test (it shares the run's cache), so
+    # the full gate ran on the candidate commit, with a new cache: and failed.
+    assert verification is not None and verification.tree is not None, report.detail
+    assert not verification.green
+    assert {f.test_id for f in verification.failures} == {"tests/test_ops.py::test_inside"}
+    assert report.status is not Status.HEALED and report.proposal is None, report.detail
+    assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
