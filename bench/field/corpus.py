@@ -1,0 +1,213 @@
+"""The field corpus: each project's sdist fetched once (pinned, hash-checked), unpacked into a
+git repo with a bare origin, and given its own venv with pytest and what its tests need.
+
+    python bench/field/corpus.py [NAME ...]     # set up (cached: a second run is instant)
+
+Everything lives under $SELFHEAL_FIELD_CACHE (default ~/.cache/selfheal-field), never in
+the repository: sdists/ (the downloads), work/NAME/{repo,origin.git,venv}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+HERE = Path(__file__).resolve().parent
+MANIFEST = HERE / "corpus.toml"
+PYTHON = os.environ.get("SELFHEAL_FIELD_PYTHON", sys.executable)
+_BASE_DEPS = ("pytest",)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "field",
+    "GIT_AUTHOR_EMAIL": "field@example.com",
+    "GIT_COMMITTER_NAME": "field",
+    "GIT_COMMITTER_EMAIL": "field@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    version: str
+    sdist: str
+    sha256: str
+    deps: tuple[str, ...]
+    features: str
+    mutate: tuple[str, ...]
+    own: str
+    known: str = ""
+    install: bool = True
+
+
+@dataclass(frozen=True)
+class Site:
+    """One project set up: its repo, the bare origin, the venv."""
+
+    project: Project
+    root: Path
+    setup_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def venv_bin(self) -> Path:
+        return self.root / "venv" / "bin"
+
+
+def cache_dir() -> Path:
+    chosen = os.environ.get("SELFHEAL_FIELD_CACHE")
+    return Path(chosen) if chosen else Path.home() / ".cache" / "selfheal-field"
+
+
+def load(manifest: Path = MANIFEST) -> list[Project]:
+    data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    own = data.get("defaults", {}).get("own", "python -m pytest -q")
+    return [
+        Project(
+            name=p["name"],
+            version=p["version"],
+            sdist=p["sdist"],
+            sha256=p["sha256"],
+            deps=tuple(p.get("deps", ())),
+            features=p.get("features", ""),
+            mutate=tuple(p.get("mutate", ())),
+            own=p.get("own", own),
+            known=p.get("known", ""),
+            install=p.get("install", True),
+        )
+        for p in data["project"]
+    ]
+
+
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> str:
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **GIT_ENV, **(env or {})},
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        raise RuntimeError(f"{' '.join(argv[:4])}... exited {done.returncode}: {' | '.join(tail)}")
+    return done.stdout
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(project: Project, cache: Path) -> Path:
+    """The sdist, downloaded once with pip and checked against the manifest's hash."""
+    sdists = cache / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    path = sdists / project.sdist
+    if not path.is_file():
+        download = ["download", "--quiet", "--no-deps", "--no-binary", project.name]
+        _run(
+            [
+                PYTHON,
+                "-m",
+                "pip",
+                *download,
+                "-d",
+                str(sdists),
+                f"{project.name}=={project.version}",
+            ],
+            sdists,
+        )
+    if not path.is_file():
+        raise RuntimeError(f"pip did not download {project.sdist}")
+    if _sha256(path) != project.sha256:
+        raise RuntimeError(f"{project.sdist}: sha256 differs from the manifest")
+    return path
+
+
+def cached(project: Project, cache: Path | None = None) -> bool:
+    """The project's sdist is in the cache (nothing to download)."""
+    return ((cache or cache_dir()) / "sdists" / project.sdist).is_file()
+
+
+def setup(project: Project, cache: Path | None = None) -> Site:
+    """The project unpacked, committed (with an origin), and its venv ready; cached by a stamp."""
+    cache = cache or cache_dir()
+    root = cache / "work" / project.name
+    stamp = root / "ready"
+    if stamp.is_file() and stamp.read_text() == project.sha256:
+        return Site(project, root)
+    sdist = fetch(project, cache)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(root / "unpacked", filter="data")
+    (top,) = list((root / "unpacked").iterdir())
+    top.rename(root / "repo")
+    (root / "unpacked").rmdir()
+    repo = root / "repo"
+    _venv(project, root)
+    # Build leftovers (egg-info, caches) are the project's ignores, as in a real checkout.
+    ignore = repo / ".gitignore"
+    extra = "*.egg-info/\n__pycache__/\n.pytest_cache/\n.hypothesis/\n.selfheal/\n"
+    ignore.write_text((ignore.read_text() if ignore.is_file() else "") + extra)
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-q", "-m", f"{project.name} {project.version}"], repo)
+    _run(["git", "tag", "release"], repo)
+    _run(["git", "init", "-q", "--bare", str(root / "origin.git")], root)
+    _run(["git", "remote", "add", "origin", str(root / "origin.git")], repo)
+    _run(["git", "push", "-q", "origin", "main", "--tags"], repo)
+    stamp.write_text(project.sha256)
+    return Site(project, root)
+
+
+def _venv(project: Project, root: Path) -> None:
+    venv = root / "venv"
+    _run([PYTHON, "-m", "venv", str(venv)], root)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    _run([*pip, *_BASE_DEPS, *project.deps], root)
+    if project.install:
+        repo = root / "repo"
+        # Editable, as a developer's checkout is: the project's own test command sees edits.
+        _run([*pip, "-e", str(repo)], repo, env={"SETUPTOOLS_SCM_PRETEND_VERSION": project.version})
+
+
+def own_env(site: Site) -> dict[str, str]:
+    """The environment the project's own commands (and the gate) run with: its venv first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    env["PATH"] = f"{site.venv_bin}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(site.venv_bin.parent)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def main(argv: list[str]) -> int:
+    projects = [p for p in load() if not argv or p.name in argv]
+    failed = 0
+    for project in projects:
+        try:
+            site = setup(project)
+            print(f"ready  {project.name} {project.version}  {site.repo}", flush=True)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            failed += 1
+            print(f"FAILED {project.name} {project.version}: {exc}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,157 @@
+"""Field trials: selfheal on real projects, zero configuration, measured.
+
+    python bench/field/run.py [--quick] [--project NAME ...] [--per-operator N] [--no-mutations]
+
+For each project of corpus.toml at its release: the zero-config `selfheal gate` against the
+project's own test command (and its own lint, at its pinned ruff, where it configures ruff);
+then mutation red builds (each checked red by the project's own command first) healed by an
+oracle agent (expect healed in one attempt, a prompt naming the failing test and the file),
+a no-op agent (expect gave up) and a cheating agent that skips the test (expect refused).
+Prints one table and writes it to bench/field/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus
+import mutations
+import trial
+
+QUICK = ("six", "iniconfig", "parse", "text-unidecode", "semver")
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.0f}% ({n}/{d})" if d else "n/a"
+
+
+def table(
+    verdicts: dict[str, trial.Verdict],
+    reds: list[trial.RedBuild],
+    projects: dict[str, corpus.Project],
+    elapsed: float,
+) -> str:
+    lines = ["## Zero-config gate vs the project's own commands", ""]
+    lines += ["| project | version | own tests | own lint | selfheal gate | agree | tools | note |"]
+    lines += ["|---|---|---|---|---|---|---|---|"]
+
+    def shown(value: bool | None) -> str:
+        return "-" if value is None else ("green" if value else "red")
+
+    false_red = 0
+    for name, v in verdicts.items():
+        p = projects[name]
+        gate = (
+            "green"
+            if v.gate_exit == 0
+            else f"red ({', '.join(f'{k}: {s}' for k, s in v.gate.items())})"
+        )
+        note = v.note or p.known
+        if not v.agree and v.gate_exit != 0:
+            false_red += 1
+        tools = "; ".join(v.tools) or "-"
+        agree = "yes" if v.agree else ("known" if p.known else "NO")
+        row = f"| {name} | {p.version} | {shown(v.own_tests)} | {shown(v.own_lint)} | {gate} "
+        lines.append(row + f"| {agree} | {tools} | {note} |")
+    lines += ["", "## Mutation red builds", ""]
+    lines += [
+        "| operator | red builds | healed (oracle, 1 attempt) | gave up (no-op) | refused (cheat) | prompt named test and file | outcome correct |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|"]
+    by_op: dict[str, list[trial.RedBuild]] = defaultdict(list)
+    for red in reds:
+        by_op[red.operator].append(red)
+    for op in mutations.OPERATORS:
+        rs = by_op.get(op, [])
+        if not rs:
+            continue
+        healed = sum(r.correct.get("oracle", False) for r in rs)
+        gave_up = sum(r.outcomes.get("noop") == "gave_up" for r in rs)
+        refused = sum(r.outcomes.get("cheat") == "refused" for r in rs)
+        prompted = [r for r in rs if r.prompt_file is not None]
+        named = sum(bool(r.prompt_test and r.prompt_file) for r in prompted)
+        correct = sum(all(r.correct.values()) for r in rs)
+        extra = " (fixer)" if op == "formatting" else ""
+        lines.append(
+            f"| {op}{extra} | {len(rs)} | {healed} | {gave_up} | {refused} "
+            f"| {_pct(named, len(prompted))} | {_pct(correct, len(rs))} |"
+        )
+    prompted = [r for r in reds if r.prompt_file is not None]
+    named = sum(bool(r.prompt_test and r.prompt_file) for r in prompted)
+    correct = sum(all(r.correct.values()) for r in reds)
+    lines += ["", "## Overall", ""]
+    lines.append(
+        f"- projects: {len(verdicts)}; red builds: {len(reds)}; time: {elapsed / 60:.1f} min"
+    )
+    lines.append(f"- false red (gate red, own green): {_pct(false_red, len(verdicts))}")
+    disagree = sum(not v.agree for v in verdicts.values())
+    lines.append(f"- zero-config disagreements: {_pct(disagree, len(verdicts))}")
+    lines.append(f"- outcome correct (all three agents): {_pct(correct, len(reds))}")
+    lines.append(
+        f"- oracle prompt named the failing test and the mutated file: {_pct(named, len(prompted))}"
+    )
+    wrong = [r for r in reds if not all(r.correct.values())]
+    if wrong:
+        lines += ["", "## Red builds with an unexpected outcome", ""]
+        for r in wrong:
+            lines.append(
+                f"- {r.project} {r.operator} {r.path} {r.what}: {r.outcomes} attempts {r.attempts}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"only {', '.join(QUICK)}, 1 per operator"
+    )
+    parser.add_argument(
+        "--project", action="append", default=[], help="only this project (repeatable)"
+    )
+    parser.add_argument(
+        "--per-operator", type=int, default=1, help="red builds per operator and project"
+    )
+    parser.add_argument(
+        "--no-mutations", action="store_true", help="the zero-config comparison only"
+    )
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
+    args = parser.parse_args(argv)
+    projects = {p.name: p for p in corpus.load()}
+    names = args.project or (list(QUICK) if args.quick else list(projects))
+    started = time.monotonic()
+    verdicts: dict[str, trial.Verdict] = {}
+    reds: list[trial.RedBuild] = []
+    for name in names:
+        try:
+            verdict, found, spent = trial.run_project(
+                projects[name], args.per_operator, with_mutations=not args.no_mutations
+            )
+        except Exception as exc:  # noqa: BLE001  (one project's set-up failure is a row, not the end)
+            verdict, found, spent = trial.Verdict(note=f"set-up failed: {exc}"), [], 0.0
+        verdicts[name] = verdict
+        reds += found
+        ok = sum(all(r.correct.values()) for r in found)
+        print(
+            f"{name}: agree={verdict.agree} red builds={len(found)} correct={ok} ({spent:.0f}s)",
+            flush=True,
+        )
+    text = table(verdicts, reds, projects, time.monotonic() - started)
+    print(text)
+    if not args.project:
+        header = (
+            "# Field trials: results\n\nMade by `python bench/field/run.py"
+            + (" --quick" if args.quick else "")
+            + "`.\n\n"
+        )
+        args.out.write_text(header + text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

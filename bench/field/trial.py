@@ -1,0 +1,241 @@
+"""One project's field trial: the zero-config gate against the project's own commands, then
+mutation red builds healed by the oracle, no-op and cheating agents (see run.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import corpus
+import mutations
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENTS = Path(__file__).resolve().parent / "agents.py"
+sys.path.insert(0, str(ROOT))
+
+from bot.gate.steps import uses_ruff  # noqa: E402  (after the path to selfheal is set)
+from bot.gate.toolcache import cache_root, install_ruff  # noqa: E402
+from bot.gate.toolpins import find_pin  # noqa: E402
+
+EXPECTED = {"oracle": "healed", "noop": "gave_up", "cheat": "refused"}
+# ruff format heals a formatting red build before any agent is asked: healed for all three.
+EXPECTED_BY_FIXER = {"oracle": "healed", "noop": "healed", "cheat": "healed"}
+TRIES_PER_OPERATOR = 12  # candidates tried (each checked with the own test command)
+
+
+@dataclass
+class Verdict:
+    own_tests: bool | None = None
+    own_lint: bool | None = None
+    gate: dict[str, str] = field(default_factory=dict)  # step -> status
+    tools: list[str] = field(default_factory=list)
+    gate_exit: int | None = None
+    agree: bool = False
+    note: str = ""
+
+
+@dataclass
+class RedBuild:
+    project: str
+    operator: str
+    what: str
+    path: str
+    outcomes: dict[str, str] = field(default_factory=dict)  # agent -> status
+    attempts: dict[str, int] = field(default_factory=dict)
+    prompt_test: bool | None = None  # the oracle's prompt named a failing test id
+    prompt_file: bool | None = None  # ...and the mutated file
+    correct: dict[str, bool] = field(default_factory=dict)
+
+
+def _sh(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> tuple[int, str]:
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "timed out"
+    return done.returncode, done.stdout + done.stderr
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **corpus.GIT_ENV}
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def ruff_for(repo: Path) -> tuple[list[str], str]:
+    """The ruff the project's own lint runs: its pin, else the newest selfheal ships."""
+    pin = find_pin(repo)
+    bundled = [sys.executable, "-m", "ruff"]
+    if pin is None:
+        return bundled, "no pin"
+    executable, problem = install_ruff(pin.version, cache_root())
+    if executable is None:
+        return bundled, f"pin {pin.version} not installable: {problem}"
+    return [str(executable)], f"{pin.version} ({pin.source})"
+
+
+def own_tests(site: corpus.Site) -> tuple[bool, str]:
+    code, out = _sh(shlex.split(site.project.own), site.repo, corpus.own_env(site))
+    return code == 0, out
+
+
+def own_lint(site: corpus.Site, operator: str | None = None) -> tuple[bool, str]:
+    ruff, _ = ruff_for(site.repo)
+    env = corpus.own_env(site)
+    checks = [["check", "."], ["format", "--check", "."]]
+    if operator == "lint-error":
+        checks = checks[:1]
+    elif operator == "formatting":
+        checks = checks[1:]
+    outs = []
+    for args in checks:
+        code, out = _sh([*ruff, *args], site.repo, env)
+        outs.append(out)
+        if code != 0:
+            return False, "\n".join(outs)
+    return True, "\n".join(outs)
+
+
+def selfheal(args: list[str], site: corpus.Site, report_dir: Path) -> tuple[int, dict[str, Any]]:
+    argv = [sys.executable, "-m", "bot", *args, "--repo", str(site.repo)]
+    argv += ["--report-dir", str(report_dir), "--json"]
+    env = corpus.own_env(site)
+    env["PYTHONPATH"] = str(ROOT)  # selfheal itself; the project's venv runs its tests
+    code, _ = _sh(argv, ROOT, env, timeout=1200)
+    try:
+        report = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        report = {}
+    return code, report
+
+
+def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
+    verdict = Verdict()
+    verdict.own_tests, _ = own_tests(site)
+    lints = uses_ruff(site.repo)
+    if lints:
+        verdict.own_lint, _ = own_lint(site)
+    code, report = selfheal(["gate"], site, scratch / "zero-config")
+    verdict.gate_exit = code
+    steps = (report.get("gate_before") or {}).get("steps", [])
+    verdict.gate = {s["name"]: s["status"] for s in steps}
+    verdict.tools = sorted({s["tool"] for s in steps if s.get("tool")})
+    own_green = verdict.own_tests and (verdict.own_lint is not False)
+    gate_green = code == 0
+    verdict.agree = own_green == gate_green
+    if not verdict.agree:
+        verdict.note = f"own {'green' if own_green else 'red'}, gate exit {code}: {verdict.gate}"
+    return verdict
+
+
+def _red(site: corpus.Site, operator: str) -> bool:
+    if operator in mutations.RUFF_OPERATORS:
+        return not own_lint(site, operator)[0]
+    return not own_tests(site)[0]
+
+
+def find_red_builds(site: corpus.Site, operators: tuple[str, ...], per_operator: int) -> list[Any]:
+    """Mutations the project's own command turns red, `per_operator` of each at most."""
+    found = []
+    rng = random.Random(f"{site.project.name}-{site.project.version}")
+    for operator in operators:
+        pool = []
+        for rel in site.project.mutate:
+            source = (site.repo / rel).read_text(encoding="utf-8")
+            pool += list(mutations.candidates(operator, rel, source))
+        rng.shuffle(pool)
+        kept = 0
+        for mutation in pool[:TRIES_PER_OPERATOR]:
+            (site.repo / mutation.path).write_text(mutation.after, encoding="utf-8")
+            try:
+                red = _red(site, operator)
+            finally:
+                (site.repo / mutation.path).write_text(mutation.before, encoding="utf-8")
+            if red:
+                found.append(mutation)
+                kept += 1
+                if kept >= per_operator:
+                    break
+    return found
+
+
+def _agent_command(role: str, mutation_file: Path) -> str:
+    args = [sys.executable, str(AGENTS), role]
+    if role == "oracle":
+        args.append(str(mutation_file))
+    return shlex.join(args) + " {prompt_file}"
+
+
+def heal_red_build(site: corpus.Site, mutation: Any, scratch: Path, n: int) -> RedBuild:
+    red = RedBuild(site.project.name, mutation.operator, mutation.what, mutation.path)
+    branch = f"field/{mutation.operator}-{n}"
+    repo = site.repo
+    _git(repo, "checkout", "-q", "-B", branch, "release")
+    (repo / mutation.path).write_text(mutation.after, encoding="utf-8")
+    _git(repo, "commit", "-q", "-am", f"{mutation.operator}: {mutation.what}")
+    spec = scratch / f"mutation-{n}.json"
+    spec.write_text(json.dumps({"path": mutation.path, "before": mutation.before}))
+    expected = EXPECTED_BY_FIXER if mutation.operator == "formatting" else EXPECTED
+    try:
+        for role in ("oracle", "noop", "cheat"):
+            report_dir = scratch / f"heal-{n}-{role}"
+            attempts = "2" if role == "oracle" else "1"
+            args = ["heal", "--no-push", "--max-attempts", attempts, "--agent", "command"]
+            args += ["--agent-command", _agent_command(role, spec)]
+            _, report = selfheal(args, site, report_dir)
+            status = report.get("status", "error")
+            red.outcomes[role] = status
+            red.attempts[role] = len(report.get("attempts", []))
+            ok = status == expected[role]
+            if role == "oracle" and ok and mutation.operator != "formatting":
+                ok = red.attempts[role] == 1
+                red.prompt_test, red.prompt_file = _prompt_names(report, report_dir, mutation)
+            red.correct[role] = ok
+            for ref in _git(
+                repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/selfheal/"
+            ).split():
+                _git(repo, "branch", "-q", "-D", ref)
+    finally:
+        _git(repo, "checkout", "-q", "main")
+        _git(repo, "branch", "-q", "-D", branch)
+    return red
+
+
+def _prompt_names(report: dict[str, Any], report_dir: Path, mutation: Any) -> tuple[bool, bool]:
+    prompt_path = report_dir / "prompt-1.md"
+    prompt = prompt_path.read_text(encoding="utf-8") if prompt_path.is_file() else ""
+    failures = (report.get("gate_before") or {}).get("steps", [])
+    ids = [f["test_id"] for s in failures for f in s.get("failures", []) if f.get("test_id")]
+    files = [f["file"] for s in failures for f in s.get("failures", []) if f.get("file")]
+    # A collection error or lint names no test: the file that errors stands for it.
+    names_test = any(i in prompt for i in ids) if ids else any(f in prompt for f in files)
+    return names_test, mutation.path in prompt
+
+
+def run_project(
+    project: corpus.Project, per_operator: int, with_mutations: bool = True
+) -> tuple[Verdict, list[RedBuild], float]:
+    started = time.monotonic()
+    site = corpus.setup(project)
+    with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
+        scratch = Path(tmp)
+        verdict = zero_config(site, scratch)
+        reds: list[RedBuild] = []
+        if with_mutations and verdict.agree and verdict.own_tests:
+            operators = mutations.TEST_OPERATORS
+            if uses_ruff(site.repo) and verdict.own_lint:
+                operators += mutations.RUFF_OPERATORS
+            for n, mutation in enumerate(find_red_builds(site, operators, per_operator)):
+                reds.append(heal_red_build(site, mutation, scratch, n))
+    return verdict, reds, time.monotonic() - started
