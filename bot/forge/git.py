@@ -25,7 +25,6 @@ from bot.proc import redact, scrubbed_env, secret_values
 if TYPE_CHECKING:
     # Re-exported for the callers that still name them through this module (see __getattr__).
     from bot.forge.push import ensure_commit as ensure_commit  # noqa: PLC0414
-    from bot.forge.push import push as push  # noqa: PLC0414
     from bot.forge.workspace import Workspace as Workspace  # noqa: PLC0414
 
 # Forced on every call, after (so over) any repository's own config. Hooks, fsmonitor,
@@ -359,8 +358,8 @@ def __getattr__(name: str) -> object:
         from bot.forge import workspace
 
         return workspace.Workspace
-    if name in ("push", "ensure_commit"):
+    if name == "ensure_commit":
         from bot.forge import push
 
-        return getattr(push, name)
+        return push.ensure_commit
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,6 @@ from bot.forge.git import (
     remote_url,
     run,
 )
-from bot.forge.private_git import private_git_dir
 
 PUSH_TIMEOUT_S = 300.0
 
@@ -93,29 +92,3 @@ def ensure_commit(
 
 def _looks_like_url(remote: str) -> bool:
     return "/" in remote or ":" in remote or remote.startswith(".")
-
-
-def push(repo: Path, branch: str, remote: str = "origin", *, token: str | None = None) -> None:
-    """Force-push refs/heads/<branch> of the user's repo to `remote` (a name or a URL).
-
-    The push runs from a private git dir borrowing the repo's objects, to the remote's URL
-    as written, so no pushurl, insteadOf, followTags or hook of the repository applies.
-    Kept for bot/publish.py until it moves to `Workspace.push`."""
-    if not remote or remote.startswith("-"):
-        raise BadInput(f"{remote!r} is not a remote name or URL")
-    user = locate(repo)
-    check_branch_name(user.where, branch)
-    status, out, _ = execute(
-        user.where, ["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"]
-    )
-    if status != 0:
-        raise ProposalError(f"could not push {branch}: there is no such branch in {user.top}")
-    url = remote if _looks_like_url(remote) else remote_url(repo, remote)
-    if url is None:
-        raise ProposalError(
-            f"could not push {branch}: '{remote}' does not appear to be a git "
-            "repository or a remote of this one"
-        )
-    with private_git_dir(user) as source:
-        host = urlsplit(url).hostname
-        push_commit(source, out.decode().strip(), branch, url, token=token, token_host=host)

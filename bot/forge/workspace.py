@@ -257,13 +257,6 @@ class Workspace:
         self._check_sha(sha)
         push_commit(GitDir(self._git.path), sha, branch, url, token=token, token_host=token_host)
 
-    def propose(self, branch: str, identity: GitIdentity, message: str) -> str:
-        """`commit`, then `publish_branch`: the old single step, kept until the loop moves."""
-        check_branch(self._user, branch)
-        sha = self.commit(identity, message)
-        self.publish_branch(sha, branch)
-        return sha
-
     def _check_sha(self, sha: str) -> None:
         if not FULL_SHA.fullmatch(sha):
             raise BadInput(f"{sha!r} is not a full commit SHA")

@@ -324,16 +324,6 @@ def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: Make
     assert not (repo / ".git" / "FETCH_HEAD").exists()
 
 
-def test_old_propose_still_commits_and_writes_the_branch(make_repo: MakeRepo) -> None:
-    repo = make_repo(FILES)
-    with open_workspace(repo) as ws:
-        (ws.path / "notes.txt").write_text("fixed\n")
-        with pytest.raises(BadInput, match="branch you are on"):
-            ws.propose("main", BOT, "no")
-        sha = ws.propose("selfheal/old", BOT, "fix")
-    assert git(repo, "rev-parse", "selfheal/old").strip() == sha
-
-
 def test_close_after_an_exception_leaves_nothing_behind(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
