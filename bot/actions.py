@@ -14,7 +14,7 @@ import secrets
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 # GitHub's cap on one step summary upload; larger summaries are dropped with an error.
 SUMMARY_LIMIT = 1024 * 1024
@@ -94,3 +94,22 @@ class Runner:
 
     def notice(self, message: str) -> None:
         self.command("notice", message)
+
+
+def usage_outputs(totals: Mapping[str, Any]) -> dict[str, str]:
+    """The model's cost and tokens as step outputs, from report.json's agent_totals; zeros
+    when no agent reported any (an unpriced model leaves cost-usd empty)."""
+    usage = totals.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+
+    def count(*names: str) -> int:
+        return sum(v for n in names if isinstance(v := usage.get(n), int) and v > 0)
+
+    cost = totals.get("cost_usd", 0.0) if totals else 0.0
+    return {
+        "cost-usd": f"{cost:.4f}" if isinstance(cost, (int, float)) else "",
+        "input-tokens": str(
+            count("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        ),
+        "output-tokens": str(count("output_tokens")),
+    }

@@ -14,13 +14,19 @@ MAX_COMMAND_ARGS = 500
 # Markdown lines end at \n, \r\n or \r only (str.splitlines also splits at \u2028 and more,
 # which GitHub renders mid-line).
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 # `/selfheal` starts a line (up to three spaces: four make an indented code block) and ends
 # at whitespace or the end of the line: `/selfheals` is not the command.
-_COMMAND_LINE = re.compile(r" {0,3}" + re.escape(COMMAND) + r"(?:[ \t]+(.*))?")
+def _command_line(command: str) -> re.Pattern[str]:
+    return re.compile(r" {0,3}" + re.escape(command) + r"(?:[ \t]+(.*))?")
+
+
+_COMMAND_LINE = _command_line(COMMAND)
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 
 
-def command_args(body: str) -> str | None:
+def command_args(body: str, command: str = COMMAND) -> str | None:
     """The text after `/selfheal` on the first line that starts with it, None when no line does.
 
     Lines in block quotes (`> /selfheal`, someone quoting a command) and in fenced code
@@ -37,7 +43,8 @@ def command_args(body: str) -> str | None:
         if marker:
             fence = marker[1]
             continue
-        if match := _COMMAND_LINE.fullmatch(line):
+        pattern = _COMMAND_LINE if command == COMMAND else _command_line(command)
+        if match := pattern.fullmatch(line):
             return _clean_args(match[1] or "")
     return None
 

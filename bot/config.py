@@ -145,6 +145,9 @@ class Config(BaseModel):
     protected_paths: list[str] = Field(default_factory=lambda: [".github/**"])
     branch_prefix: str = Field(default="selfheal/", pattern=r"^[A-Za-z0-9._/-]*$")
     trigger_label: str = Field(default="selfheal", min_length=1, max_length=50)  # GitHub's cap
+    # The comment command: a slash and one word, so it can't match ordinary prose.
+    trigger_phrase: str = Field(default="/selfheal", pattern=r"^/[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
+    extra_instructions: str = Field(default="", max_length=8000)  # added to the agent's task
     allowed_bots: list[str] = Field(default_factory=list)  # bot logins that may trigger selfheal
     # auto: claude when ANTHROPIC_API_KEY is set, else none (deterministic fixers only)
     agent: Literal["auto", "none", "command", "claude"] = "auto"

@@ -44,6 +44,7 @@ class Decision:
     run_id: int | None = None  # workflow_run: the failed run, for its logs
     # Everyone else whose permission is checked through the API (the upstream run's actors).
     other_actors: tuple[str, ...] = ()
+    comment_id: int | None = None  # issue_comment: the comment with the command, to react to
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class _Rules:
     trigger_label: str
     branch_prefix: str
     allowed_bots: frozenset[str]
+    trigger_phrase: str = COMMAND
 
 
 class _Skip(Exception):
@@ -265,15 +267,18 @@ def _issue_comment(payload: Mapping[str, Any], base: Decision, rules: _Rules) ->
         _skip(f"the payload's comment.body is {_json_type(body)}, not a string", **known)
     if len(body) > MAX_COMMENT_CHARS:
         _skip(f"the comment is longer than GitHub allows ({MAX_COMMENT_CHARS} characters)", **known)
-    args = command_args(body)
+    command = rules.trigger_phrase
+    args = command_args(body, command)
     if args is None:
-        _skip(f"the comment on {kind} #{number} has no line starting with {COMMAND}", **known)
+        _skip(f"the comment on {kind} #{number} has no line starting with {command}", **known)
     _open(payload, kind, number, **known)
+    comment = _mapping(payload, "comment")
+    base = replace(base, comment_id=_run_id(comment.get("id")))  # ids are past 2**31 too
     if pull is not None:
         return replace(
             base,
             job="heal",
-            reason=f"{COMMAND} on pull request #{number}: heal its head branch (which branch "
+            reason=f"{command} on pull request #{number}: heal its head branch (which branch "
             "that is, and whether it comes from a fork, is looked up through the API)",
             pull_request=number,
             command_args=args,
@@ -281,7 +286,7 @@ def _issue_comment(payload: Mapping[str, Any], base: Decision, rules: _Rules) ->
     return replace(
         base,
         job="implement",
-        reason=f"{COMMAND} on issue #{number}: implement it",
+        reason=f"{command} on issue #{number}: implement it",
         issue=number,
         command_args=args,
     )
@@ -423,11 +428,13 @@ def decide(
     trigger_label: str,
     branch_prefix: str,
     allowed_bots: Sequence[str] = (),
+    trigger_phrase: str = COMMAND,
 ) -> Decision:
     """The job for one event (implement, heal, or skip with the reason), from the payload alone."""
     if not isinstance(payload, Mapping):
         return Decision("skip", f"the event payload is {_json_type(payload)}, not an object")
-    rules = _Rules(trigger_label, branch_prefix, frozenset(b.casefold() for b in allowed_bots))
+    bots = frozenset(b.casefold() for b in allowed_bots)
+    rules = _Rules(trigger_label, branch_prefix, bots, trigger_phrase)
     base = Decision("skip", "")
     try:
         handler = _EVENTS.get(event_name)

@@ -86,12 +86,18 @@ def as_bot(user: dict[str, Any], login: str) -> None:
                 "issue": 1,
                 "repository": "Codertocat/Hello-World",
                 "command_args": "fix the spelling, keep the wording",
+                "comment_id": 492700400,
             },
         ),
         (
             "issue_comment",
             "issue-comment-created-pr",
-            {"job": "heal", "pull_request": 2, "repository": "Codertocat/Hello-World"},
+            {
+                "job": "heal",
+                "pull_request": 2,
+                "repository": "Codertocat/Hello-World",
+                "comment_id": 492700400,
+            },
         ),
         (
             "workflow_run",
@@ -128,6 +134,7 @@ def test_each_example_payload(event: str, name: str, expected: dict[str, Any]) -
         "command_args": "",
         "run_id": None,
         "other_actors": (),
+        "comment_id": None,
     }
     got = asdict(decision)
     assert got.pop("reason")

@@ -24,6 +24,7 @@ FIELDS = [
     "command_args",
     "run_id",
     "other_actors",
+    "comment_id",
 ]
 
 
@@ -78,6 +79,7 @@ def test_dry_run_prints_the_decision_for_a_labeled_issue(repo: Path) -> None:
         "command_args": "",
         "run_id": None,
         "other_actors": [],
+        "comment_id": None,
     }
     assert done.stderr == ""
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.actions import Runner
+from bot.acknowledge import acknowledged
+from bot.actions import Runner, usage_outputs
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
 from bot.bundle import BundleMeta, read_bundle, write_meta
@@ -87,6 +88,7 @@ def decision_for(args: argparse.Namespace, config: Config) -> Decision:
         trigger_label=config.trigger_label,
         branch_prefix=config.branch_prefix,
         allowed_bots=config.allowed_bots,
+        trigger_phrase=config.trigger_phrase,
     )
     mode = getattr(args, "mode", None) or "auto"
     if decision.job != "skip" and mode not in ("auto", decision.job):
@@ -141,6 +143,7 @@ def _outputs(ctx: Context, report: Report, job: str) -> None:
             "pr-url": (proposal.pr_url or "") if proposal else "",
             "report-path": str(ctx.bundle / "report.json"),
             "needs-gpu": "true" if report.needs_gpu else "false",
+            **usage_outputs(report.agent_totals),
         }
     )
 
@@ -151,7 +154,9 @@ def _target(ctx: Context, github: GitHub, *, read_logs: bool) -> Target:
     )
 
 
-def _work(ctx: Context, target: Target, token: str) -> Report:
+def _work(
+    ctx: Context, target: Target, token: str, progress: Callable[[str], None] | None = None
+) -> Report:
     check_gate_programs(ctx.config, ctx.repo)
     git.ensure_commit(ctx.repo, target.sha, token=token)
     for note in target.notes:
@@ -170,6 +175,7 @@ def _work(ctx: Context, target: Target, token: str) -> Report:
         issue=target.issue,
         ci_log=target.ci_log,
         base=target.sha,
+        progress=progress,
     )
     execute(job, as_json=False)
     write_meta(
@@ -266,8 +272,18 @@ def _stage(args: argparse.Namespace, stage: str) -> int:
             target = _target(ctx, github, read_logs=stage != "propose")
         except Refused as refusal:
             return _skip(ctx, refusal.reason)
+        if stage == "ack":  # seen in seconds; runs no project code
+            acknowledged(github, ctx.decision, target, ctx.config, _run_url())
+            outputs = {"job": target.job, "status": "acknowledged", "sha": target.sha}
+            ctx.runner.set_outputs({**outputs, "reason": ctx.decision.reason})
+            return 0
         if stage in ("run", "work"):
-            report = _work(ctx, target, token)
+            progress = None
+            if stage == "run":  # one job holds the write token: acknowledge, then follow
+                target, progress = acknowledged(
+                    github, ctx.decision, target, ctx.config, _run_url()
+                )
+            report = _work(ctx, target, token, progress)
             if stage == "work":
                 ctx.runner.summary(render_markdown(report))
                 _outputs(ctx, report, target.job)
@@ -283,6 +299,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(decision_for(args, config)), indent=2))
         return 0
     return _stage(args, "run")
+
+
+def ack(args: argparse.Namespace) -> int:
+    return _stage(args, "ack")
 
 
 def work(args: argparse.Namespace) -> int:

@@ -247,6 +247,11 @@ def build_brief(
     Everything but selfheal's own words is an untrusted section (bot.agent.prompt delimits
     it); hidden characters and HTML comments are removed here already, piece by piece.
     """
+    if config.extra_instructions.strip():  # the workflow's extra-instructions input
+        extra = (
+            f"From selfheal's extra_instructions setting:\n\n{config.extra_instructions.strip()}"
+        )
+        instructions = f"{extra}\n\n{instructions}".strip()
     failures, attempts, issue, instructions = _sanitized(failures, attempts, issue, instructions)
     token_budget = config.digest_tokens
     chars = token_budget * CHARS_PER_TOKEN

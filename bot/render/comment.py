@@ -79,6 +79,17 @@ def _handover(report: Report) -> list[str]:
     return lines
 
 
+def render_working(*, runs: int, links: Sequence[str] = (), stage: str = "") -> str:
+    """The sticky comment while a run is under way: "working on it", the run's link, and the
+    latest stage; the final report replaces it. `runs` is the count before this run, kept as
+    is (the final report adds this run)."""
+    head = [MARKER, f"<!-- selfheal:state {json.dumps({'runs': runs})} -->"]
+    lines = ["**selfheal is working on it.** This comment becomes the report when it is done."]
+    if stage:
+        lines += ["", f"Now: {md_text(stage, 300)}"]
+    return "\n".join([*head, *lines, *([""] if links else []), *links]) + "\n"
+
+
 def render_comment(report: Report, *, runs: int, links: Sequence[str] = ()) -> str:
     """The sticky comment's body: marker, state, links, hand-over notes, then the report."""
     head = [MARKER, f"<!-- selfheal:state {json.dumps({'runs': runs})} -->"]
