@@ -27,6 +27,7 @@ from tests.conftest import MakeRepo
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = load_action(ROOT)
 STEPS: list[dict[str, Any]] = ACTION["runs"]["steps"]
+REUSABLE = ROOT / ".github/workflows/selfheal-reusable.yml"
 WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/workflows/*.yml")])
 
 INPUT_DEFAULTS = {
@@ -38,9 +39,14 @@ INPUT_DEFAULTS = {
     "agent": "auto",
     "model": "",
     "max-attempts": "",
-    "trigger-label": "selfheal",
+    "max-turns": "",
+    "max-usd": "",
+    "max-minutes": "",
+    "extra-instructions": "",
+    "trigger-label": "",
+    "trigger-phrase": "",
     "config": "",
-    "draft": "true",
+    "draft": "",
     "python-version": "3.12",
     "working-directory": ".",
 }
@@ -54,6 +60,10 @@ OUTPUTS = [
     "job",
     "reason",
     "runs-on",
+    "sha",
+    "cost-usd",
+    "input-tokens",
+    "output-tokens",
 ]
 PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?:#\s*(?P<comment>.*))?$")
@@ -213,7 +223,12 @@ def test_harness_runs_bash_like_a_runner(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"stage": "deploy"}, "stage must be run, work, propose or route, not 'deploy'"),
+        ({"stage": "deploy"}, "stage must be run, ack, work, propose or route, not 'deploy'"),
+        # the ranges the command line and the configuration take, said before anything runs
+        ({"max-attempts": "21"}, "max-attempts must be a whole number from 1 to 20, not '21'"),
+        ({"max-usd": "lots"}, "max-usd must be an amount in US dollars"),
+        ({"max-minutes": "0"}, "max-minutes must be a whole number from 1"),
+        ({"max-turns": "-1"}, "max-turns must be a whole number from 1"),
         ({"mode": "yolo"}, "mode must be auto, heal or implement, not 'yolo'"),
         ({"agent": "gpt"}, "agent must be auto, none, command or claude"),
         ({"max-attempts": "3; rm -rf /"}, "max-attempts must be a whole number"),
@@ -319,6 +334,11 @@ def test_inputs_become_flags_and_selfheal_variables(
             "bundle": "/b dir",
             "config": "ci/selfheal.yml",
             "trigger-label": "fix me",
+            "trigger-phrase": "/fixit",
+            "extra-instructions": "Use tabs.",
+            "max-turns": "12",
+            "max-usd": "2.50",
+            "max-minutes": "20",
             "draft": "false",
             "anthropic-api-key": "sk-input",
             "working-directory": "sub",
@@ -337,6 +357,11 @@ def test_inputs_become_flags_and_selfheal_variables(
     ]
     assert seen["env"] == {
         "SELFHEAL_TRIGGER_LABEL": "fix me",
+        "SELFHEAL_TRIGGER_PHRASE": "/fixit",
+        "SELFHEAL_EXTRA_INSTRUCTIONS": "Use tabs.",
+        "SELFHEAL_BUDGET__MAX_TURNS_PER_ATTEMPT": "12",
+        "SELFHEAL_BUDGET__MAX_USD": "2.50",
+        "SELFHEAL_BUDGET__WALL_SECONDS": "1200",
         "SELFHEAL_DRAFT": "false",
         "GITHUB_TOKEN": "ghs_job_token",
         "ANTHROPIC_API_KEY": "sk-input",
@@ -499,17 +524,44 @@ def test_actions_are_pinned_to_a_commit_with_the_version_alongside(path: Path) -
         refs += 1
         assert PINNED.match(match["ref"]), line
         assert match["comment"] and re.match(r"v\d+(\.\d+)*\b", match["comment"]), line
-    assert refs
+    # this repository's own workflow calls the reusable one at its own commit, pinning nothing
+    assert refs or path == ROOT / ".github/workflows/selfheal.yml"
 
 
-def test_the_selfheal_workflow_keeps_write_tokens_away_from_project_code() -> None:
-    workflow = yaml.safe_load((ROOT / ".github/workflows/selfheal.yml").read_text("utf-8"))
+def test_the_reusable_workflow_keeps_write_tokens_away_from_project_code() -> None:
+    workflow = yaml.safe_load(REUSABLE.read_text("utf-8"))
     jobs = workflow["jobs"]
     assert set(jobs["work"]["permissions"].values()) == {"read"}
-    assert jobs["propose"]["needs"] == "work"
+    assert set(jobs["route"]["permissions"].values()) == {"read"}
+    assert jobs["propose"]["needs"] == ["acknowledge", "work"]
     assert "write" in jobs["propose"]["permissions"].values()
+    assert "write" in jobs["acknowledge"]["permissions"].values()
     stages = {
         name: [s["with"]["stage"] for s in job["steps"] if s.get("uses") == "$/"]
         for name, job in jobs.items()
     }
-    assert stages == {"work": ["work"], "propose": ["propose"]}
+    assert stages == {
+        "acknowledge": ["ack"],
+        "route": ["route"],
+        "work": ["work"],
+        "propose": ["propose"],
+    }
+    # the API key reaches the work job only; the writing jobs check out nothing they run
+    for name, job in jobs.items():
+        keyed = [s for s in job["steps"] if "anthropic-api-key" in (s.get("with") or {})]
+        assert bool(keyed) == (name == "work"), name
+
+
+def test_adopting_it_is_one_small_file_and_this_repository_uses_it_too() -> None:
+    example = ROOT / "examples/workflows/selfheal.yml"
+    assert len(example.read_text(encoding="utf-8").splitlines()) <= 15
+    caller = yaml.safe_load(example.read_text(encoding="utf-8"))
+    (job,) = caller["jobs"].values()
+    assert job["uses"].startswith("OWNER/selfheal/.github/workflows/selfheal-reusable.yml@")
+    assert job["secrets"] == {"anthropic-api-key": "${{ secrets.ANTHROPIC_API_KEY }}"}
+    own = yaml.safe_load((ROOT / ".github/workflows/selfheal.yml").read_text(encoding="utf-8"))
+    (own_job,) = own["jobs"].values()
+    assert own_job["uses"] == "$/.github/workflows/selfheal-reusable.yml"
+    # a called workflow's jobs get at most what the caller grants
+    granted = {"contents", "pull-requests", "issues", "checks", "actions"}
+    assert set(job["permissions"]) == set(own_job["permissions"]) == granted
