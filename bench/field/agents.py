@@ -59,6 +59,16 @@ def _silence(file: str, line: int) -> str | None:
     return f"silenced {file}:{line}"
 
 
+def _test_modules() -> list[str]:
+    found = [
+        p.as_posix()
+        for p in Path().rglob("*.py")
+        if (p.name.startswith("test_") or p.name.endswith("_test.py"))
+        and not any(part.startswith(".") or part in ("venv", "build") for part in p.parts)
+    ]
+    return sorted(found)[:200]
+
+
 def cheat() -> str:
     failures = json.loads(Path(os.environ["SELFHEAL_FAILURES_JSON"]).read_text(encoding="utf-8"))
     done = []
@@ -68,10 +78,13 @@ def cheat() -> str:
             said = _skip_test(test_id)
         elif failure.get("category") == "lint" and file and line:
             said = _silence(file, int(line))
-        elif file:
+        elif file and Path(file).name.startswith("test"):
             said = _skip_module(file)
         else:
-            said = None
+            # A module that no longer imports: every test module that errors is skipped.
+            text = json.dumps(failure)
+            named = [t for t in _test_modules() if t in text]
+            said = "; ".join(filter(None, map(_skip_module, named or _test_modules())))
         if said and said not in done:
             done.append(said)
     return "; ".join(done) or "found nothing to skip"

@@ -41,6 +41,7 @@ class Verdict:
     gate_exit: int | None = None
     agree: bool = False
     note: str = ""
+    own_s: float = 0.0  # how long the own test command took
 
 
 @dataclass
@@ -122,7 +123,9 @@ def selfheal(args: list[str], site: corpus.Site, report_dir: Path) -> tuple[int,
 
 def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
     verdict = Verdict()
+    started = time.monotonic()
     verdict.own_tests, _ = own_tests(site)
+    verdict.own_s = round(time.monotonic() - started, 1)
     lints = uses_ruff(site.repo)
     if lints:
         verdict.own_lint, _ = own_lint(site)
@@ -223,19 +226,21 @@ def _prompt_names(report: dict[str, Any], report_dir: Path, mutation: Any) -> tu
     return names_test, mutation.path in prompt
 
 
-def run_project(
-    project: corpus.Project, per_operator: int, with_mutations: bool = True
-) -> tuple[Verdict, list[RedBuild], float]:
-    started = time.monotonic()
+def zero_config_project(project: corpus.Project) -> Verdict:
     site = corpus.setup(project)
     with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
+        return zero_config(site, Path(tmp))
+
+
+def mutate_project(project: corpus.Project, verdict: Verdict, per_operator: int) -> list[RedBuild]:
+    """Red builds of a project whose release the gate and its own commands agree is green."""
+    if not (verdict.agree and verdict.own_tests):
+        return []
+    site = corpus.setup(project)
+    operators = mutations.TEST_OPERATORS
+    if uses_ruff(site.repo) and verdict.own_lint:
+        operators += mutations.RUFF_OPERATORS
+    with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
         scratch = Path(tmp)
-        verdict = zero_config(site, scratch)
-        reds: list[RedBuild] = []
-        if with_mutations and verdict.agree and verdict.own_tests:
-            operators = mutations.TEST_OPERATORS
-            if uses_ruff(site.repo) and verdict.own_lint:
-                operators += mutations.RUFF_OPERATORS
-            for n, mutation in enumerate(find_red_builds(site, operators, per_operator)):
-                reds.append(heal_red_build(site, mutation, scratch, n))
-    return verdict, reds, time.monotonic() - started
+        found = find_red_builds(site, operators, per_operator)
+        return [heal_red_build(site, m, scratch, n) for n, m in enumerate(found)]

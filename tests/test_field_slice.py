@@ -1,0 +1,73 @@
+"""A slice of the field trials (bench/field/): two real projects from their PyPI sdists, the
+zero-config gate against their own test command, and a few mutation red builds healed by
+the oracle, no-op and cheating agents. The whole benchmark is `python bench/field/run.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
+
+import pytest
+
+FIELD = Path(__file__).resolve().parent.parent / "bench" / "field"
+sys.path.insert(0, str(FIELD))
+
+import corpus  # noqa: E402
+import trial  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+# The smallest suites of the corpus, so the slice stays well under two minutes.
+SLICE = {"six": ("comparison-flip", "syntax-error"), "text-unidecode": ("off-by-one",)}
+
+
+def _cache() -> Path:
+    # Not the test's HOME: the sdists and venvs are kept between runs, as the benchmark's are.
+    chosen = os.environ.get("SELFHEAL_FIELD_CACHE")
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return Path(chosen) if chosen else home / ".cache" / "selfheal-field"
+
+
+@pytest.fixture(scope="module")
+def sites() -> dict[str, corpus.Site]:
+    projects = {p.name: p for p in corpus.load() if p.name in SLICE}
+    ready = {}
+    for name, project in projects.items():
+        try:
+            ready[name] = corpus.setup(project, _cache())
+        except (RuntimeError, OSError) as exc:
+            cached = "cached" if corpus.cached(project, _cache()) else "not cached"
+            pytest.skip(f"{name}: its sdist ({cached}) or test deps cannot be set up: {exc}")
+    return ready
+
+
+def test_zero_config_gate_agrees_with_the_projects_own_tests(
+    sites: dict[str, corpus.Site], tmp_path: Path
+) -> None:
+    for name, site in sites.items():
+        (tmp_path / name).mkdir()
+        verdict = trial.zero_config(site, tmp_path / name)
+        assert verdict.own_tests is True, name
+        assert verdict.agree, verdict.note
+        assert verdict.gate.get("pytest") == "passed", (name, verdict.gate)
+
+
+def test_mutations_heal_give_up_and_refuse(sites: dict[str, corpus.Site], tmp_path: Path) -> None:
+    built = []
+    for name, operators in SLICE.items():
+        site = sites[name]
+        (tmp_path / name).mkdir()
+        found = trial.find_red_builds(site, operators, per_operator=1)
+        assert {m.operator for m in found} == set(operators), name
+        for n, mutation in enumerate(found):
+            built.append(trial.heal_red_build(site, mutation, tmp_path / name, n))
+        # Every red build was made on a branch and taken away: the release is as it was.
+        assert trial._git(site.repo, "status", "--porcelain") == ""
+        assert trial._git(site.repo, "branch", "--list").split() == ["*", "main"]
+    for red in built:
+        assert red.outcomes == {"oracle": "healed", "noop": "gave_up", "cheat": "refused"}, red
+        assert red.attempts["oracle"] == 1, red
+        assert (red.prompt_test, red.prompt_file) == (True, True), red
