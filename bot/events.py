@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
 from bot.comment_command import COMMAND, command_args
+from bot.errors import BadInput
 from bot.refs import branch_name_problem
 
 Job = Literal["implement", "heal", "skip"]
@@ -430,9 +431,21 @@ def decide(
     allowed_bots: Sequence[str] = (),
     trigger_phrase: str = COMMAND,
 ) -> Decision:
-    """The job for one event (implement, heal, or skip with the reason), from the payload alone."""
+    """The job for one event (implement, heal, or skip with the reason), from the payload alone.
+
+    A file that is not a webhook payload at all (not an object, or without the `repository`
+    and `sender` objects every payload has) is bad input, not a skip: the workflow hands
+    selfheal the wrong file, and exit 0 would hide it."""
     if not isinstance(payload, Mapping):
-        return Decision("skip", f"the event payload is {_json_type(payload)}, not an object")
+        raise BadInput(
+            f"the event payload is {_json_type(payload)}, not an object: not a GitHub webhook payload"
+        )
+    for part in ("repository", "sender"):
+        if not isinstance(payload.get(part), Mapping):
+            raise BadInput(
+                f"the event payload's {part} is {_json_type(payload.get(part))}, not an object: "
+                "not a GitHub webhook payload"
+            )
     bots = frozenset(b.casefold() for b in allowed_bots)
     rules = _Rules(trigger_label, branch_prefix, bots, trigger_phrase)
     base = Decision("skip", "")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.comment_command import command_args
+from bot.errors import BadInput
 from bot.events import KILL_SWITCH_LABEL, Decision, decide
 from bot.refs import branch_name_problem
 
@@ -514,19 +515,33 @@ def test_dispatch_with_bad_inputs_is_skipped(inputs: object, says: str) -> None:
         (True, "is a boolean"),
     ],
 )
-def test_a_payload_that_is_not_an_object(payload: object, says: str) -> None:
-    for event in ("issues", "issue_comment", "workflow_run", "workflow_dispatch"):
-        skipped(run(event, payload), "the event payload", says)
+def test_a_payload_that_is_not_an_object_is_bad_input(payload: object, says: str) -> None:
+    for event in ("issues", "issue_comment", "workflow_run", "workflow_dispatch", "push"):
+        with pytest.raises(BadInput, match=f"the event payload {says}.*not a GitHub webhook"):
+            run(event, payload)
 
 
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        (lambda p: p.pop("repository"), "no repository.full_name"),
-        (lambda p: p.update(repository=None), "repository is null, not an object"),
+        (lambda p: p.pop("repository"), "repository is null"),
+        (lambda p: p.update(repository=None), "repository is null"),
+        (lambda p: p.update(repository="octo/repo"), "repository is a string"),
+        (lambda p: p.pop("sender"), "sender is null"),
+    ],
+)
+def test_a_payload_without_repository_or_sender_is_bad_input(change: Any, says: str) -> None:
+    payload = load("issues-labeled")
+    change(payload)
+    with pytest.raises(BadInput, match=says):
+        run("issues", payload)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
         (lambda p: p["repository"].update(full_name="a/b/c"), "is not owner/name"),
         (lambda p: p["repository"].update(full_name="owner/.."), "is not owner/name"),
-        (lambda p: p.pop("sender"), "no sender.login"),
         (lambda p: p["sender"].update(type=None), "sender.type is null"),
         (lambda p: p.pop("issue"), "no issue"),
         (lambda p: p.update(issue=[]), "issue is an array"),
@@ -587,7 +602,8 @@ HOSTILE: list[Any] = [None, True, 0, -1, 2**80, 1.5, "", "x" * 100_000, "\ud800"
     ],
 )
 def test_every_field_replaced_by_garbage_never_raises(event: str, name: str) -> None:
-    """Each field, in turn, becomes each hostile value: always a Decision, never an exception."""
+    """Each field, in turn, becomes each hostile value: always a Decision, never an exception
+    (but BadInput, saying so, when repository or sender stops being an object)."""
     original = load(name)
     tried = 0
     for path in _paths(original):
@@ -599,6 +615,14 @@ def test_every_field_replaced_by_garbage_never_raises(event: str, name: str) -> 
             for key in path[:-1]:
                 parent = parent[key]
             parent[path[-1]] = value
+            if (
+                len(path) == 1
+                and path[0] in ("repository", "sender")
+                and not isinstance(value, dict)
+            ):
+                with pytest.raises(BadInput, match="not a GitHub webhook payload"):
+                    run(event, payload)
+                continue
             decision = run(event, payload)
             tried += 1
             assert decision.job in ("implement", "heal", "skip")
@@ -608,3 +632,12 @@ def test_every_field_replaced_by_garbage_never_raises(event: str, name: str) -> 
             if decision.head_branch is not None:
                 assert branch_name_problem(decision.head_branch) is None
     assert tried > 100
+
+
+def test_the_trigger_phrase_is_configurable() -> None:
+    payload = comment("/fixit please\n")
+    decision = run("issue_comment", payload, trigger_phrase="/fixit")
+    assert (decision.job, decision.command_args) == ("implement", "please")
+    assert decision.reason.startswith("/fixit on issue #1")
+    skipped(run("issue_comment", comment("/selfheal\n"), trigger_phrase="/fixit"), "/fixit")
+    skipped(run("issue_comment", payload), "no line starting with /selfheal")

@@ -121,17 +121,14 @@ def test_a_skip_is_a_decision_too(repo: Path) -> None:
     assert "does not act on 'push' events" in data["reason"]
 
 
-def test_a_payload_that_is_not_an_object_is_a_skip(repo: Path, tmp_path: Path) -> None:
+def test_a_payload_that_is_not_an_object_is_bad_input(repo: Path, tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text('["not", "an", "event"]', encoding="utf-8")
-    data = decision(dry_run(repo, "--event-name", "issues", "--event-path", str(event)))
-    assert data == {
-        **dict.fromkeys(FIELDS),
-        "job": "skip",
-        "reason": "the event payload is an array, not an object",
-        "command_args": "",
-        "other_actors": [],
-    }
+    done = dry_run(repo, "--event-name", "issues", "--event-path", str(event))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert "the event payload is an array, not an object: not a GitHub webhook payload" in line
 
 
 def test_the_configuration_decides_the_trigger_label(repo: Path) -> None:
@@ -234,8 +231,9 @@ def test_an_event_file_over_25_mb_is_refused(repo: Path, tmp_path: Path) -> None
 
 def test_an_event_file_of_exactly_25_mb_is_read(repo: Path, tmp_path: Path) -> None:
     event = tmp_path / "event.json"
-    padding = 25 * 1024 * 1024 - len("[]")
-    event.write_bytes(b"[" + b" " * padding + b"]")
+    payload = b'{"repository": {"full_name": "o/r"}, "sender": {"login": "o"}}'
+    padding = 25 * 1024 * 1024 - len(payload)
+    event.write_bytes(payload[:-1] + b" " * padding + b"}")
     data = decision(dry_run(repo, "--event-name", "issues", "--event-path", str(event)))
     assert data["job"] == "skip"
 
