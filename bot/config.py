@@ -292,10 +292,16 @@ def _environment_values(env: dict[str, str]) -> dict[str, Any]:
     if not any(name.upper().startswith(ENV_PREFIX) for name in env):
         return {}  # the usual case, and pydantic-settings costs ~0.1 s to import
     from pydantic_settings import EnvSettingsSource
-    from pydantic_settings.sources.utils import parse_env_vars
 
     source = EnvSettingsSource(_settings_class())
-    source.env_vars = parse_env_vars(env, False, source.env_ignore_empty, source.env_parse_none_str)
+    # What the source itself does with os.environ (names case-insensitive, empty values and
+    # the none-string as configured), on the given mapping: pydantic-settings' helper for it
+    # lives in a private module that moved between releases (a traceback on 2.8).
+    source.env_vars = {
+        name.lower(): None if value == source.env_parse_none_str else value
+        for name, value in env.items()
+        if not (source.env_ignore_empty and value == "")
+    }
     return source()
 
 
