@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.gate.toolpins import ToolPin, find_pin
+from bot.gate.steps import default_gate
+from bot.gate.toolpins import ToolPin, find_pin, pre_commit_hooks
 from tests.conftest import write_files
 
 _HOOK = """\
@@ -148,3 +149,39 @@ def test_a_link_out_of_the_repo_pins_nothing(tmp_path: Path) -> None:
     repo.mkdir()
     (repo / "requirements").symlink_to(outside)
     assert find_pin(repo) is None
+
+
+_BLACK_FORMATS = """\
+repos:
+  - repo: https://github.com/astral-sh/ruff-pre-commit
+    rev: v0.17.4
+    hooks:
+      - id: ruff-check
+        args: [--exit-non-zero-on-fix]
+  - repo: https://github.com/psf/black-pre-commit-mirror
+    rev: 26.10.1
+    hooks:
+      - id: black
+"""
+
+
+def test_hooks_of_the_ruff_repo_only(tmp_path: Path) -> None:
+    write_files(tmp_path, {".pre-commit-config.yaml": _BLACK_FORMATS})
+    assert pre_commit_hooks(tmp_path) == {"ruff-check"}
+    write_files(tmp_path, {".pre-commit-config.yaml": _HOOK.format(rev="v0.4.1")})
+    assert pre_commit_hooks(tmp_path) == {"ruff", "ruff-format"}
+    (tmp_path / ".pre-commit-config.yaml").unlink()
+    assert pre_commit_hooks(tmp_path) is None
+
+
+def test_zero_config_gate_formats_only_where_ci_runs_ruff_format(tmp_path: Path) -> None:
+    # humanize 4.17: ruff lints, black formats; `ruff format --check` there is a false red.
+    write_files(
+        tmp_path,
+        {".pre-commit-config.yaml": _BLACK_FORMATS, "pyproject.toml": "[tool.ruff]\nfix = true\n"},
+    )
+    assert [s.name for s in default_gate(tmp_path)] == ["ruff"]
+    write_files(tmp_path, {".pre-commit-config.yaml": _HOOK.format(rev="v0.4.1")})
+    assert [s.name for s in default_gate(tmp_path)] == ["ruff", "ruff format"]
+    (tmp_path / ".pre-commit-config.yaml").unlink()  # no hooks to go by: both, as before
+    assert [s.name for s in default_gate(tmp_path)] == ["ruff", "ruff format"]

@@ -143,48 +143,70 @@ def cached(project: Project, cache: Path | None = None) -> bool:
     return ((cache or cache_dir()) / "sdists" / project.sdist).is_file()
 
 
+# Bumped when the way a repo is made changes: repos are made again, venvs are kept.
+LAYOUT = "2"
+
+
 def setup(project: Project, cache: Path | None = None) -> Site:
-    """The project unpacked, committed (with an origin), and its venv ready; cached by a stamp."""
+    """The project unpacked, committed (with an origin), and its venv ready; cached by stamps."""
     cache = cache or cache_dir()
     root = cache / "work" / project.name
     stamp = root / "ready"
-    if stamp.is_file() and stamp.read_text() == project.sha256:
+    wanted = f"{project.sha256} {LAYOUT}"
+    if stamp.is_file() and stamp.read_text() == wanted:
         return Site(project, root)
     sdist = fetch(project, cache)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    for made in ("repo", "origin.git", "unpacked"):
+        shutil.rmtree(root / made, ignore_errors=True)
     with tarfile.open(sdist) as tar:
         tar.extractall(root / "unpacked", filter="data")
     (top,) = list((root / "unpacked").iterdir())
     top.rename(root / "repo")
     (root / "unpacked").rmdir()
     repo = root / "repo"
-    _venv(project, root)
-    # Build leftovers (egg-info, caches) are the project's ignores, as in a real checkout.
+    # The release is what the sdist ships, generated files (_version.py) included, so a
+    # clean checkout of it imports as the project's CI's does after its install step.
     ignore = repo / ".gitignore"
+    kept = ignore.read_text() if ignore.is_file() else ""
     extra = "*.egg-info/\n__pycache__/\n.pytest_cache/\n.hypothesis/\n.selfheal/\n"
-    ignore.write_text((ignore.read_text() if ignore.is_file() else "") + extra)
+    ignore.write_text(kept + ("\n" if kept and not kept.endswith("\n") else "") + extra)
     _run(["git", "init", "-q", "-b", "main"], repo)
-    _run(["git", "add", "-A"], repo)
+    _run(["git", "add", "-A", "--force", "--", ".", ":!*.egg-info", ":!**/__pycache__"], repo)
     _run(["git", "commit", "-q", "-m", f"{project.name} {project.version}"], repo)
     _run(["git", "tag", "release"], repo)
     _run(["git", "init", "-q", "--bare", str(root / "origin.git")], root)
     _run(["git", "remote", "add", "origin", str(root / "origin.git")], repo)
     _run(["git", "push", "-q", "origin", "main", "--tags"], repo)
-    stamp.write_text(project.sha256)
+    venv_stamp = root / "venv-ready"
+    wanted_venv = f"{project.sha256} {sorted(project.deps)}"
+    if not (venv_stamp.is_file() and venv_stamp.read_text() == wanted_venv):
+        _venv(project, root)  # pip leaves what is already there: a changed deps list is quick
+        venv_stamp.write_text(wanted_venv)
+    else:
+        _editable(project, root)
+    # An install step may rewrite shipped files (a version file): the release stays as shipped.
+    _run(["git", "checkout", "--", "."], repo)
+    stamp.write_text(wanted)
     return Site(project, root)
 
 
 def _venv(project: Project, root: Path) -> None:
     venv = root / "venv"
-    _run([PYTHON, "-m", "venv", str(venv)], root)
+    if not (venv / "bin" / "python").is_file():
+        _run([PYTHON, "-m", "venv", str(venv)], root)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     _run([*pip, *_BASE_DEPS, *project.deps], root)
-    if project.install:
-        repo = root / "repo"
-        # Editable, as a developer's checkout is: the project's own test command sees edits.
-        _run([*pip, "-e", str(repo)], repo, env={"SETUPTOOLS_SCM_PRETEND_VERSION": project.version})
+    _editable(project, root)
+
+
+def _editable(project: Project, root: Path) -> None:
+    if not project.install:
+        return
+    repo = root / "repo"
+    pip = [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps"]
+    # Editable, as a developer's checkout is: the project's own test command sees edits.
+    _run([*pip, "-e", str(repo)], repo, env={"SETUPTOOLS_SCM_PRETEND_VERSION": project.version})
 
 
 def own_env(site: Site) -> dict[str, str]:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.gate.steps import uses_ruff  # noqa: E402  (after the path to selfheal is set)
 from bot.gate.toolcache import cache_root, install_ruff  # noqa: E402
-from bot.gate.toolpins import find_pin  # noqa: E402
+from bot.gate.toolpins import find_pin, pre_commit_hooks  # noqa: E402
 
 EXPECTED = {"oracle": "healed", "noop": "gave_up", "cheat": "refused"}
 # ruff format heals a formatting red build before any agent is asked: healed for all three.
@@ -86,6 +86,20 @@ def ruff_for(repo: Path) -> tuple[list[str], str]:
     return [str(executable)], f"{pin.version} ({pin.source})"
 
 
+_LINT = ((["check", "."], "ruff"), (["format", "--check", "."], "ruff format"))
+
+
+def ruff_steps(repo: Path) -> set[str]:
+    """What the project's own CI runs of ruff: its pre-commit hooks say, else both."""
+    hooks = pre_commit_hooks(repo)
+    if not uses_ruff(repo):
+        return set()
+    if hooks is None:
+        return {"ruff", "ruff format"}
+    steps = {"ruff"} if hooks & {"ruff", "ruff-check"} else set()
+    return steps | ({"ruff format"} if "ruff-format" in hooks else set())
+
+
 def own_tests(site: corpus.Site) -> tuple[bool, str]:
     code, out = _sh(shlex.split(site.project.own), site.repo, corpus.own_env(site))
     return code == 0, out
@@ -94,11 +108,11 @@ def own_tests(site: corpus.Site) -> tuple[bool, str]:
 def own_lint(site: corpus.Site, operator: str | None = None) -> tuple[bool, str]:
     ruff, _ = ruff_for(site.repo)
     env = corpus.own_env(site)
-    checks = [["check", "."], ["format", "--check", "."]]
+    checks = [args for args, step in _LINT if step in ruff_steps(site.repo)]
     if operator == "lint-error":
-        checks = checks[:1]
+        checks = [c for c in checks if c[0] == "check"]
     elif operator == "formatting":
-        checks = checks[1:]
+        checks = [c for c in checks if c[0] == "format"]
     outs = []
     for args in checks:
         code, out = _sh([*ruff, *args], site.repo, env)
@@ -126,8 +140,7 @@ def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
     started = time.monotonic()
     verdict.own_tests, _ = own_tests(site)
     verdict.own_s = round(time.monotonic() - started, 1)
-    lints = uses_ruff(site.repo)
-    if lints:
+    if ruff_steps(site.repo):
         verdict.own_lint, _ = own_lint(site)
     code, report = selfheal(["gate"], site, scratch / "zero-config")
     verdict.gate_exit = code
@@ -238,8 +251,9 @@ def mutate_project(project: corpus.Project, verdict: Verdict, per_operator: int)
         return []
     site = corpus.setup(project)
     operators = mutations.TEST_OPERATORS
-    if uses_ruff(site.repo) and verdict.own_lint:
-        operators += mutations.RUFF_OPERATORS
+    runs = ruff_steps(site.repo) if verdict.own_lint else set()
+    operators += ("lint-error",) if "ruff" in runs else ()
+    operators += ("formatting",) if "ruff format" in runs else ()
     with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
         scratch = Path(tmp)
         found = find_red_builds(site, operators, per_operator)

@@ -18,6 +18,7 @@ from bot.gate.kinds import Options, PreparedStep, kind_for
 from bot.gate.kinds.base import resolve_executable
 from bot.gate.kinds.pytest import PLUGIN_MODULE, install_plugin, plugin_dir, plugin_refused
 from bot.gate.kinds.pytest_argv import apply_selection, exclude_marker
+from bot.gate.toolpins import pre_commit_hooks
 
 __all__ = [
     "PLUGIN_MODULE",
@@ -86,10 +87,17 @@ def default_gate(repo: Path) -> list[GateStep]:
     """The gate for a repo that configures none: ruff if it uses ruff, pytest if it has tests."""
     steps = []
     if uses_ruff(repo):
-        steps.append(GateStep(name="ruff", run=["ruff", "check", "."], kind="ruff"))
-        steps.append(
-            GateStep(name="ruff format", run=["ruff", "format", "--check", "."], kind="ruff-format")
-        )
+        # Where pre-commit runs ruff, its hooks say which of the two the project's CI runs
+        # (many lint with ruff and format with black).
+        hooks = pre_commit_hooks(repo)
+        if hooks is None or hooks & {"ruff", "ruff-check"}:
+            steps.append(GateStep(name="ruff", run=["ruff", "check", "."], kind="ruff"))
+        if hooks is None or "ruff-format" in hooks:
+            steps.append(
+                GateStep(
+                    name="ruff format", run=["ruff", "format", "--check", "."], kind="ruff-format"
+                )
+            )
     if has_tests(repo):
         steps.append(GateStep(name="pytest", run=["pytest"], kind="pytest"))
     return steps

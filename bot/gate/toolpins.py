@@ -93,6 +93,31 @@ def _pre_commit(repo: Path, tool: str) -> Iterator[tuple[str, str]]:
                 yield version.removeprefix("v"), name
 
 
+_HOOK_ID = re.compile(r"^\s*-\s*id:\s*['\"]?([A-Za-z0-9_.-]+)")
+
+
+def pre_commit_hooks(repo: Path, tool: str = "ruff") -> frozenset[str] | None:
+    """The hook ids the project runs from `tool`'s pre-commit repo; None when it has none.
+
+    A project that runs `ruff-check` there but formats with black has no `ruff-format` hook:
+    its CI never runs `ruff format`, so neither should its gate."""
+    markers = _HOOK_REPOS.get(tool, (f"{tool}-pre-commit",))
+    found: set[str] | None = None
+    for name in _PRE_COMMIT_FILES:
+        current = ""
+        for line in _read(repo / name).splitlines():
+            matched = _REPO.match(line)
+            if matched:
+                current = matched.group(1)
+                if any(m in current for m in markers):
+                    found = found if found is not None else set()
+                continue
+            hook = _HOOK_ID.match(line)
+            if hook and found is not None and any(m in current for m in markers):
+                found.add(hook.group(1))
+    return None if found is None else frozenset(found)
+
+
 # --- lock files ----------------------------------------------------------------------------
 
 
