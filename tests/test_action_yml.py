@@ -397,7 +397,16 @@ def test_a_push_is_skipped_with_outputs_and_a_summary(tmp_path: Path, make_repo:
     run = run_action(
         ROOT,
         inputs={},
-        env=_event(tmp_path, "push", {"ref": "refs/heads/main", "after": "0" * 40}),
+        env=_event(
+            tmp_path,
+            "push",
+            {
+                "ref": "refs/heads/main",
+                "after": "0" * 40,
+                "repository": {"full_name": "octo-org/octo-repo"},
+                "sender": {"login": "octocat", "type": "User"},
+            },
+        ),
         workdir=repo,
         runner_temp=runner_temp,
         python=sys.executable,
