@@ -10,15 +10,15 @@ lives from run to run spares every run the compiling.
 Trust: a timestamp pyc is taken as long as the source's mtime and size match its header,
 and an agent (same user) can write the header it likes. Hash-based pycs do not help: the
 header holds a hash of the *source*, which the agent can read, and the code after it is
-never checked. So no check on a cache's contents can make it safe; only who could write it
-can. Hence three scopes:
+never checked. So no check on a cache's contents makes it safe; only who could write it can:
 
 - `selfheal gate` on the user's checkout: the user's own cache (like their __pycache__),
   kept from run to run: `user_cache_dir()`.
-- a heal's runs while an agent works (baseline, re-runs, the agent's run_tests): one cache
-  for the run, in a temp dir that goes with it, so nothing planted outlives the run.
-- the final gate on the candidate commit: a new, empty cache, so its verdict depends on the
-  commit's bytes and the environment alone, never on anything the agent left.
+- heal and implement: no cache at all (`without_bytecode_cache`), as before. The work tree
+  is new each run, so a cache would start cold for the project's files anyway, and a cold
+  prefix also recompiles the interpreter's and pytest's modules (their own __pycache__ is
+  not read under a prefix): measured, that cost more than it saved. The final gate then
+  reads no pyc the agent could have written (reset_to removes the work tree's __pycache__).
 """
 
 from __future__ import annotations
@@ -54,4 +54,12 @@ def bytecode_env(env: Mapping[str, str], cache: Path, repo: Path) -> dict[str, s
     out[PREFIX] = str(cache / "pycache")
     out[RUFF_CACHE] = str(cache / "ruff")
     out.pop("PYTHONDONTWRITEBYTECODE", None)
+    return out
+
+
+def without_bytecode_cache(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with no bytecode cache to read or write (a PYTHONPYCACHEPREFIX selfheal's own
+    environment had would be one the agent can write to)."""
+    out = {k: v for k, v in env.items() if k not in (PREFIX, RUFF_CACHE)}
+    out["PYTHONDONTWRITEBYTECODE"] = "1"
     return out

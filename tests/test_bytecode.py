@@ -1,5 +1,5 @@
-"""Bytecode and pytest's rewrite cache live outside the repository: warm for `selfheal gate`,
-per run while an agent works, and new for the final gate, so a planted pyc proves nothing."""
+"""Bytecode and pytest's rewrite cache live outside the repository and warm for `selfheal
+gate`; a heal reads no cache the agent could write, so a planted pyc proves nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import importlib.util
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,18 +105,20 @@ def _plant_fixed_bytecode(root: Path, prefix: Path) -> None:
     target.write_bytes(bytes(data))
 
 
-def test_a_pyc_the_agent_plants_in_the_run_cache_cannot_make_the_final_gate_green(
+def test_a_pyc_the_agent_plants_in_a_cache_selfheal_was_given_proves_nothing(
     make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # selfheal's own environment names a bytecode cache (a developer's shell may): the agent
+    # can write there, so no gate run of a heal may read it.
+    prefix = tmp_path / "shared-pycache"
+    monkeypatch.setenv(PREFIX, str(prefix))
     repo = make_repo({**PROJECT, "calc/ops.py": BROKEN})
-    temp = tmp_path / "temp"  # this run's temp dirs alone, to find its cache as an agent could
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    planted: list[Path] = []
 
     def cheat(root: Path) -> None:
-        (prefix,) = [p / "pycache" for p in temp.glob("selfheal-pyc-*")]
-        assert cached(prefix, root / "calc" / "ops.py").is_file()  # the baseline compiled it
         _plant_fixed_bytecode(root, prefix)
+        planted.append(cached(prefix, root / "calc" / "ops.py"))
         (root / "NOTES.md").write_text("looked at clamp\n")  # a change, so the gate runs
 
     report_dir = tmp_path / "report"
@@ -135,11 +136,9 @@ def test_a_pyc_the_agent_plants_in_the_run_cache_cannot_make_the_final_gate_gree
         push=False,
     )
     report = Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    assert planted and planted[0].is_file()
     verification = report.attempts[0].verification
-    # The planted pyc fooled the re-run of the failing test (it shares the run's cache), so
-    # the full gate ran on the candidate commit, with a new cache: and failed.
-    assert verification is not None and verification.tree is not None, report.detail
-    assert not verification.green
+    assert verification is not None and not verification.green, report.detail
     assert {f.test_id for f in verification.failures} == {"tests/test_ops.py::test_inside"}
     assert report.status is not Status.HEALED and report.proposal is None, report.detail
     assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""

@@ -8,7 +8,6 @@ still leaves the report and the patch so far for the caller to write.
 from __future__ import annotations
 
 import resource
-import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Literal
 
 from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
-from bot.bytecode import bytecode_env
+from bot.bytecode import without_bytecode_cache
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
 from bot.fix import proposal
@@ -106,7 +105,6 @@ class Run:
         self.clock0 = time.monotonic()
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
-        self.bytecode: Path | None = None  # the run's bytecode cache (see bot.bytecode)
         self.patch = ""
         self.report = Report(
             tool_version=__version__,
@@ -125,11 +123,8 @@ class Run:
 
     def execute(self) -> Report:
         """Run every stage; each may end the run by setting a final status."""
-        with (
-            git.open_workspace(self.job.repo, self.job.base) as ws,
-            tempfile.TemporaryDirectory(prefix="selfheal-pyc-") as bytecode,
-        ):
-            self.ws, self.bytecode = ws, Path(bytecode)
+        with git.open_workspace(self.job.repo, self.job.base) as ws:
+            self.ws = ws
             # The gate's and the agent's processes find no git repository from the work tree.
             self.env = ws.child_env(self.env)
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
@@ -484,9 +479,7 @@ class Run:
         tree = self._seal(number)
         before = as_reference(self.report.gate_before)
         watch = failing_ids(before) if before is not None else None
-        # A new bytecode cache: nothing the agent could have planted in the run's counts.
-        with tempfile.TemporaryDirectory(prefix="selfheal-pyc-") as fresh:
-            full = self._gate(steps, f"gate {number}", watch=watch, bytecode=Path(fresh))
+        full = self._gate(steps, f"gate {number}", watch=watch)
         return full.model_copy(update={"tree": tree})
 
     def _unproven(self, verification: GateRun) -> GuardVerdict | None:
@@ -551,16 +544,13 @@ class Run:
         only: Collection[str] | None = None,
         selection: Mapping[str, Sequence[str]] | None = None,
         watch: Mapping[str, Sequence[str]] | None = None,
-        *,
-        bytecode: Path | None = None,
     ) -> GateRun:
-        cache = bytecode or self.bytecode
-        env = bytecode_env(self.env, cache, self.ws.path) if cache is not None else self.env
         gate = run_gate(
             steps,
             self.ws.path,
             label=label,
-            env=env,
+            # No bytecode cache the agent could write to (see bot.bytecode).
+            env=without_bytecode_cache(self.env),
             deadline=self.deadline,
             only=only,
             selection=selection,
