@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +12,14 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# The end-to-end tests start `python -m bot` hundreds of times: with bytecode off (as some
+# containers set it) each start compiles all of selfheal again. Cache it outside every tree
+# instead; shared by xdist workers (Python writes each pyc atomically).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    os.environ["PYTHONPYCACHEPREFIX"] = str(
+        Path(tempfile.gettempdir()) / f"selfheal-tests-pycache-{os.getuid()}"
+    )
 
 
 @pytest.fixture(autouse=True)
