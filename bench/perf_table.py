@@ -1,0 +1,378 @@
+"""Every figure of the performance table, side by side in one run, against the direct commands.
+
+    python bench/perf_table.py [--big 50000] [--small 470] [--repeat 5]
+        [--files 1000,10000,50000] [--variant NAME=SRC ...] [--only gate,heal,files]
+
+Each figure is a ratio of medians over `--repeat` runs that take turns (a machine that slows
+down mid-run slows every contender alike):
+
+  gate big / gate small   `selfheal gate` / the same three steps (ruff, ruff format, pytest)
+                          run directly and concurrently, as a CI script would
+  heal / full gate        `selfheal heal` of 1 failing test in the big project (a command
+                          agent writes the fix) / one full direct gate run; and the same heal
+                          given the failing test (`--tests ID`, as when the CI log names it)
+  parallel / slowest      `selfheal gate`'s wall time / its slowest step's own duration
+  heal vs files           a heal of a trivial bug in repositories of 500 and --files files;
+                          the workspace's checkout (open_workspace) timed on its own beside
+
+`--variant NAME=SRC` runs selfheal from another source tree (e.g. a `git archive` of an older
+commit) beside this one, so before and after come from the same run on the same machine.
+The project gets its own venv with only pytest and ruff, as in the Action; pass
+--project-python to use an existing interpreter instead. Run nothing else meanwhile, and
+read the load average printed at the start and the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+TESTS_PER_FILE = 1000
+BROKEN_LINE = "    return x + {i}\n"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@b", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def build_project(root: Path, name: str, tests: int, extra_files: int = 0) -> Path:
+    """A package with `tests` passing tests (TESTS_PER_FILE a file) and `extra_files` more
+    committed files that no step reads (the size of a real repository), committed."""
+    repo = root / name
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "pkg"\nversion = "0"\n\n[tool.ruff]\nline-length = 88\n'
+        'extend-exclude = ["data"]\n\n[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+    )
+    (repo / "pkg" / "__init__.py").write_text("")
+    files = max(1, -(-tests // TESTS_PER_FILE))
+    for i in range(files):
+        count = min(TESTS_PER_FILE, tests - i * TESTS_PER_FILE)
+        (repo / "pkg" / f"mod{i}.py").write_text(
+            f"def f{i}(x: int) -> int:\n" + BROKEN_LINE.format(i=i)
+        )
+        body = [f"from pkg.mod{i} import f{i}\n"]
+        body += [
+            f"\n\ndef test_{i}_{j}() -> None:\n    assert f{i}({j}) == {j + i}\n"
+            for j in range(count)
+        ]
+        (repo / "tests" / f"test_mod{i}.py").write_text("".join(body))
+    for k in range(extra_files):
+        where = repo / "data" / f"d{k // 1000}"
+        where.mkdir(parents=True, exist_ok=True)
+        (where / f"f{k}.txt").write_text(f"record {k}\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "bench")
+    return repo
+
+
+def break_one_test(repo: Path) -> tuple[str, Path]:
+    """Make test_0_3 fail (f0(3) returns 0) and commit it; (its node id, a fix script)."""
+    mod = repo / "pkg" / "mod0.py"
+    good = mod.read_text()
+    mod.write_text(good.replace("return x + 0", "return x + 0 if x != 3 else 0"))
+    git(repo, "commit", "-qam", "break f0(3)")
+    fix = repo.parent / f"{repo.name}-fix.py"
+    fix.write_text(f"import pathlib\npathlib.Path('pkg/mod0.py').write_text({good!r})\n")
+    return "tests/test_mod0.py::test_0_3", fix
+
+
+def project_python(root: Path) -> str:
+    """A venv for the project with the same pytest and ruff versions selfheal has."""
+    from importlib.metadata import version
+
+    venv = root / "project-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pins = [f"pytest=={version('pytest')}", f"ruff=={version('ruff')}"]
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *pins], check=True)
+    return str(venv / "bin" / "python")
+
+
+def gate_steps(python: str) -> list[dict[str, object]]:
+    return [
+        {"name": "ruff", "kind": "ruff", "run": [python, "-m", "ruff", "check", "."]},
+        {
+            "name": "ruff format",
+            "kind": "ruff-format",
+            "run": [python, "-m", "ruff", "format", "--check", "."],
+        },
+        {
+            "name": "pytest",
+            "kind": "pytest",
+            "run": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        },
+    ]
+
+
+def write_config(root: Path, python: str) -> Path:
+    config = root / "selfheal.yml"
+    config.write_text(json.dumps({"gate": gate_steps(python), "flaky_check": False}))
+    return config
+
+
+def direct_gate(repo: Path, python: str) -> None:
+    """The gate's three commands run directly and concurrently, as a CI script would."""
+
+    def one(step: dict[str, object]) -> None:
+        subprocess.run(step["run"], cwd=repo, capture_output=True, check=False)  # type: ignore[call-overload]
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(one, gate_steps(python)))
+
+
+def selfheal(src: Path, *args: str, expect: int = 0) -> dict[str, object]:
+    """`python -m bot ARGS --json` from the source tree `src`; its report."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", *args, "--json"],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != expect:
+        raise SystemExit(
+            f"selfheal {args[0]} exited {done.returncode}:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+        )
+    report: dict[str, object] = json.loads(done.stdout)
+    return report
+
+
+def knows_tests_option(src: Path) -> bool:
+    """Whether this selfheal's heal takes --tests (older ones reproduce with the whole gate)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "heal", "--help"],
+        cwd=src,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "--tests" in done.stdout
+
+
+def in_turn(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    """Wall times of each function, `repeat` rounds, the functions taking turns."""
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            wall[name].append(time.perf_counter() - start)
+    return wall
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def show(label: str, value: float, goal: str) -> None:
+    print(f"  {label:<58} {value:7.3f}   goal {goal}", flush=True)
+
+
+def gate_figures(
+    root: Path,
+    name: str,
+    tests: int,
+    python: str,
+    config: Path,
+    variants: dict[str, Path],
+    repeat: int,
+) -> None:
+    repo = build_project(root, name, tests)
+    direct_gate(repo, python)  # warm the direct run's caches (pyc, ruff) before any timing
+    for src in variants.values():  # and selfheal's own
+        selfheal(src, "gate", "--repo", str(repo), "--config", str(config))
+    slowest: dict[str, list[float]] = {v: [] for v in variants}
+    walls: dict[str, list[float]] = {v: [] for v in variants}
+
+    def gate_of(variant: str, src: Path) -> Callable[[], None]:
+        def run() -> None:
+            report = selfheal(src, "gate", "--repo", str(repo), "--config", str(config))
+            run_ = report["gate_before"]
+            assert isinstance(run_, dict)
+            walls[variant].append(float(run_["duration_s"]))
+            slowest[variant].append(max(float(s["duration_s"]) for s in run_["steps"]))
+
+        return run
+
+    fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
+    fns |= {v: gate_of(v, src) for v, src in variants.items()}
+    wall = in_turn(fns, repeat)
+    print(f"green gate, {tests} tests: direct {med(wall['direct']):.3f}s (median of {repeat})")
+    for v in variants:
+        goal = "<= 1.03" if tests >= 10_000 else "<= 1.10"
+        show(
+            f"[{v}] selfheal gate / direct ({med(wall[v]):.3f}s)",
+            med(wall[v]) / med(wall["direct"]),
+            goal,
+        )
+        print(f"  {'':<58} {med(wall[v]) - med(wall['direct']):+7.3f}s fixed overhead")
+        ratios = [w / s for w, s in zip(walls[v], slowest[v], strict=True)]
+        show(f"[{v}] parallel gate wall / slowest step", med(ratios), "<= 1.1")
+
+
+def heal_figures(
+    root: Path, tests: int, python: str, config: Path, variants: dict[str, Path], repeat: int
+) -> None:
+    repo = build_project(root, "heal-big", tests)
+    test_id, fix = break_one_test(repo)
+    reports = root / "heal-reports"
+
+    def heal(src: Path, *more: str) -> Callable[[], None]:
+        def run() -> None:
+            selfheal(
+                src,
+                "heal",
+                "--repo",
+                str(repo),
+                "--config",
+                str(config),
+                "--agent",
+                "command",
+                "--agent-command",
+                f"{sys.executable} {fix}",
+                "--no-push",
+                "--report-dir",
+                str(reports),
+                *more,
+            )
+
+        return run
+
+    direct_gate(repo, python)  # warm
+    fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
+    for v, src in variants.items():
+        fns[f"{v} heal"] = heal(src)
+        if knows_tests_option(src):
+            fns[f"{v} heal --tests"] = heal(src, "--tests", test_id)
+    wall = in_turn(fns, repeat)
+    print(f"heal of 1 failing test in {tests}: one full direct gate {med(wall['direct']):.3f}s")
+    for name in fns:
+        if name != "direct":
+            goal = "<= 1.3" if "--tests" in name else "<= 1.9"
+            show(
+                f"[{name}] ({med(wall[name]):.3f}s) / full gate",
+                med(wall[name]) / med(wall["direct"]),
+                goal,
+            )
+
+
+def file_figures(
+    root: Path, counts: list[int], python: str, config: Path, variants: dict[str, Path], repeat: int
+) -> None:
+    repos = {n: build_project(root, f"files-{n}", 20, extra_files=n) for n in [500, *counts]}
+    fixes = {n: break_one_test(repo)[1] for n, repo in repos.items()}
+    reports = root / "files-reports"
+
+    def heal(src: Path, n: int) -> Callable[[], None]:
+        def run() -> None:
+            selfheal(
+                src,
+                "heal",
+                "--repo",
+                str(repos[n]),
+                "--config",
+                str(config),
+                "--agent",
+                "command",
+                "--agent-command",
+                f"{sys.executable} {fixes[n]}",
+                "--no-push",
+                "--report-dir",
+                str(reports),
+            )
+
+        return run
+
+    def open_ws(src: Path, n: int) -> Callable[[], None]:
+        code = (
+            "import sys; from pathlib import Path; from bot.forge.workspace import open_workspace\n"
+            "with open_workspace(Path(sys.argv[1])): pass\n"
+        )
+
+        def run() -> None:
+            subprocess.run(
+                [sys.executable, "-c", code, str(repos[n])],
+                cwd=src,
+                env={**os.environ, "PYTHONPATH": str(src)},
+                check=True,
+            )
+
+        return run
+
+    fns: dict[str, Callable[[], object]] = {}
+    for v, src in variants.items():
+        for n in repos:
+            fns[f"{v} heal {n}"] = heal(src, n)
+            fns[f"{v} workspace {n}"] = open_ws(src, n)
+    wall = in_turn(fns, repeat)
+    print("heal of a trivial bug against repository size (files):")
+    for v in variants:
+        small = med(wall[f"{v} heal 500"])
+        for n in repos:
+            heal_s, ws_s = med(wall[f"{v} heal {n}"]), med(wall[f"{v} workspace {n}"])
+            show(
+                f"[{v}] {n:>6} files: heal {heal_s:.2f}s (open+close ws {ws_s:.2f}s), / 500",
+                heal_s / small,
+                "<= 1.2",
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--big", type=int, default=50_000)
+    parser.add_argument("--small", type=int, default=470)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--files", default="1000,10000,50000")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=SRC")
+    parser.add_argument("--only", default="gate,heal,files")
+    parser.add_argument("--project-python")
+    args = parser.parse_args()
+    variants = {"now": HERE}
+    for spec in args.variant:
+        name, _, src = spec.partition("=")
+        variants[name] = Path(src).resolve()
+    only = set(args.only.split(","))
+    # As on a developer's machine or a CI runner: Python caches bytecode (some containers
+    # turn that off, which would make every direct run, and selfheal's own start, compile).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs", flush=True)
+    with tempfile.TemporaryDirectory(prefix="selfheal-perf-") as tmp:
+        root = Path(tmp)
+        python = args.project_python or project_python(root)
+        config = write_config(root, python)
+        if "gate" in only:
+            gate_figures(root, "gate-small", args.small, python, config, variants, args.repeat)
+            gate_figures(root, "gate-big", args.big, python, config, variants, args.repeat)
+        if "heal" in only:
+            heal_figures(root, args.big, python, config, variants, args.repeat)
+        if "files" in only:
+            counts = [int(n) for n in args.files.split(",") if n]
+            file_figures(root, counts, python, config, variants, args.repeat)
+    print(f"load average at the end: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

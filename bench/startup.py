@@ -1,0 +1,122 @@
+"""How long `selfheal gate` takes to start its first step, against a bare interpreter.
+
+    python bench/startup.py [--repeat 15] [--variant NAME=SRC ...]
+
+The gate's one step is `date +%s%N` writing the moment it started; the figure is that moment
+minus the moment the command was started, median (and minimum) of --repeat runs, the
+variants and a bare `python -c pass` taking turns. Also prints the ten slowest imports of
+`selfheal gate` (python -X importtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+CONFIG = """\
+gate:
+  - name: stamp
+    run: ["sh", "-c", "date +%s%N > {stamp}"]
+"""
+
+
+def first_step_after(src: Path, repo: Path, stamp: Path) -> float:
+    """Seconds from starting `selfheal gate` to its first step's start."""
+    stamp.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    start = time.time_ns()
+    subprocess.run(
+        [sys.executable, "-m", "bot", "gate", "--repo", str(repo)],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    return (int(stamp.read_text()) - start) / 1e9
+
+
+def bare_python() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+def slowest_imports(src: Path, repo: Path, count: int = 10) -> list[tuple[int, str]]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot", "gate", "--repo", str(repo)],
+        cwd=src,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m[3]) <= 3:  # top-level and one below: where the time goes
+            rows.append((int(m[2]), m[3] + m[4]))
+    return sorted(rows, reverse=True)[:count]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=SRC")
+    args = parser.parse_args()
+    variants = {"now": HERE} | {
+        name: Path(src).resolve() for name, _, src in (v.partition("=") for v in args.variant)
+    }
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # selfheal's own modules cached, as usual
+    print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory(prefix="selfheal-startup-") as tmp:
+        repo, stamp = Path(tmp) / "repo", Path(tmp) / "stamp"
+        (repo / ".github").mkdir(parents=True)
+        (repo / ".github" / "selfheal.yml").write_text(CONFIG.format(stamp=stamp))
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repo),
+                "-c",
+                "user.name=b",
+                "-c",
+                "user.email=b@b",
+                "commit",
+                "-qm",
+                "x",
+            ],
+            check=True,
+        )
+        times: dict[str, list[float]] = {name: [] for name in [*variants, "python -c pass"]}
+        for src in variants.values():
+            first_step_after(src, repo, stamp)  # warm the pyc of selfheal itself
+        for _ in range(args.repeat):
+            for name, src in variants.items():
+                times[name].append(first_step_after(src, repo, stamp))
+            times["python -c pass"].append(bare_python())
+        for name, values in times.items():
+            what = "whole run" if name == "python -c pass" else "first step started after"
+            print(
+                f"  [{name}] {what}: median {statistics.median(values):.3f}s, "
+                f"min {min(values):.3f}s   goal <= 0.100 s"
+            )
+        for name, src in variants.items():
+            print(f"  [{name}] slowest imports (cumulative microseconds):")
+            for micros, module in slowest_imports(src, repo):
+                print(f"    {micros:>8}  {module}")
+    print(f"load average at the end: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
