@@ -9,12 +9,15 @@ the repository: sdists/ (the downloads), work/NAME/{repo,origin.git,venv}.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +139,16 @@ def fetch(project: Project, cache: Path) -> Path:
     if _sha256(path) != project.sha256:
         raise RuntimeError(f"{project.sdist}: sha256 differs from the manifest")
     return path
+
+
+@contextlib.contextmanager
+def holding(project: Project, cache: Path | None = None) -> Iterator[None]:
+    """The project's work dir to ourselves: a benchmark and the test slice may share it."""
+    root = (cache or cache_dir()) / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f"{project.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def cached(project: Project, cache: Path | None = None) -> bool:

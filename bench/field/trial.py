@@ -240,21 +240,24 @@ def _prompt_names(report: dict[str, Any], report_dir: Path, mutation: Any) -> tu
 
 
 def zero_config_project(project: corpus.Project) -> Verdict:
-    site = corpus.setup(project)
-    with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
-        return zero_config(site, Path(tmp))
+    with corpus.holding(project), tempfile.TemporaryDirectory(prefix="field-") as tmp:
+        return zero_config(corpus.setup(project), Path(tmp))
 
 
 def mutate_project(project: corpus.Project, verdict: Verdict, per_operator: int) -> list[RedBuild]:
     """Red builds of a project whose release the gate and its own commands agree is green."""
     if not (verdict.agree and verdict.own_tests):
         return []
-    site = corpus.setup(project)
+    with corpus.holding(project):
+        return _mutate(corpus.setup(project), verdict, per_operator)
+
+
+def _mutate(site: corpus.Site, verdict: Verdict, per_operator: int) -> list[RedBuild]:
     operators = mutations.TEST_OPERATORS
     runs = ruff_steps(site.repo) if verdict.own_lint else set()
     operators += ("lint-error",) if "ruff" in runs else ()
     operators += ("formatting",) if "ruff format" in runs else ()
-    with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"field-{site.project.name}-") as tmp:
         scratch = Path(tmp)
         found = find_red_builds(site, operators, per_operator)
         return [heal_red_build(site, m, scratch, n) for n, m in enumerate(found)]
