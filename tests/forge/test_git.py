@@ -10,7 +10,7 @@ import pytest
 from bot.errors import BadInput, GitError, ProposalError
 from bot.forge import git as forge_git
 from bot.forge.git import GitDir, has_remote, open_workspace, remote_url, short_sha
-from bot.forge.push import auth_env, ensure_commit, push
+from bot.forge.push import auth_env, ensure_commit
 from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, refs
 
@@ -69,10 +69,6 @@ def test_the_users_repo_config_never_steers_a_push(make_repo: MakeRepo, tmp_path
     assert refs(attacker) == set()
     assert f"{sha} refs/heads/selfheal/fix" in refs(origin)
     assert "refs/tags/v9.9.9" not in git(origin, "for-each-ref")
-    assert not marker.exists()
-    # The old push (publish.py's, until it moves) reads the remote's URL as written too.
-    push(repo, "selfheal/fix", "origin")
-    assert refs(attacker) == set()
     assert not marker.exists()
 
 
@@ -138,20 +134,13 @@ def test_the_token_goes_over_https_to_its_host_only() -> None:
     assert auth_env(None, "https://github.com/o/r", "github.com") == ({}, [])
 
 
-def test_old_push_and_its_failures(make_repo: MakeRepo) -> None:
+def test_remotes_are_read_as_written(make_repo: MakeRepo) -> None:
     repo = make_repo(FILES)
     origin = repo.parent / f"{repo.name}-origin.git"
     assert has_remote(repo)
     assert not has_remote(repo, "upstream")
     assert remote_url(repo) == str(origin)
     assert remote_url(repo, "upstream") is None
-    git(repo, "branch", "selfheal/fix")
-    push(repo, "selfheal/fix")
-    assert "refs/heads/selfheal/fix" in git(origin, "for-each-ref")
-    with pytest.raises(ProposalError, match="does not appear to be a git repository"):
-        push(repo, "main", "nowhere")
-    with pytest.raises(ProposalError, match="no such branch"):
-        push(repo, "no-such-branch", str(origin))
 
 
 def test_ensure_commit_fetches_a_missing_commit(make_repo: MakeRepo, tmp_path: Path) -> None:
@@ -215,7 +204,6 @@ def test_repository_hooks_never_run(make_repo: MakeRepo, tmp_path: Path) -> None
             ws.reset_to(sha)
             ws.publish_branch(sha, "selfheal/hooks")
             ws.push(sha, "selfheal/hooks", str(origin))
-        push(repo, "selfheal/hooks")
         assert not marker.exists()
         # A repo that sets core.hooksPath (husky and friends) is no different.
         git(repo, "config", "core.hooksPath", ".githooks")
@@ -287,7 +275,6 @@ def test_the_old_names_still_resolve_through_git() -> None:
     from bot.forge import workspace
 
     assert forge_git.Workspace is workspace.Workspace
-    assert forge_git.push is push_module.push
     assert forge_git.ensure_commit is push_module.ensure_commit
     with pytest.raises(AttributeError):
         _ = forge_git.no_such_name
