@@ -166,7 +166,13 @@ def setup(project: Project, cache: Path | None = None) -> Site:
     root = cache / "work" / project.name
     stamp = root / "ready"
     wanted = f"{project.sha256} {LAYOUT}"
+    venv_stamp = root / "venv-ready"
+    wanted_venv = f"{project.sha256} {sorted(project.deps)}"
     if stamp.is_file() and stamp.read_text() == wanted:
+        if not (venv_stamp.is_file() and venv_stamp.read_text() == wanted_venv):
+            _venv(project, root)  # the deps list changed: pip adds what is missing
+            _run(["git", "checkout", "--", "."], root / "repo")
+            venv_stamp.write_text(wanted_venv)
         return Site(project, root)
     sdist = fetch(project, cache)
     root.mkdir(parents=True, exist_ok=True)
@@ -191,8 +197,6 @@ def setup(project: Project, cache: Path | None = None) -> Site:
     _run(["git", "init", "-q", "--bare", str(root / "origin.git")], root)
     _run(["git", "remote", "add", "origin", str(root / "origin.git")], repo)
     _run(["git", "push", "-q", "origin", "main", "--tags"], repo)
-    venv_stamp = root / "venv-ready"
-    wanted_venv = f"{project.sha256} {sorted(project.deps)}"
     if not (venv_stamp.is_file() and venv_stamp.read_text() == wanted_venv):
         _venv(project, root)  # pip leaves what is already there: a changed deps list is quick
         venv_stamp.write_text(wanted_venv)

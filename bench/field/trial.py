@@ -115,7 +115,7 @@ def own_lint(site: corpus.Site, operator: str | None = None) -> tuple[bool, str]
         checks = [c for c in checks if c[0] == "format"]
     outs = []
     for args in checks:
-        code, out = _sh([*ruff, *args], site.repo, env)
+        code, out = _sh([*ruff, *args, "--no-cache"], site.repo, env)
         outs.append(out)
         if code != 0:
             return False, "\n".join(outs)
@@ -138,8 +138,11 @@ def selfheal(args: list[str], site: corpus.Site, report_dir: Path) -> tuple[int,
 def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
     verdict = Verdict()
     started = time.monotonic()
-    verdict.own_tests, _ = own_tests(site)
+    verdict.own_tests, out = own_tests(site)
     verdict.own_s = round(time.monotonic() - started, 1)
+    if not verdict.own_tests:
+        said = [line for line in out.splitlines() if line.strip()]
+        verdict.note = f"own tests red: {said[-1][:160] if said else 'no output'}"
     if ruff_steps(site.repo):
         verdict.own_lint, _ = own_lint(site)
     code, report = selfheal(["gate"], site, scratch / "zero-config")
@@ -151,7 +154,7 @@ def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
     gate_green = code == 0
     verdict.agree = own_green == gate_green
     if not verdict.agree:
-        verdict.note = f"own {'green' if own_green else 'red'}, gate exit {code}: {verdict.gate}"
+        verdict.note += f"own {'green' if own_green else 'red'}, gate exit {code}: {verdict.gate}"
     return verdict
 
 
@@ -246,8 +249,8 @@ def zero_config_project(project: corpus.Project) -> Verdict:
 
 def mutate_project(project: corpus.Project, verdict: Verdict, per_operator: int) -> list[RedBuild]:
     """Red builds of a project whose release the gate and its own commands agree is green."""
-    if not (verdict.agree and verdict.own_tests):
-        return []
+    if not (verdict.agree and verdict.own_tests and verdict.own_lint is not False):
+        return []  # a red release cannot show which failure a mutation made
     with corpus.holding(project):
         return _mutate(corpus.setup(project), verdict, per_operator)
 
