@@ -248,7 +248,11 @@ def test_step_environment(tmp_path: Path, gate_env: dict[str, str]) -> None:
     env = {**gate_env, "PYTHONPATH": "/opt/extra"}
     result = only_step(run_gate([step], tmp_path, label="before", env=env))
     assert result.output.split() == [f"{tmp_path / 'src'}{os.pathsep}/opt/extra", "ci"]
-    assert step_env(step, tmp_path, env)["PYTHONDONTWRITEBYTECODE"] == "1"
+    # Without a bytecode cache outside the tree (bot.bytecode), no bytecode is written.
+    no_cache = {k: v for k, v in env.items() if k != "PYTHONPYCACHEPREFIX"}
+    assert step_env(step, tmp_path, no_cache)["PYTHONDONTWRITEBYTECODE"] == "1"
+    cached = step_env(step, tmp_path, {**no_cache, "PYTHONPYCACHEPREFIX": "/elsewhere"})
+    assert "PYTHONDONTWRITEBYTECODE" not in cached
     # A flat layout: the repo root comes first, so its own package (not an installed copy,
     # which may point at another checkout) is what the tests import.
     flat = tmp_path / "flat"

@@ -141,6 +141,8 @@ def test_prepare_pytest_loads_selfheals_plugin(tmp_path: Path) -> None:
         "-p",
         PLUGIN_MODULE,
         f"--selfheal-results={prepared.results_path}",
+        "-o",  # pytest's own cache goes to the scratch dir, never the work tree
+        f"cache_dir={tmp_path / 'pytest-cache'}",
     ]
     twin = GateStep(name="unit tests_fast", run=["pytest"], kind="pytest")
     assert prepare(twin, tmp_path).results_path != prepared.results_path
@@ -162,6 +164,8 @@ def test_prepare_pytest_without_the_plugin_adds_a_junit_file_in_scratch(tmp_path
         "junit_family=xunit1",
         "-o",
         "junit_logging=no",
+        "-o",
+        f"cache_dir={tmp_path / 'pytest-cache'}",
     ]
     twin = GateStep(name="unit tests_fast", run=["pytest"], kind="pytest")
     assert prepare(twin, tmp_path, plugin=False).junit_path != prepared.junit_path
@@ -207,7 +211,8 @@ def test_prepare_pytest_with_a_selection(tmp_path: Path) -> None:
     # The plugin selects: the user's command is left as it is, the ids go in a file.
     assert prepared.argv[:9] == [*step.run, "-p", PLUGIN_MODULE]
     assert prepared.argv[9].startswith("--selfheal-results=")
-    option, _, path = prepared.argv[10].partition("=")
+    assert prepared.argv[10:12] == ["-o", f"cache_dir={tmp_path / 'pytest-cache'}"]
+    option, _, path = prepared.argv[12].partition("=")
     assert option == "--selfheal-select"
     assert json.loads(Path(path).read_text()) == ids
     assert prepared.selection == tuple(ids)
