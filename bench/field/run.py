@@ -91,7 +91,15 @@ def table(
     lines.append(
         f"- projects: {len(verdicts)}; red builds: {len(reds)}; time: {elapsed / 60:.1f} min"
     )
-    lines.append(f"- false red (gate red, own green): {_pct(false_red, len(verdicts))}")
+    explained = sum(
+        1 for n, v in verdicts.items() if not v.agree and v.gate_exit != 0 and projects[n].known
+    )
+    lines.append(
+        f"- false red (gate red, own green): {_pct(false_red - explained, len(verdicts))} "
+        f"unexplained, {explained} written down as the project's own (see its note)"
+    )
+    own_red = sum(1 for v in verdicts.values() if v.own_tests is False or v.own_lint is False)
+    lines.append(f"- releases red by their own commands (not mutated): {own_red}")
     disagree = sum(not v.agree for v in verdicts.values())
     lines.append(f"- zero-config disagreements: {_pct(disagree, len(verdicts))}")
     lines.append(f"- outcome correct (all three agents): {_pct(correct, len(reds))}")
