@@ -86,3 +86,21 @@ def make_repo(tmp_path: Path) -> MakeRepo:
         return root
 
     return _make
+
+
+# The longest tests first (each takes minutes on a busy runner): under xdist each starts at
+# once beside the rest, instead of last (alphabetically) while every other worker is idle.
+# Serially the order changes nothing.
+_LONGEST_FIRST = (
+    "tests/test_third_party_e2e.py::",
+    "tests/test_field_slice.py::",
+    "tests/test_action_yml.py::test_the_install_step_installs_the_checkout_once",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        found = [i for i, start in enumerate(_LONGEST_FIRST) if item.nodeid.startswith(start)]
+        return found[0] if found else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: everything else keeps its order
