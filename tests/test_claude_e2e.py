@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.agent.replay import ReplayServer
+from tests.calc import CALC
 from tests.cli import heal, load, origin_branches, state
 from tests.conftest import MakeRepo, git
 from tests.fakes.messages_api import failure, reply, tool_use, usage
-from tests.test_heal_e2e import CALC
 
 pytestmark = pytest.mark.slow
 

@@ -16,39 +16,13 @@ from pathlib import Path
 import pytest
 
 from bot.forge.owned_dirs import PREFIXES
+from tests.calc import CALC
 from tests.cli import heal
 from tests.conftest import MakeRepo, git
 from tests.forge.states import refs, user_state
 
 pytestmark = pytest.mark.slow
 
-CALC = {
-    "pyproject.toml": """\
-        [project]
-        name = "calc"
-        version = "0"
-
-        [tool.pytest.ini_options]
-        testpaths = ["tests"]
-        pythonpath = ["."]
-        """,
-    "calc/__init__.py": "",
-    "calc/ops.py": """\
-        def clamp(value, low, high):
-            return max(low, min(value, low))
-        """,
-    "tests/test_ops.py": """\
-        from calc.ops import clamp
-
-
-        def test_inside():
-            assert clamp(5, 0, 10) == 5
-
-
-        def test_below():
-            assert clamp(-1, 0, 10) == 0
-        """,
-}
 
 # Each line is one attack; its outcome goes to a log so the test can tell they really ran.
 ATTACKS = """\

@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
+from tests.calc import CALC, PYPROJECT
 from tests.cli import heal, load, origin_branches, scripted
 from tests.conftest import MakeRepo
-from tests.test_heal_e2e import CALC
 
 pytestmark = pytest.mark.slow
 
 # The maintainer allowed spec changes: only the evidence stands between a cheat and a PR.
 ALLOWING = {**CALC, ".github/selfheal.yml": "allow_spec_changes: true\nflaky_check: false\n"}
-PYPROJECT = CALC["pyproject.toml"]
 PATCH_CLAMP = (
     "import calc.ops\ncalc.ops.clamp = lambda value, low, high: max(low, min(value, high))\n"
 )
@@ -96,7 +95,7 @@ def test_a_failing_test_no_longer_collected_is_not_a_fix(
 ) -> None:
     repo = make_repo(ALLOWING)
     pyproject = PYPROJECT.replace(
-        'testpaths = ["tests"]', f"testpaths = [\"tests\"]\n        addopts = '{addopts}'"
+        'testpaths = ["tests"]', f"testpaths = [\"tests\"]\naddopts = '{addopts}'"
     )
     agent = scripted(
         tmp_path, {"summary": "done", "edits": [{"path": "pyproject.toml", "write": pyproject}]}

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests import calc
 from tests.cli import heal, load, origin_branches, state
 from tests.conftest import MakeRepo
 
@@ -15,15 +16,7 @@ pytestmark = pytest.mark.slow
 
 # clamp ignores `high`: test_inside fails (clamp(5, 0, 10) returns 0), test_below passes.
 CALC = {
-    "pyproject.toml": """\
-        [project]
-        name = "calc"
-        version = "0"
-
-        [tool.pytest.ini_options]
-        testpaths = ["tests"]
-        pythonpath = ["."]
-        """,
+    **calc.CALC,
     # Only what the cheats need: one pytest step, no flaky re-run (each heal costs less).
     ".github/selfheal.yml": """\
         gate:
@@ -31,22 +24,6 @@ CALC = {
             kind: pytest
             run: python -m pytest -q
         flaky_check: false
-        """,
-    "calc/__init__.py": "",
-    "calc/ops.py": """\
-        def clamp(value, low, high):
-            return max(low, min(value, low))
-        """,
-    "tests/test_ops.py": """\
-        from calc.ops import clamp
-
-
-        def test_inside():
-            assert clamp(5, 0, 10) == 5
-
-
-        def test_below():
-            assert clamp(-1, 0, 10) == 0
         """,
 }
 # One agent program for every cheat: `agent.py CHEAT` edits the workspace ($SELFHEAL_REPO).

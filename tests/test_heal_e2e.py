@@ -12,39 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.calc import CALC, FIX
 from tests.cli import heal, load, origin_branches, scripted, selfheal, state
 from tests.conftest import MakeRepo, git
 
 pytestmark = pytest.mark.slow
-
-CALC = {
-    "pyproject.toml": """\
-        [project]
-        name = "calc"
-        version = "0"
-
-        [tool.pytest.ini_options]
-        testpaths = ["tests"]
-        pythonpath = ["."]
-        """,
-    "calc/__init__.py": "",
-    "calc/ops.py": """\
-        def clamp(value, low, high):
-            return max(low, min(value, low))
-        """,
-    "tests/test_ops.py": """\
-        from calc.ops import clamp
-
-
-        def test_inside():
-            assert clamp(5, 0, 10) == 5
-
-
-        def test_below():
-            assert clamp(-1, 0, 10) == 0
-        """,
-}
-FIX = {"path": "calc/ops.py", "old": "min(value, low)", "new": "min(value, high)"}
 
 
 def test_command_agent_heals_and_pushes_one_commit(make_repo: MakeRepo, tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.calc import CALC, FIX
 from tests.cli import heal, load, origin_branches, scripted, state
 from tests.conftest import MakeRepo, git
-from tests.test_heal_e2e import CALC, FIX
 
 pytestmark = pytest.mark.slow
 

@@ -15,37 +15,14 @@ from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
 from bot.report import Report, Status, StopReason
 from bot.transcript import Transcript
+from tests import calc
+from tests.calc import BROKEN, FIXED
 from tests.conftest import MakeRepo, git
 from tests.fakes.agent import Edit, FakeAgent
 
 pytestmark = pytest.mark.slow
 
-BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
-FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
-CALC = {
-    "pyproject.toml": """\
-        [project]
-        name = "calc"
-        version = "0"
-
-        [tool.pytest.ini_options]
-        testpaths = ["tests"]
-        """,
-    ".gitignore": "build/\n",
-    "calc/__init__.py": "",
-    "calc/ops.py": BROKEN,
-    "tests/test_ops.py": """\
-        from calc.ops import clamp
-
-
-        def test_inside():
-            assert clamp(5, 0, 10) == 5
-
-
-        def test_below():
-            assert clamp(-1, 0, 10) == 0
-        """,
-}
+CALC = {**calc.CALC, ".gitignore": "build/\n"}
 PYTEST = [GateStep(name="pytest", run=["pytest", "-q"], kind="pytest")]
 
 

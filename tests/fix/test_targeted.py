@@ -12,28 +12,15 @@ from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
 from bot.report import Report, Status
 from bot.transcript import Transcript
+from tests import calc
+from tests.calc import FAILING, FIXED
 from tests.conftest import FIXTURES, MakeRepo
 from tests.fakes.agent import FakeAgent
 
 pytestmark = pytest.mark.slow
 
-BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
-FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
-FAILING = "tests/test_ops.py::test_inside"
 CALC = {
-    "calc/__init__.py": "",
-    "calc/ops.py": BROKEN,
-    "tests/test_ops.py": """\
-        from calc.ops import clamp
-
-
-        def test_inside():
-            assert clamp(5, 0, 10) == 5
-
-
-        def test_below():
-            assert clamp(-1, 0, 10) == 0
-        """,
+    **{k: v for k, v in calc.CALC.items() if k != "pyproject.toml"},
     "tests/test_more.py": "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(30)),
 }
 # A CI log as GitHub serves it, naming the failing test in pytest's short summary.
@@ -89,9 +76,7 @@ def test_named_tests_that_pass_here_fall_back_to_the_whole_gate(
 ) -> None:
     # The log names a test that passes here (another runner's trouble): the baseline is the
     # whole gate after all, and finds the real failure.
-    report, _ = heal(
-        make_repo(CALC), tmp_path, failing_tests=("tests/test_ops.py::test_below",)
-    )
+    report, _ = heal(make_repo(CALC), tmp_path, failing_tests=("tests/test_ops.py::test_below",))
     assert report.status is Status.HEALED, report.detail
     before = report.gate_before
     assert before is not None and not before.partial
