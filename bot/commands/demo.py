@@ -79,7 +79,11 @@ def demo(args: argparse.Namespace) -> int:
             as_json=args.json,
         )
     else:
-        print(f"  {SCRIPTED_NOTE}", file=sys.stderr)
+        # The note itself comes once, with the outcome; here only what is happening now.
+        print(
+            "  healing it: ruff's fixers, then the Claude agent (scripted answers) ...",
+            file=sys.stderr,
+        )
         with ReplayServer(load_script(fixtures_dir() / "demo-claude.json")) as server:
             env = {"ANTHROPIC_API_KEY": REPLAY_KEY}
             agent = make_claude(config, env, base_url=server.base_url, note=SCRIPTED_NOTE)

@@ -308,18 +308,14 @@ class Run:
         self._update(proposal=delivered)
         if delivered.push_error:
             return self._not_proposed(delivered.push_error)
-        fixed = len(self.report.failures)
         where = f"{branch} (local branch)"
         if delivered.pushed:
             where = f"{branch} on {delivered.remote}"
         elif not self.job.local_branch:
             where = f"{branch}, verified; the propose stage pushes it"
-        if self.job.mode == "implement":
-            self._end(Status.PROPOSED, StopReason.GREEN, f"implemented; proposed as {where}")
-        else:
-            self._end(
-                Status.HEALED, StopReason.GREEN, f"{fixed} failure(s) fixed; proposed as {where}"
-            )
+        # The headline already counts what was fixed: the detail says where it went.
+        status = Status.PROPOSED if self.job.mode == "implement" else Status.HEALED
+        self._end(status, StopReason.GREEN, f"proposed as {where}")
         return True
 
     def _not_proposed(self, why: str) -> bool:
