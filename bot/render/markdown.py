@@ -328,10 +328,15 @@ def _proposal(report: Report) -> list[str]:
 
 
 def _timings(report: Report) -> list[str]:
-    lines = []
-    if report.timings:
+    """One place for time: each gate run by step (when there are several), then the rest."""
+    lines = gate_detail.step_times(report)
+    timings = report.timings
+    if lines:  # the gate runs are in the table: what is left is the rest of the run
+        timings = {k: v for k, v in timings.items() if not k.startswith("gate: ")}
+    if timings:
+        lines += [""] if lines else []
         lines += ["| stage | time |", "|---|---|"]
-        lines += [f"| {md_text(k, 60)} | {_seconds(v)} |" for k, v in report.timings.items()]
+        lines += [f"| {md_text(k, 60)} | {_seconds(v)} |" for k, v in timings.items()]
     if report.peak_rss_mb is not None:
         lines += ["", f"Peak memory (RSS): {report.peak_rss_mb:.1f} MB."]
     if report.isolation:
@@ -389,7 +394,6 @@ def _document(report: Report, log_cap: int | None) -> str:
         ("Guards", _guards(report)),
         ("Proposal", _proposal(report)),
         ("Timings", _timings(report)),
-        *([("Step times", times)] if (times := gate_detail.step_times(report)) else []),
         ("Flow", [fence(attempts_flowchart(report), "mermaid")]),
         ("Logs", logs),
     ]
