@@ -356,10 +356,13 @@ def load_config(
                 where = "environment variable SELFHEAL_" + "__".join(
                     p.upper() for p in loc[:2] if not p.isdigit()
                 )
+            elif where == "the command line":
+                # People typed the flag, not the key: name it as they wrote it.
+                where, key = f"--{loc[0].replace('_', '-')}", ".".join(loc[1:]) or ""
             message = (
                 "unknown key"
                 if err["type"] == "extra_forbidden"
                 else err["msg"].removeprefix("Value error, ")
             )
-            problems.append(f"{where}: {key}: {message}")
+            problems.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
         raise ConfigError("bad configuration: " + "; ".join(problems)) from exc

@@ -205,7 +205,7 @@ def test_a_bad_nested_env_value_names_the_variable_that_was_set(repo: Path) -> N
 
 
 def test_a_bad_flag_names_the_command_line(repo: Path) -> None:
-    with pytest.raises(ConfigError, match="the command line: max_attempts:"):
+    with pytest.raises(ConfigError, match="--max-attempts: Input should be"):
         load_config(repo, env={}, flags={"max_attempts": 99})
 
 
