@@ -115,3 +115,18 @@ def test_no_report_dir_in_a_checkout_with_uncommitted_changes(
     refused(run_heal(repo, tmp_path), "uncommitted changes")
     nothing_made(repo, tmp_path)
     assert git(repo, "status", "--porcelain", "--ignored") == before
+
+
+def test_an_agent_program_that_is_not_there_is_said_before_the_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(BROKEN_TEST, origin=False)
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), "PATH": "/usr/bin:/bin"}
+    done = heal(repo, None, "--agent-preset", "aider", env=env)
+    refused(done, "'aider'", "not installed", "agent preset aider")
+    nothing_made(repo, tmp_path)
+    done = heal(repo, "no-such-agent-5e2 {prompt_file}", env=env)
+    refused(done, "'no-such-agent-5e2'")
+    nothing_made(repo, tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import time
 from collections.abc import Sequence
 
@@ -50,6 +51,16 @@ class CommandAgent:
         if refused:
             raise BadInput(f"{', '.join(refused)} is never passed to an agent")
         self.env_passthrough = tuple(dict.fromkeys(env_passthrough))
+
+    def check_installed(self, path: str | None) -> None:
+        """BadInput when the agent's program is not on `path`: said before any work, not
+        after a whole gate run."""
+        program = self.argv[0] if self.argv else ""
+        if program and "/" not in program and shutil.which(program, path=path) is None:
+            raise BadInput(
+                f"the agent program {program!r} is not installed or not on PATH"
+                + (f" ({self.note})" if self.note else "")
+            )
 
     def attempt(self, request: AgentRequest) -> AgentOutcome:
         request.scratch.mkdir(parents=True, exist_ok=True)

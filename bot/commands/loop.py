@@ -11,6 +11,7 @@ from bot.agent.base import Agent
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
 from bot.commands.common import check_gate_programs, config_from_args, repo_root
+from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job, Run
 from bot.render.console import summary_lines
@@ -105,6 +106,15 @@ def require_agent(agent: Agent) -> None:
         )
 
 
+def check_agent_program(agent: Agent, config: Config) -> None:
+    """A command agent (a preset's tool, say) that is not installed is said before any work."""
+    from bot.agent.command import CommandAgent
+    from bot.proc import scrubbed_env
+
+    if isinstance(agent, CommandAgent):
+        agent.check_installed(scrubbed_env(allow=config.env_allow).get("PATH"))
+
+
 def build_job(
     args: argparse.Namespace, mode: str, agent: Agent | None = None, issue: Issue | None = None
 ) -> Job:
@@ -114,6 +124,7 @@ def build_job(
     agent = agent or make_agent(config)
     if mode == "implement":
         require_agent(agent)
+    check_agent_program(agent, config)
     return Job(
         mode="implement" if mode == "implement" else "heal",
         repo=repo,

@@ -22,7 +22,7 @@ from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
 from bot.bundle import BundleMeta, read_bundle, write_meta
 from bot.commands.common import check_gate_programs, config_from_args, repo_root
-from bot.commands.loop import execute, require_agent
+from bot.commands.loop import check_agent_program, execute, require_agent
 from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.events import Decision, decide
@@ -164,6 +164,7 @@ def _work(
     agent = make_agent(ctx.config)
     if target.job == "implement":
         require_agent(agent)
+    check_agent_program(agent, ctx.config)
     job = Job(
         mode=target.job,
         repo=ctx.repo,
