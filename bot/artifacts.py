@@ -49,27 +49,27 @@ def ensure_report_dir(path: Path) -> Path:
     return path
 
 
-def write_artifacts(report_dir: Path, report: Report, patch: str) -> Report:
-    """Write the report files (secrets redacted); returns the report with their paths."""
+def write_artifacts(report_dir: Path, report: Report, patch: str | None) -> Report:
+    """Write the report files (secrets redacted); returns the report with their paths.
+    `patch` None: a run with no fix loop (`selfheal gate`), so no fix.patch or transcript."""
     ensure_report_dir(report_dir)
     if not report.isolation:
         from bot.isolation import describe
 
         report = report.model_copy(update={"isolation": describe()})
     secrets = secret_values()
-    paths = {
-        "report.json": report_dir / "report.json",
-        "report.md": report_dir / "report.md",
-        "fix.patch": report_dir / "fix.patch",
-        "transcript.jsonl": report_dir / "transcript.jsonl",
-    }
+    paths = {"report.json": report_dir / "report.json", "report.md": report_dir / "report.md"}
+    if patch is not None:
+        paths["fix.patch"] = report_dir / "fix.patch"
+        paths["transcript.jsonl"] = report_dir / "transcript.jsonl"
     report = report.model_copy(
         update={"artifacts": {**report.artifacts, **{k: str(v) for k, v in paths.items()}}}
     )
     # Redact the values themselves: after JSON or Markdown escaping a secret no longer matches.
     report = Report.model_validate(redact_data(report.model_dump(mode="json"), secrets))
-    paths["fix.patch"].write_text(redact(patch, secrets), encoding="utf-8")
-    paths["transcript.jsonl"].touch()
+    if patch is not None:
+        paths["fix.patch"].write_text(redact(patch, secrets), encoding="utf-8")
+        paths["transcript.jsonl"].touch()
     paths["report.json"].write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
     paths["report.md"].write_text(render_markdown(report), encoding="utf-8")
     return report

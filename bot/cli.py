@@ -35,13 +35,16 @@ def _repo_options(parser: argparse.ArgumentParser, repo_help: str) -> None:
     )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+_LOOP_REPORT_HELP = (
+    "where report.json, report.md, fix.patch and transcript.jsonl go (default: .selfheal/ in "
+    "the repo)"
+)
+_GATE_REPORT_HELP = "write report.json and report.md there (default: no files, only the output)"
+
+
+def _common(parser: argparse.ArgumentParser, report_help: str = _LOOP_REPORT_HELP) -> None:
     _repo_options(parser, "the git checkout to work on (default: the current directory)")
-    parser.add_argument(
-        "--report-dir",
-        metavar="DIR",
-        help="where report.json, report.md, fix.patch and transcript.jsonl go (default: .selfheal/ in the repo)",
-    )
+    parser.add_argument("--report-dir", metavar="DIR", help=report_help)
     parser.add_argument(
         "--json",
         action="store_true",
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "gate", help="run the gate once, print the failure digest, exit 0 (green) or 1"
     )
-    _common(p)
+    _common(p, _GATE_REPORT_HELP)
     p.set_defaults(func=_lazy("gate", "gate"))
 
     p = _command(

@@ -14,7 +14,7 @@ from bot.gate.evidence import gate_sentence
 from bot.gate.runner import run_gate
 from bot.gate.steps import resolve_gate
 from bot.proc import scrubbed_env
-from bot.render.console import summary_lines
+from bot.render.console import summary_lines, terminal_text
 from bot.report import Report, Status, now
 
 
@@ -48,12 +48,12 @@ def gate(args: argparse.Namespace) -> int:
     if report_dir is not None:
         from bot.artifacts import write_artifacts  # Markdown rendering only when asked
 
-        report = write_artifacts(report_dir, report, "")
+        report = write_artifacts(report_dir, report, None)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
         print("\n".join(summary_lines(report)))
         if result.failures:
             print()
-            print(failure_digest(result.failures, config.digest_tokens))
+            print(terminal_text(failure_digest(result.failures, config.digest_tokens)))
     return 0 if result.green else 1

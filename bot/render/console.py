@@ -18,11 +18,15 @@ def _gate_line(gate: GateRun) -> str:
 
 def summary_lines(report: Report) -> list[str]:
     """Status, gate before/after, one line per attempt, where the branch and report are."""
-    lines = [f"selfheal {report.mode}: {report.status.value} - {report.detail}".rstrip(" -")]
+    word = report.status.value
+    if report.mode == "gate":  # one gate run: it is green or it is red, nothing gave up
+        word = "green" if report.status is Status.GREEN else "red"
+    lines = [f"selfheal {report.mode}: {word} - {report.detail}".rstrip(" -")]
     if report.agent_note:
         lines.append(f"  note: {report.agent_note}")
     if report.gate_before is not None:
-        lines.append(f"  gate before: {_gate_line(report.gate_before)}")
+        label = "gate" if report.mode == "gate" else "gate before"
+        lines.append(f"  {label}: {_gate_line(report.gate_before)}")
     if report.flaky:
         lines.append(
             f"  flaky (passed on re-run, not fixed): {', '.join(f.test_id or f.message for f in report.flaky)}"
@@ -64,3 +68,16 @@ def _fix_left_behind(report: Report) -> bool:
     proposed = report.proposal is not None and report.proposal.pushed
     changed = any(a.changes for a in report.attempts)
     return changed and not proposed and report.status is not Status.GREEN
+
+
+def terminal_text(markdown: str) -> str:
+    """Markdown selfheal wrote (the failure digest) as plain text for a terminal: headings
+    without their #s, no code fences, no backticks around names."""
+    lines = []
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            continue
+        heading = line.lstrip("#")
+        plain = heading.strip() if heading != line and heading.startswith(" ") else line
+        lines.append(plain.replace("`", "") if plain is not line or line.startswith("- ") else line)
+    return "\n".join(lines)

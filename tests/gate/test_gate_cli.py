@@ -28,7 +28,7 @@ def test_a_green_project_with_no_tests_collected_is_not_green(make_repo: MakeRep
     assert done.returncode == 1, done.stdout + done.stderr
     first = done.stdout.splitlines()[0]
     assert first == (
-        "selfheal gate: gave_up - not green: tests unverified: "
+        "selfheal gate: red - not green: tests unverified: "
         "no tests were collected (pytest exit code 5)"
     )
     assert "tests unverified" in done.stdout
@@ -41,3 +41,25 @@ def test_a_green_project_with_tests_is_green(make_repo: MakeRepo) -> None:
     done = selfheal("gate", "--repo", str(repo), env=ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == "selfheal gate: green - gate green"
+
+
+def test_a_red_gate_reads_as_plain_text_and_writes_only_the_report(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    files = {".github/selfheal.yml": CONFIG, "tests/test_a.py": "def test_a():\n    assert 0\n"}
+    repo = make_repo(files, origin=False)
+    report_dir = tmp_path / "out"
+    done = selfheal("gate", "--repo", str(repo), "--report-dir", str(report_dir), env=ENV)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("selfheal gate: red - ")
+    assert lines[1] == "  gate: tests failed (1)"
+    # The digest is for a terminal: no Markdown headings, fences or backticks.
+    assert not [line for line in lines if line.startswith(("#", "```")) or "`" in line]
+    assert "- tests/test_a.py::test_a at tests/test_a.py:2" in done.stdout
+    # Only the report: a gate run has no fix and no transcript to write.
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        ".gitignore",
+        "report.json",
+        "report.md",
+    ]
