@@ -309,6 +309,8 @@ class Report(Frozen):
     artifacts: dict[str, str] = Field(default_factory=dict)
     # A gate step requires a GPU and this runner has none: the job belongs on a GPU runner.
     needs_gpu: bool = False
+    # No gate configured: why each step the zero-config gate knows was run or left out.
+    gate_detected: list[str] = Field(default_factory=list)
     # How the gate and the agent were kept from selfheal (bot.isolation), e.g.
     # "process: non-dumpable, same user"; "" in reports written before this was recorded.
     isolation: str = ""

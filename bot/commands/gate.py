@@ -12,7 +12,7 @@ from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.fix.digest import failure_digest
 from bot.gate.evidence import gate_sentence
 from bot.gate.runner import run_gate
-from bot.gate.steps import resolve_gate
+from bot.gate.steps import detection_notes, resolve_gate
 from bot.proc import scrubbed_env
 from bot.render.console import summary_lines, terminal_text
 from bot.report import Report, Status, now
@@ -44,6 +44,7 @@ def gate(args: argparse.Namespace) -> int:
         gate_before=result,
         failures=result.failures,
         timings={"total": round(time.monotonic() - clock, 3)},
+        gate_detected=detection_notes(repo) if config.gate is None else [],
     )
     if report_dir is not None:
         from bot.artifacts import write_artifacts  # Markdown rendering only when asked

@@ -29,7 +29,7 @@ from bot.forge import git
 from bot.gate.evidence import evidence_problems, failing_ids
 from bot.gate.kinds import has_fixer, selects_tests
 from bot.gate.runner import rerun_plan, run_gate
-from bot.gate.steps import resolve_gate
+from bot.gate.steps import detection_notes, resolve_gate
 from bot.guard.diff import parse_diff
 from bot.proc import scrubbed_env
 from bot.report import (
@@ -130,6 +130,8 @@ class Run:
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
+                if self.job.config.gate is None:
+                    self._update(gate_detected=detection_notes(ws.path))
                 for stage in (self.baseline, self.flaky_check, self.attempts, self.propose):
                     if not stage(steps):
                         break

@@ -103,6 +103,27 @@ def default_gate(repo: Path) -> list[GateStep]:
     return steps
 
 
+def detection_notes(repo: Path) -> list[str]:
+    """Why each step the zero-config gate knows is run or left out: one line each."""
+    if not uses_ruff(repo):
+        notes = ["ruff, ruff format: skipped (no ruff.toml, .ruff.toml or [tool.ruff])"]
+    elif (hooks := pre_commit_hooks(repo)) is None:
+        notes = ["ruff, ruff format: run (the repository configures ruff)"]
+    else:
+        notes = [
+            f"{name}: run (a pre-commit hook runs it)"
+            if hooks & ids
+            else f"{name}: skipped (ruff is configured, but no pre-commit hook runs it)"
+            for name, ids in (("ruff", {"ruff", "ruff-check"}), ("ruff format", {"ruff-format"}))
+        ]
+    notes.append(
+        "pytest: run (tests or pytest configuration found)"
+        if has_tests(repo)
+        else "pytest: skipped (no tests/ or test/, no test_*.py, no pytest configuration)"
+    )
+    return notes
+
+
 _CONFIGURE_HINT = f"""\
 Configure it in {DEFAULT_CONFIG_PATH}, for example:
 

@@ -22,6 +22,8 @@ def summary_lines(report: Report) -> list[str]:
     if report.mode == "gate":  # one gate run: it is green or it is red, nothing gave up
         word = "green" if report.status is Status.GREEN else "red"
     lines = [f"selfheal {report.mode}: {word} - {report.detail}".rstrip(" -")]
+    if report.gate_detected:
+        lines.append("  gate (none configured, detected): " + "; ".join(report.gate_detected))
     if report.agent_note:
         lines.append(f"  note: {report.agent_note}")
     if report.gate_before is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from tests.cli import selfheal
@@ -53,7 +54,7 @@ def test_a_red_gate_reads_as_plain_text_and_writes_only_the_report(
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("selfheal gate: red - ")
-    assert lines[1] == "  gate: tests failed (1)"
+    assert lines[1] == "  gate: tests failed (1)"  # configured: no detection line
     # The digest is for a terminal: no Markdown headings, fences or backticks.
     assert not [line for line in lines if line.startswith(("#", "```")) or "`" in line]
     assert "- tests/test_a.py::test_a at tests/test_a.py:2" in done.stdout
@@ -63,3 +64,24 @@ def test_a_red_gate_reads_as_plain_text_and_writes_only_the_report(
         "report.json",
         "report.md",
     ]
+
+
+def test_with_no_gate_configured_it_says_what_it_detected(make_repo: MakeRepo) -> None:
+    files = {
+        "pyproject.toml": "[tool.ruff]\nline-length = 100\n",
+        ".pre-commit-config.yaml": (
+            "repos:\n  - repo: https://github.com/astral-sh/ruff-pre-commit\n"
+            f"    rev: v{version('ruff')}\n    hooks:\n      - id: ruff\n"  # the bundled ruff
+        ),
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    }
+    done = selfheal("gate", "--repo", str(make_repo(files, origin=False)), env=ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[1] == (
+        "  gate (none configured, detected): ruff: run (a pre-commit hook runs it); "
+        "ruff format: skipped (ruff is configured, but no pre-commit hook runs it); "
+        "pytest: run (tests or pytest configuration found)"
+    )
+    configured = {".github/selfheal.yml": CONFIG, "tests/test_a.py": "def test_a():\n    pass\n"}
+    done = selfheal("gate", "--repo", str(make_repo(configured, origin=False)), env=ENV)
+    assert "detected" not in done.stdout
