@@ -87,14 +87,25 @@ def _loop_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-ACTIONS_EPILOG = (
-    EPILOG
-    + """
-Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN;
-writes GITHUB_OUTPUT (status, pr-url, branch, attempts, report-path, needs-gpu, job, reason) and
-GITHUB_STEP_SUMMARY when set. An event it does not act on, or a refusal (no write permission,
-fork, bot, closed, selfheal:off, max_runs), ends with exit 0 and the reason."""
+_LOOP_OUTPUTS = (
+    "status, pr-url, branch, attempts, report-path, needs-gpu, job, reason, cost-usd, "
+    "input-tokens, output-tokens"
 )
+
+
+def actions_epilog(outputs: str) -> str:
+    """The shared epilog, with the GITHUB_OUTPUT names this stage really writes."""
+    return (
+        EPILOG
+        + f"""
+Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN;
+writes GITHUB_OUTPUT ({outputs}) and GITHUB_STEP_SUMMARY when set. An event it does not act on,
+or a refusal (no write permission, fork, bot, closed, selfheal:off, max_runs), ends with exit 0
+and the reason."""
+    )
+
+
+ACTIONS_EPILOG = actions_epilog(_LOOP_OUTPUTS)
 
 
 def _event_options(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +119,9 @@ def _event_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _actions_options(parser: argparse.ArgumentParser) -> None:
+def _actions_options(parser: argparse.ArgumentParser, *, loop: bool = True) -> None:
+    """The options of the Actions stages; only those that run the fix loop (run, work) take
+    the loop's options (attempts, agent, model)."""
     _repo_options(
         parser, "the checkout to work on (default: $GITHUB_WORKSPACE, else the current directory)"
     )
@@ -125,6 +138,8 @@ def _actions_options(parser: argparse.ArgumentParser) -> None:
         help="the proposal bundle and report directory (default: $RUNNER_TEMP/selfheal-bundle, "
         "else .selfheal/ in the repo)",
     )
+    if not loop:
+        return
     parser.add_argument("--max-attempts", type=int, metavar="N", help="attempts before giving up")
     parser.add_argument(
         "--agent", choices=["auto", "none", "command", "claude"], help="who fixes (see heal --help)"
@@ -234,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
         "propose": "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the "
         "guards, push it and open or update the pull request; runs no project code",
     }
+    outputs = {"ack": "job, sha, status", "work": _LOOP_OUTPUTS, "propose": _LOOP_OUTPUTS}
     for stage, text in stages.items():
-        p = _command(sub, stage, text, epilog=ACTIONS_EPILOG)
-        _actions_options(p)
+        p = _command(sub, stage, text, epilog=actions_epilog(outputs[stage]))
+        _actions_options(p, loop=stage == "work")
         p.set_defaults(func=_lazy("run", stage))
 
     p = _command(
@@ -244,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "route",
         "for a failed workflow run: which runner the heal job needs (JSON for runs-on: a "
         "self-hosted GPU runner when a failed job ran on one, else ubuntu-latest)",
-        epilog=ACTIONS_EPILOG,
+        epilog=actions_epilog("runs-on, gpu, job"),
     )
     _repo_options(p, "the checkout whose configuration applies (default: $GITHUB_WORKSPACE)")
     _event_options(p)

@@ -285,3 +285,17 @@ def test_run_help_names_its_options() -> None:
     assert done.returncode == 0
     for option in ("--dry-run", "--event-name", "--event-path", "GITHUB_EVENT_NAME"):
         assert option in done.stdout
+
+
+def test_stages_that_run_no_loop_offer_no_loop_options_and_name_their_outputs() -> None:
+    from tests.cli import selfheal as cli
+
+    for stage in ("ack", "propose"):
+        said = cli(stage, "--help").stdout
+        assert "--max-attempts" not in said and "--agent" not in said, stage
+    assert "--max-attempts" in cli("work", "--help").stdout
+    route = " ".join(cli("route", "--help").stdout.split())
+    assert "GITHUB_OUTPUT (runs-on, gpu, job)" in route
+    assert "pr-url" not in route
+    ack = " ".join(cli("ack", "--help").stdout.split())
+    assert "GITHUB_OUTPUT (job, sha, status)" in ack
