@@ -292,6 +292,13 @@ def test_demo_heals_the_bundled_repo(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     said = done.stdout + done.stderr
     assert said.count("The model's answers in this demo are scripted") == 1
+    # Not silent while it works: a line per stage, with the time since the start.
+    stages = [line for line in done.stderr.splitlines() if line.startswith("selfheal: [")]
+    assert [line.split("] ", 1)[1].split(":")[0] for line in stages[:3]] == [
+        "gate red",
+        "attempt 1 of 3",
+        "verifying attempt 1",
+    ], done.stderr
     repo = tmp_path / "demo" / "calc"
     report = load(repo)
     assert report["status"] == "healed"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.agent.base import Agent
@@ -55,8 +58,23 @@ def read_issue(path: str, number: int | None) -> Issue:
     return issue
 
 
+def terminal_progress() -> Callable[[str], None]:
+    """One line on stderr per stage (gate red, attempt k, verifying, the end), with the time
+    since the run began: a heal is never silent while it works."""
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        print(
+            f"selfheal: [{time.monotonic() - started:6.1f} s] {line}", file=sys.stderr, flush=True
+        )
+
+    return say
+
+
 def execute(job: Job, *, as_json: bool) -> int:
     """Run the loop, always write the report files, print the outcome; returns the exit code."""
+    if job.progress is None:
+        job = dataclasses.replace(job, progress=terminal_progress())
     transcript = Transcript(job.report_dir / "transcript.jsonl")
     run = Run(job, transcript)
     try:

@@ -36,7 +36,7 @@ def run_loop(
     **config: object,
 ) -> Report:
     report_dir = tmp_path / "report"
-    report_dir.mkdir(exist_ok=True)
+    report_dir.mkdir(parents=True, exist_ok=True)
     job = Job(
         mode=mode,  # type: ignore[arg-type]
         repo=repo,
@@ -211,3 +211,14 @@ def test_without_an_agent_the_fixers_still_heal_lint(make_repo: MakeRepo, tmp_pa
     report = run_loop(repo, NoAgent(), tmp_path, gate=gate, max_attempts=3)
     assert report.status is Status.HEALED, report.detail
     assert len(report.attempts) == 1
+
+
+def test_a_rerun_moves_the_local_branch_and_says_so(make_repo: MakeRepo, tmp_path: Path) -> None:
+    repo = make_repo(CALC)
+    first = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path / "one")
+    second = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED + "# again\n"}]), tmp_path / "two")
+    assert first.proposal is not None and second.proposal is not None
+    assert first.proposal.replaced is None
+    assert second.proposal.replaced == first.proposal.commit
+    branch = second.proposal.branch
+    assert git(repo, "rev-parse", branch).strip() == second.proposal.commit
