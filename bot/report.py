@@ -309,6 +309,8 @@ class Report(Frozen):
     artifacts: dict[str, str] = Field(default_factory=dict)
     # A gate step requires a GPU and this runner has none: the job belongs on a GPU runner.
     needs_gpu: bool = False
+    # Not reproduced: the gate configuration that would run what the failed CI run ran.
+    suggested_gate: str = ""
     # No gate configured: why each step the zero-config gate knows was run or left out.
     gate_detected: list[str] = Field(default_factory=list)
     # How the gate and the agent were kept from selfheal (bot.isolation), e.g.

@@ -8,6 +8,7 @@ the tail of the output up to its last error line, without timestamps or colour c
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,3 +82,45 @@ def failing_test_ids(text: str) -> list[str]:
     if len(ids) > MAX_NAMED_TESTS:
         return []
     return list(ids)
+
+
+# What ci_log_excerpt writes before each job, and what a step's log starts with once the
+# runner's group marker is gone ("##[group]Run pytest -q" -> "Run pytest -q").
+_JOB_HEADER = re.compile(
+    r"^Job (?P<name>'[^\n]*'|\"[^\n]*\"), failed step\(s\): (?P<steps>.*)$", re.M
+)
+_RUN_LINE = re.compile(r"^Run (?P<command>\S.*)$", re.MULTILINE)
+_MAX_COMMANDS = 10
+_ACTION_REF = re.compile(r"^[\w.-]+/[\w./-]+@\S+$")  # a `uses:` step, not a command
+
+
+@dataclass(frozen=True)
+class CiFailure:
+    """What a failed CI run says failed: its jobs and steps, and the commands it ran there."""
+
+    jobs: tuple[str, ...]  # "tests (failed step: Run tests)"
+    commands: tuple[str, ...]
+
+    def gate_yaml(self) -> str:
+        """A `gate:` for .github/selfheal.yml that would run those commands ("" if none)."""
+        if not self.commands:
+            return ""
+        lines = ["gate:"]
+        for n, command in enumerate(self.commands, 1):
+            lines += [f"  - name: ci-{n}", f"    run: {json.dumps(command)}"]
+        return "\n".join(lines) + "\n"
+
+
+def ci_failure(excerpt: str) -> CiFailure:
+    """The failed jobs, steps and commands in an excerpt made by `ci_log_excerpt`: per job,
+    the last step it started before failing is the one that failed."""
+    headers = list(_JOB_HEADER.finditer(excerpt))
+    jobs, commands = [], []
+    for n, header in enumerate(headers):
+        jobs.append(f"{header['name'][1:-1]} (failed step(s): {header['steps'].strip()})")
+        end = headers[n + 1].start() if n + 1 < len(headers) else len(excerpt)
+        ran = list(_RUN_LINE.finditer(excerpt, header.end(), end))
+        if ran and not _ACTION_REF.match(ran[-1]["command"]):
+            commands.append(ran[-1]["command"].strip())
+    unique = tuple(dict.fromkeys(commands))[:_MAX_COMMANDS]
+    return CiFailure(jobs=tuple(jobs), commands=unique)

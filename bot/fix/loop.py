@@ -20,7 +20,7 @@ from bot.bytecode import without_bytecode_cache
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
 from bot.fix import proposal
-from bot.fix.ci_log import failing_test_ids
+from bot.fix.ci_log import ci_failure, failing_test_ids
 from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
@@ -143,10 +143,28 @@ class Run:
         gate = self._named_baseline(steps) or self._gate(steps, "before")
         self._update(gate_before=gate, failures=gate.failures)
         self._progress(f"gate {'green' if gate.green else 'red'}: {len(gate.failures)} failure(s)")
+        if gate.green and self.job.mode == "heal" and self.job.ci_log:
+            return self._not_reproduced()
         if gate.green and self.job.mode == "heal":
             self._end(Status.GREEN, StopReason.GREEN, "the gate is already green: nothing to heal")
             return False
         return True
+
+    def _not_reproduced(self) -> bool:
+        """CI failed on this commit, but the gate is green here: it checks something else.
+        No agent, no proposal; say what CI ran and the gate that would cover it."""
+        failed = ci_failure(self.job.ci_log)
+        jobs = "; ".join(failed.jobs) or "its failed jobs"
+        ran = "; ".join(f"`{c}`" for c in failed.commands) or "commands its log does not name"
+        self._update(suggested_gate=failed.gate_yaml())
+        self._end(
+            Status.NOT_REPRODUCED,
+            StopReason.NOTHING_TO_FIX,
+            f"CI failed ({jobs}), but the gate is green on this commit: the gate does not run "
+            f"what failed there. CI ran {ran}; add it to the gate in .github/selfheal.yml "
+            "(the report suggests one)",
+        )
+        return False
 
     def _named_baseline(self, steps: Sequence[GateStep]) -> GateRun | None:
         """When the failing tests are known (`--tests`, or the CI log names them), reproduce

@@ -384,7 +384,13 @@ def _document(report: Report, log_cap: int | None) -> str:
         ("GPU", gate_detail.gpus(report)),
         ("Metrics", gate_detail.metrics(report)),
     ]
+    suggested = (
+        [("A gate that would run what CI ran", [fence(report.suggested_gate, "yaml")])]
+        if report.suggested_gate
+        else []
+    )
     sections: list[tuple[str, list[str]]] = [
+        *suggested,
         *([("Changes to tests: review these", tests)] if (tests := _test_changes(report)) else []),
         ("Gate", _gate_table(report)),
         *[(title, body) for title, body in optional if body],

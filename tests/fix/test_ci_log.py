@@ -3,6 +3,7 @@ from __future__ import annotations
 from bot.fix.ci_log import (
     MAX_NAMED_TESTS,
     JobLog,
+    ci_failure,
     ci_log_excerpt,
     clean_log,
     failing_test_ids,
@@ -84,3 +85,15 @@ def test_failing_ids_empty_when_the_log_cannot_name_every_failure() -> None:
     assert failing_test_ids(many) == []
     assert failing_test_ids(f"FAILED tests/a.py::test_{'x' * 600}\n") == []
     assert failing_test_ids("all 12 tests passed\n") == []
+
+
+def test_a_failed_run_names_its_jobs_steps_and_the_command_that_failed() -> None:
+    text = (FIXTURES / "ci-logs" / "pytest-job.log").read_text(encoding="utf-8")
+    excerpt = ci_log_excerpt([JobLog("tests", ("Run tests",), text)], 20_000)
+    failed = ci_failure(excerpt)
+    assert failed.jobs == ("tests (failed step(s): Run tests)",)
+    assert failed.commands == ("python -m pytest -n 2 -v --color=yes",)
+    assert failed.gate_yaml() == (
+        'gate:\n  - name: ci-1\n    run: "python -m pytest -n 2 -v --color=yes"\n'
+    )
+    assert ci_failure("").gate_yaml() == ""

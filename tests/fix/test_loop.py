@@ -222,3 +222,33 @@ def test_a_rerun_moves_the_local_branch_and_says_so(make_repo: MakeRepo, tmp_pat
     assert second.proposal.replaced == first.proposal.commit
     branch = second.proposal.branch
     assert git(repo, "rev-parse", branch).strip() == second.proposal.commit
+
+
+def test_a_ci_failure_the_gate_does_not_reproduce_is_said_and_nothing_runs(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({**CALC, "calc/ops.py": FIXED})  # green here
+    ci_log = (
+        "Job 'lint', failed step(s): Run mypy\n"
+        "Run mypy --strict calc\n"
+        "calc/ops.py:1: error: Function is missing a type annotation\n"
+        "##[error]Process completed with exit code 1.\n"
+    )
+    agent = FakeAgent([{"calc/ops.py": FIXED}])
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    job = Job(
+        mode="heal",
+        repo=repo,
+        config=Config(gate=PYTEST, flaky_check=False),
+        agent=agent,
+        report_dir=report_dir,
+        ci_log=ci_log,
+    )
+    report = Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    assert report.status is Status.NOT_REPRODUCED
+    assert report.exit_code == 0
+    assert agent.requests == [] and report.proposal is None
+    assert "lint (failed step(s): Run mypy)" in report.detail
+    assert "`mypy --strict calc`" in report.detail
+    assert report.suggested_gate == 'gate:\n  - name: ci-1\n    run: "mypy --strict calc"\n'

@@ -403,3 +403,17 @@ def test_changes_to_tests_the_guards_let_through_come_before_the_gate() -> None:
     assert section == f"- Attempt {kept.number}, **test-changes**: adds test\\_edge in tests/t.py"
     assert md.index("### Changes to tests") < md.index("### Gate")
     assert "### Changes to tests" not in render_markdown(reports.healed())
+
+
+def test_not_reproduced_shows_the_gate_that_would_run_what_ci_ran() -> None:
+    report = reports.green().model_copy(
+        update={
+            "status": Status.NOT_REPRODUCED,
+            "detail": "CI failed (lint), but the gate is green on this commit",
+            "suggested_gate": 'gate:\n  - name: ci-1\n    run: "mypy --strict calc"\n',
+        }
+    )
+    md = render_markdown(report)
+    assert md.startswith("**selfheal: not reproduced** - the gate is green on this commit")
+    block = md.split("### A gate that would run what CI ran\n\n", 1)[1]
+    assert block.startswith('```yaml\ngate:\n  - name: ci-1\n    run: "mypy --strict calc"\n')
