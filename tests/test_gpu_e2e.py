@@ -90,7 +90,7 @@ def test_with_a_gpu_the_oom_is_healed_and_the_report_has_the_gpu(
     assert "| 0 | NVIDIA H100 80GB HBM3 | 550.54.15 | 12.4 | 81,559 MiB |" in md
     assert "512 MiB" in md
     assert "| gpu-oom | 1 |" in md
-    assert "### Step times" in md
+    assert "| gate run | `gpu tests` |" in md.split("### Timings", 1)[1]  # time per step per run
 
 
 @pytest.mark.parametrize("runner", ["no nvidia-smi", "CUDA_VISIBLE_DEVICES=''"])
