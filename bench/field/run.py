@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="reuse results stored by an earlier run"
     )
+    parser.add_argument(
+        "--table", action="store_true", help="only the table of the stored results (runs nothing)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     args = parser.parse_args(argv)
     projects = {p.name: p for p in corpus.load()}
@@ -159,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     reds: dict[str, list[trial.RedBuild]] = {}
     # Every project's zero-config verdict first: it is cheap, and it decides the mutations.
     for name in names:
-        stored = _load(name) if args.resume else None
+        stored = _load(name) if args.resume or args.table else None
         if stored is not None:
             verdicts[name] = stored[0]
+            continue
+        if args.table:
             continue
         try:
             verdicts[name] = trial.zero_config_project(projects[name])
@@ -170,11 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         _save(name, verdicts[name], None)
         print(f"{name}: zero-config agree={verdicts[name].agree}", flush=True)
     # Quickest suites first: a run cut short has measured the most red builds.
+    names = [n for n in names if n in verdicts]
     order = sorted(names, key=lambda n: verdicts[n].own_s)
     for name in [] if args.no_mutations else order:
-        stored = _load(name) if args.resume else None
+        stored = _load(name) if args.resume or args.table else None
         if stored is not None and stored[1] is not None:
             reds[name] = stored[1]
+            continue
+        if args.table:
             continue
         t0 = time.monotonic()
         reds[name] = trial.mutate_project(projects[name], verdicts[name], args.per_operator)
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(verdicts, every, projects, time.monotonic() - started)
     print(text)
     if not args.project:
-        how = " --quick" if args.quick else ""
+        how = " --quick" if args.quick else (" --resume" if args.resume or args.table else "")
         header = f"# Field trials: results\n\nMade by `python bench/field/run.py{how}`.\n\n"
         args.out.write_text(header + text, encoding="utf-8")
     return 0
