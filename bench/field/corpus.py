@@ -173,6 +173,7 @@ def setup(project: Project, cache: Path | None = None) -> Site:
             _venv(project, root)  # the deps list changed: pip adds what is missing
             _run(["git", "checkout", "--", "."], root / "repo")
             venv_stamp.write_text(wanted_venv)
+        _clean(root / "repo")
         return Site(project, root)
     sdist = fetch(project, cache)
     root.mkdir(parents=True, exist_ok=True)
@@ -206,6 +207,16 @@ def setup(project: Project, cache: Path | None = None) -> Site:
     _run(["git", "checkout", "--", "."], repo)
     stamp.write_text(wanted)
     return Site(project, root)
+
+
+def _clean(repo: Path) -> None:
+    """The release checked out and nothing else: a run cut short may have left a red build."""
+    _run(["git", "checkout", "-q", "-f", "main"], repo)
+    _run(["git", "clean", "-q", "-f", "-d"], repo)
+    listed = _run(["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/"], repo)
+    for branch in listed.split():
+        if branch != "main":
+            _run(["git", "branch", "-q", "-D", branch], repo)
 
 
 def _venv(project: Project, root: Path) -> None:
