@@ -157,7 +157,7 @@ def cached(project: Project, cache: Path | None = None) -> bool:
 
 
 # Bumped when the way a repo is made changes: repos are made again, venvs are kept.
-LAYOUT = "2"
+LAYOUT = "3"
 
 
 def setup(project: Project, cache: Path | None = None) -> Site:
@@ -189,7 +189,9 @@ def setup(project: Project, cache: Path | None = None) -> Site:
     # clean checkout of it imports as the project's CI's does after its install step.
     ignore = repo / ".gitignore"
     kept = ignore.read_text() if ignore.is_file() else ""
+    # What every real checkout ignores and an sdist does not ship a .gitignore for.
     extra = "*.egg-info/\n__pycache__/\n.pytest_cache/\n.hypothesis/\n.selfheal/\n"
+    extra += ".coverage\n.coverage.*\nhtmlcov/\n.ruff_cache/\n"
     ignore.write_text(kept + ("\n" if kept and not kept.endswith("\n") else "") + extra)
     _run(["git", "init", "-q", "-b", "main"], repo)
     _run(["git", "add", "-A", "--force", "--", ".", ":!*.egg-info", ":!**/__pycache__"], repo)
