@@ -54,7 +54,7 @@ def table(
             if v.gate_exit == 0
             else f"red ({', '.join(f'{k}: {s}' for k, s in v.gate.items())})"
         )
-        note = v.note or p.known
+        note = p.known or v.note  # the reason written down, else what was measured
         if not v.agree and v.gate_exit != 0:
             false_red += 1
         tools = "; ".join(v.tools) or "-"
