@@ -25,6 +25,9 @@ NEVER_STAGED = (
     ":(exclude,glob)**/.pytest_cache/**",
     ":(exclude,glob)**/.ruff_cache/**",
     ":(exclude,glob)**/.mypy_cache/**",
+    # coverage.py's data files (pytest --cov in addopts writes them wherever the run starts)
+    ":(exclude,glob)**/.coverage",
+    ":(exclude,glob)**/.coverage.*",
     ":(exclude,glob).selfheal/**",
 )
 MAX_DIRTY_LISTED = 5

@@ -476,3 +476,13 @@ def test_the_agents_tools_read_the_workspace_through_its_private_git_dir(
     plain.mkdir(parents=True)
     code, _, err = tree_command(plain, ["ls-files"])
     assert code != 0 and "not a git repository" in err
+
+
+def test_what_the_gate_writes_is_never_part_of_the_fix(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        ws.checkpoint()
+        (ws.path / ".coverage").write_bytes(b"SQLite format 3\0")
+        (ws.path / ".coverage.host.1234").write_bytes(b"\0")
+        (ws.path / "notes.txt").write_text("fixed\n")
+        assert [c.path for c in ws.changed_files()] == ["notes.txt"]
