@@ -76,6 +76,11 @@ def signatures(failures: Sequence[Failure]) -> frozenset[str]:
     return frozenset(f.signature for f in failures)
 
 
+def _fails_differently(quick: GateRun, before: Sequence[Failure]) -> bool:
+    """The re-run's failures are not the ones it was to fix (not fewer of the same)."""
+    return not signatures(quick.failures) <= signatures(before)
+
+
 def as_reference(before: GateRun | None) -> GateRun | None:
     """The baseline as the evidence check reads it. A baseline of named tests only stands for
     the whole gate's red run: its failing tests must pass in the final full gate; its
@@ -490,8 +495,10 @@ class Run:
         if self.job.mode == "heal" and current:
             only, selection = rerun_plan(current, steps)
             quick = self._gate(steps, f"verify {number}", only=only, selection=selection)
-            if not quick.green:
+            if not quick.green and not (selection and _fails_differently(quick, current)):
                 return quick
+            # Green, or the selected tests failed alone in a new way: an order-dependent suite
+            # (a test reading state an earlier test sets) judges only in a full run.
         tree = self._seal(number)
         before = as_reference(self.report.gate_before)
         watch = failing_ids(before) if before is not None else None

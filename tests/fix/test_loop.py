@@ -252,3 +252,64 @@ def test_a_ci_failure_the_gate_does_not_reproduce_is_said_and_nothing_runs(
     assert "lint (failed step(s): Run mypy)" in report.detail
     assert "`mypy --strict calc`" in report.detail
     assert report.suggested_gate == 'gate:\n  - name: ci-1\n    run: "mypy --strict calc"\n'
+
+
+ORDERED_TESTS = """\
+from calc.ops import clamp
+
+STATE = {}
+
+
+def test_first_sets_the_limit():
+    STATE["high"] = 10
+
+
+def test_inside_reads_it():
+    assert clamp(5, 0, STATE["high"]) == 5
+"""
+
+
+def test_an_order_dependent_test_is_judged_by_a_full_run(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # Re-run alone, the fixed test fails another way (KeyError: the state an earlier test
+    # sets is missing); the full run shows the fix (found on pathspec by the field trials).
+    repo = make_repo({**CALC, "tests/test_ops.py": ORDERED_TESTS})
+    report = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    assert len(report.attempts) == 1
+
+
+def test_a_fix_that_breaks_other_tests_alone_is_not_green(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # The full-run confirmation does not turn a new failure into green.
+    repo = make_repo({**CALC, "tests/test_ops.py": ORDERED_TESTS})
+    wrong = "def clamp(value, low, high):\n    raise KeyError('high')\n"
+    report = run_loop(repo, FakeAgent([{"calc/ops.py": wrong}]), tmp_path, max_attempts=1)
+    assert report.status is Status.GAVE_UP
+    assert report.attempts[0].outcome == "failing"
+
+
+UNSTABLE_IDS = """\
+import pytest
+
+from calc.ops import clamp
+
+# A set of tuples holding objects hashed by address: the order, and so the ids pytest gives
+# the cases, change from one run to the next (isodate's tests do this).
+CASES = {(object(), 5, 5), (object(), -1, 0), (object(), 11, 10)}
+
+
+@pytest.mark.parametrize(("token", "value", "expected"), CASES)
+def test_clamped(token, value, expected):
+    assert clamp(value, 0, 10) == expected
+"""
+
+
+def test_a_fixed_test_whose_parameter_ids_change_counts_by_its_cases(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({**CALC, "tests/test_ops.py": UNSTABLE_IDS})
+    report = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
+    assert report.status is Status.HEALED, report.detail
