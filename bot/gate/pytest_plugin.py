@@ -99,6 +99,15 @@ def _read_ids(path: str | None) -> list[str]:
     return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
 
+def _is_case(nodeid: str) -> bool:
+    return nodeid.endswith("]") and "[" in nodeid
+
+
+def _function_of(nodeid: str) -> str:
+    """`path::test[ids]` -> `path::test`."""
+    return nodeid.split("[", 1)[0] if _is_case(nodeid) else nodeid
+
+
 class _Collection:
     """Counts in the process that collects (the only one, or each xdist worker)."""
 
@@ -115,7 +124,15 @@ class _Collection:
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         if not self.select:
             return
-        kept = [item for item in items if item.nodeid in self.select]
+        # A selected case whose id is gone (its parameters' ids changed) brings its test's
+        # cases: they stand for it (see _Recorder._cases_outcome).
+        present = {item.nodeid for item in items}
+        lost = {_function_of(i) for i in self.select if i not in present and _is_case(i)}
+        kept = [
+            item
+            for item in items
+            if item.nodeid in self.select or (lost and _function_of(item.nodeid) in lost)
+        ]
         if len(kept) < len(items):
             config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in self.select])
             items[:] = kept
@@ -245,7 +262,21 @@ class _Recorder:
         return counts
 
     def _outcomes_of(self, ids: list[str], found: set[str]) -> dict[str, str]:
-        return {i: self.outcomes.get(i, NOT_RUN if i in found else NOT_COLLECTED) for i in ids}
+        outcomes = {i: self.outcomes.get(i, NOT_RUN if i in found else NOT_COLLECTED) for i in ids}
+        for test_id, outcome in outcomes.items():
+            if outcome == NOT_COLLECTED and _is_case(test_id):
+                outcomes[test_id] = self._cases_outcome(test_id)
+        return outcomes
+
+    def _cases_outcome(self, test_id: str) -> str:
+        """A parametrized case whose id is gone: parameters hashed by address (a set of
+        objects) give the cases new ids in every run. The test stands for it only when each
+        of its cases ran and passed; the collected count is compared separately."""
+        function = _function_of(test_id)
+        cases = [o for nodeid, o in self.outcomes.items() if _function_of(nodeid) == function]
+        if cases and all(o == "passed" for o in cases):
+            return "passed"
+        return NOT_COLLECTED
 
     def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
         try:

@@ -298,3 +298,40 @@ def test_the_junit_fallback_gives_evidence_too(
     assert result.evidence is not None and result.evidence.selected == {DOUBLE: "passed"}
     co = step.model_copy(update={"run": [*step.run, "--co"]})
     assert unverified(run(repo, gate_env, co)) == "no tests were collected"
+
+
+CASES = {
+    "pkg/__init__.py": "def double(x):\n    return 2 * x\n",
+    "tests/test_pkg.py": """\
+        import pytest
+
+        from pkg import double
+
+        @pytest.mark.parametrize("x", [1, 2, RESULT])
+        def test_double(x):
+            assert double(x) == 2 * x
+        """,
+}
+
+
+def test_a_case_whose_id_is_gone_stands_only_when_all_its_test_cases_pass(
+    make_repo: MakeRepo, gate_env: dict[str, str]
+) -> None:
+    # Parameters hashed by address give a case a new id in every run (isodate's tests): the
+    # old id is found through its test, whose every case must pass.
+    files = {**CASES, "tests/test_pkg.py": CASES["tests/test_pkg.py"].replace("RESULT", "3")}
+    repo = make_repo(files, origin=False)
+    old = "tests/test_pkg.py::test_double[7]"
+    result = run(repo, gate_env, watch={"tests": [old]})
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.evidence is not None and result.evidence.watched == {old: "passed"}
+    selected = run(repo, gate_env, selection={"tests": [old]})
+    assert selected.status is StepStatus.PASSED, selected.output
+    assert selected.evidence is not None and selected.evidence.collected == 3
+    # One case failing: the gone id is not covered by its test.
+    failing = {**CASES, "tests/test_pkg.py": CASES["tests/test_pkg.py"].replace("RESULT", "'x'")}
+    failing["pkg/__init__.py"] = "def double(x):\n    return x + x if x != 'x' else 0\n"
+    repo = make_repo(failing, origin=False)
+    result = run(repo, gate_env, watch={"tests": [old]})
+    assert result.status is StepStatus.FAILED
+    assert result.evidence is not None and result.evidence.watched == {old: "not collected"}
