@@ -1,6 +1,7 @@
 """Field trials: selfheal on real projects, zero configuration, measured.
 
     python bench/field/run.py [--quick] [--project NAME ...] [--per-operator N] [--no-mutations]
+                              [--operator OP ...] [--resume | --table] [--agent claude|PRESET]
 
 For each project of corpus.toml at its release: the zero-config `selfheal gate` against the
 project's own test command (and its own lint, at its pinned ruff, where it configures ruff);
@@ -8,12 +9,18 @@ then mutation red builds (each checked red by the project's own command first) h
 oracle agent (expect healed in one attempt, a prompt naming the failing test and the file),
 a no-op agent (expect gave up) and a cheating agent that skips the test (expect refused).
 Prints one table and writes it to bench/field/RESULTS.md.
+
+With --agent, the same red builds (less formatting, which ruff format heals) are healed once
+each by a real agent, `selfheal heal --agent claude` or `--agent-preset NAME`, instead of the
+three command agents, and the table ends with that agent's block: heal rate, attempts, tokens
+and cost per heal (written to RESULTS-<agent>.md). Without the agent's key: one line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -24,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
 import mutations
+import real_agent
 import trial
 
+HERE = Path(__file__).resolve().parent
 QUICK = ("six", "iniconfig", "parse", "text-unidecode", "semver")
 
 
@@ -116,36 +125,66 @@ def table(
     return "\n".join(lines) + "\n"
 
 
-def _stored(name: str) -> Path:
-    return corpus.cache_dir() / "results" / f"{name}.json"
+def _stored(name: str, agent: str | None = None) -> Path:
+    results = corpus.cache_dir() / "results"
+    return (results / f"agent-{agent}" if agent else results) / f"{name}.json"
 
 
-def _save(name: str, verdict: trial.Verdict, reds: list[trial.RedBuild] | None) -> None:
-    path = _stored(name)
+def _manifest(project: corpus.Project) -> str:
+    """What a stored result was measured on: a changed release, deps or command measures again."""
+    return f"{project.sha256} {sorted(project.deps)} {project.own} {sorted(project.mutate)}"
+
+
+def _save(
+    project: corpus.Project, verdict: trial.Verdict, reds: list[trial.RedBuild] | None
+) -> None:
+    path = _stored(project.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(path.read_text()) if path.is_file() else {}
-    data = {"verdict": asdict(verdict), "reds": old.get("reds")}
+    data = {"manifest": _manifest(project), "verdict": asdict(verdict), "reds": old.get("reds")}
     if reds is not None:
         data["reds"] = [asdict(r) for r in reds]
     path.write_text(json.dumps(data, indent=1))
 
 
-def _load(name: str) -> tuple[trial.Verdict, list[trial.RedBuild] | None] | None:
-    path = _stored(name)
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text())
+def _load(project: corpus.Project) -> tuple[trial.Verdict, list[trial.RedBuild] | None] | None:
+    path = _stored(project.name)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    if data.get("manifest") != _manifest(project):
+        return None  # not stored, or measured on another set-up of the project
     reds = data.get("reds")
     return trial.Verdict(**data["verdict"]), (
         None if reds is None else [trial.RedBuild(**r) for r in reds]
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _save_heals(project: corpus.Project, agent: str, heals: list[real_agent.AgentHeal]) -> None:
+    path = _stored(project.name, agent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"manifest": _manifest(project), "heals": [asdict(h) for h in heals]}
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _load_heals(project: corpus.Project, agent: str) -> list[real_agent.AgentHeal] | None:
+    path = _stored(project.name, agent)
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    if data.get("manifest") != _manifest(project):
+        return None
+    return [real_agent.AgentHeal(**h) for h in data["heals"]]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     parser.add_argument("--project", action="append", default=[], help="only this (repeatable)")
     parser.add_argument("--per-operator", type=int, default=1, help="red builds per operator")
+    parser.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        choices=mutations.OPERATORS,
+        help="only this operator (repeatable); a partial run stores no red builds",
+    )
     parser.add_argument("--no-mutations", action="store_true", help="zero-config comparison only")
     parser.add_argument(
         "--resume", action="store_true", help="reuse results stored by an earlier run"
@@ -153,18 +192,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table", action="store_true", help="only the table of the stored results (runs nothing)"
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--agent",
+        choices=real_agent.CHOICES,
+        help="heal each red build once with this real agent (claude, or a CLI agent preset) "
+        "instead of the oracle, no-op and cheating agents; needs its API key",
+    )
+    parser.add_argument("--out", type=Path, help="where the table goes (default: RESULTS.md)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    if args.agent and not args.table:
+        problem = real_agent.missing(args.agent, os.environ)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     projects = {p.name: p for p in corpus.load()}
+    unknown = [n for n in args.project if n not in projects]
+    if unknown:
+        print(f"error: not in corpus.toml: {', '.join(unknown)}", file=sys.stderr)
+        return 2
     names = args.project or (list(QUICK) if args.quick else list(projects))
+    reuse = args.resume or args.table
+    # A run of some operators only is not a project's result: it is shown, never stored.
+    store = not args.operator
     started = time.monotonic()
     verdicts: dict[str, trial.Verdict] = {}
     reds: dict[str, list[trial.RedBuild]] = {}
+    heals: dict[str, list[real_agent.AgentHeal]] = {}
     # Every project's zero-config verdict first: it is cheap, and it decides the mutations.
     for name in names:
-        stored = _load(name) if args.resume or args.table else None
+        stored = _load(projects[name]) if reuse else None
         if stored is not None:
             verdicts[name] = stored[0]
+            reds.update({name: stored[1]} if stored[1] is not None else {})
             continue
         if args.table:
             continue
@@ -172,31 +235,49 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[name] = trial.zero_config_project(projects[name])
         except Exception as exc:  # noqa: BLE001  (a project that cannot be set up is a row)
             verdicts[name] = trial.Verdict(note=f"set-up failed: {exc}")
-        _save(name, verdicts[name], None)
+        _save(projects[name], verdicts[name], None)
         print(f"{name}: zero-config agree={verdicts[name].agree}", flush=True)
     # Quickest suites first: a run cut short has measured the most red builds.
     names = [n for n in names if n in verdicts]
     order = sorted(names, key=lambda n: verdicts[n].own_s)
     for name in [] if args.no_mutations else order:
-        stored = _load(name) if args.resume or args.table else None
-        if stored is not None and stored[1] is not None:
-            reds[name] = stored[1]
-            continue
-        if args.table:
+        project = projects[name]
+        if args.agent:
+            kept = _load_heals(project, args.agent) if reuse and store else None
+            if kept is None and not args.table:
+                t0 = time.monotonic()
+                kept = real_agent.mutate_project(
+                    project, verdicts[name], args.agent, args.per_operator, tuple(args.operator)
+                )
+                if store:
+                    _save_heals(project, args.agent, kept)
+                won = sum(h.status == "healed" for h in kept)
+                spent = time.monotonic() - t0
+                print(f"{name}: {args.agent} healed {won}/{len(kept)} ({spent:.0f}s)", flush=True)
+            heals.update({name: kept} if kept is not None else {})
+            continue  # the command agents' red builds are only shown as stored
+        if (name in reds and store) or args.table:
             continue
         t0 = time.monotonic()
-        reds[name] = trial.mutate_project(projects[name], verdicts[name], args.per_operator)
-        _save(name, verdicts[name], reds[name])
+        reds[name] = trial.mutate_project(
+            project, verdicts[name], args.per_operator, tuple(args.operator)
+        )
+        if store:
+            _save(project, verdicts[name], reds[name])
         ok = sum(all(r.correct.values()) for r in reds[name])
         spent = time.monotonic() - t0
         print(f"{name}: red builds={len(reds[name])} correct={ok} ({spent:.0f}s)", flush=True)
     every = [r for name in names for r in reds.get(name, [])]
     text = table(verdicts, every, projects, time.monotonic() - started)
+    if args.agent:
+        text += "\n" + real_agent.block(args.agent, [h for n in names for h in heals.get(n, [])])
     print(text)
-    if not args.project:
-        how = " --quick" if args.quick else (" --resume" if args.resume or args.table else "")
+    out = args.out or (HERE / (f"RESULTS-{args.agent}.md" if args.agent else "RESULTS.md"))
+    if args.out or not (args.project or args.operator):
+        how = " --quick" if args.quick else (" --resume" if reuse else "")
+        how += f" --agent {args.agent}" if args.agent else ""
         header = f"# Field trials: results\n\nMade by `python bench/field/run.py{how}`.\n\n"
-        args.out.write_text(header + text, encoding="utf-8")
+        out.write_text(header + text, encoding="utf-8")
     return 0
 
 

@@ -3,6 +3,7 @@ mutation red builds healed by the oracle, no-op and cheating agents (see run.py)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,17 +204,34 @@ def _agent_command(role: str, mutation_file: Path) -> str:
     return shlex.join(args) + " {prompt_file}"
 
 
-def heal_red_build(site: corpus.Site, mutation: Any, scratch: Path, n: int) -> RedBuild:
-    red = RedBuild(site.project.name, mutation.operator, mutation.what, mutation.path)
+@contextlib.contextmanager
+def red_build(site: corpus.Site, mutation: Any, n: int) -> Iterator[None]:
+    """The mutation committed on a branch of the release, checked out; main again after."""
     branch = f"field/{mutation.operator}-{n}"
     repo = site.repo
     _git(repo, "checkout", "-q", "-B", branch, "release")
     (repo / mutation.path).write_text(mutation.after, encoding="utf-8")
     _git(repo, "commit", "-q", "-am", f"{mutation.operator}: {mutation.what}")
+    try:
+        yield
+    finally:
+        _git(repo, "checkout", "-q", "main")
+        _git(repo, "branch", "-q", "-D", branch)
+
+
+def drop_proposals(repo: Path) -> None:
+    """The selfheal/ branches a heal made: the next agent starts from the same red build."""
+    listed = _git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/selfheal/")
+    for ref in listed.split():
+        _git(repo, "branch", "-q", "-D", ref)
+
+
+def heal_red_build(site: corpus.Site, mutation: Any, scratch: Path, n: int) -> RedBuild:
+    red = RedBuild(site.project.name, mutation.operator, mutation.what, mutation.path)
     spec = scratch / f"mutation-{n}.json"
     spec.write_text(json.dumps({"path": mutation.path, "before": mutation.before}))
     expected = EXPECTED_BY_FIXER if mutation.operator == "formatting" else EXPECTED
-    try:
+    with red_build(site, mutation, n):
         for role in ("oracle", "noop", "cheat"):
             report_dir = scratch / f"heal-{n}-{role}"
             attempts = "2" if role == "oracle" else "1"
@@ -227,13 +246,7 @@ def heal_red_build(site: corpus.Site, mutation: Any, scratch: Path, n: int) -> R
                 ok = red.attempts[role] == 1
                 red.prompt_test, red.prompt_file = _prompt_names(report, report_dir, mutation)
             red.correct[role] = ok
-            for ref in _git(
-                repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/selfheal/"
-            ).split():
-                _git(repo, "branch", "-q", "-D", ref)
-    finally:
-        _git(repo, "checkout", "-q", "main")
-        _git(repo, "branch", "-q", "-D", branch)
+            drop_proposals(site.repo)
     return red
 
 
@@ -253,19 +266,36 @@ def zero_config_project(project: corpus.Project) -> Verdict:
         return zero_config(corpus.setup(project), Path(tmp))
 
 
-def mutate_project(project: corpus.Project, verdict: Verdict, per_operator: int) -> list[RedBuild]:
+def mutable(verdict: Verdict) -> bool:
+    """A release both the gate and its own commands call green: a red release cannot show
+    which failure a mutation made."""
+    return bool(verdict.agree and verdict.own_tests and verdict.own_lint is not False)
+
+
+def mutate_project(
+    project: corpus.Project, verdict: Verdict, per_operator: int, only: tuple[str, ...] = ()
+) -> list[RedBuild]:
     """Red builds of a project whose release the gate and its own commands agree is green."""
-    if not (verdict.agree and verdict.own_tests and verdict.own_lint is not False):
-        return []  # a red release cannot show which failure a mutation made
+    if not mutable(verdict):
+        return []
     with corpus.holding(project):
-        return _mutate(corpus.setup(project), verdict, per_operator)
+        return _mutate(corpus.setup(project), verdict, per_operator, only)
 
 
-def _mutate(site: corpus.Site, verdict: Verdict, per_operator: int) -> list[RedBuild]:
-    operators = mutations.TEST_OPERATORS
+def operators_for(site: corpus.Site, verdict: Verdict, only: tuple[str, ...] = ()) -> list[str]:
+    """Every test operator, and the ruff ones where the project's own lint runs that tool;
+    only those of `only` when it names any."""
     runs = ruff_steps(site.repo) if verdict.own_lint else set()
-    operators += ("lint-error",) if "ruff" in runs else ()
-    operators += ("formatting",) if "ruff format" in runs else ()
+    operators = list(mutations.TEST_OPERATORS)
+    operators += ["lint-error"] if "ruff" in runs else []
+    operators += ["formatting"] if "ruff format" in runs else []
+    return [op for op in operators if not only or op in only]
+
+
+def _mutate(
+    site: corpus.Site, verdict: Verdict, per_operator: int, only: tuple[str, ...]
+) -> list[RedBuild]:
+    operators = tuple(operators_for(site, verdict, only))
     with tempfile.TemporaryDirectory(prefix=f"field-{site.project.name}-") as tmp:
         scratch = Path(tmp)
         found = find_red_builds(site, operators, per_operator)
