@@ -26,6 +26,7 @@ _SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tox.ini": ("ini", ("pytest",)),
     "setup.cfg": ("ini", ("tool:pytest",)),
 }
+CONFIG_FILES = tuple(_SECTIONS)
 _SELECTION_KEYS = frozenset(
     {
         "testpaths",
@@ -47,6 +48,8 @@ _SELECTION_KEYS = frozenset(
         "env",
         "consider_namespace_packages",
         "python_classes_glob",
+        "doctest_optionflags",
+        "doctest_encoding",
     }
 )
 # addopts that change only what is shown; a value in the next word for the first set.
@@ -119,6 +122,25 @@ def _meaningful(addopts: Any) -> Counter[str]:
     return kept
 
 
+def _doctest_options(addopts: Any) -> Counter[str]:
+    """`--doctest-modules` and each `--doctest-glob=PATTERN` in addopts: what collects doctests."""
+    words, found = _words(addopts), Counter[str]()
+    for i, word in enumerate(words):
+        if word == "--doctest-modules":
+            found[word] += 1
+        elif word == "--doctest-glob" and i + 1 < len(words):
+            found[f"--doctest-glob={words[i + 1]}"] += 1
+        elif word.startswith("--doctest-glob="):
+            found[word] += 1
+    return found
+
+
+def doctest_globs(section: dict[str, Any] | None) -> list[str]:
+    """The --doctest-glob patterns a pytest section's addopts sets."""
+    options = _doctest_options(section.get("addopts", "")) if section else Counter[str]()
+    return [word.split("=", 1)[1] for word in options if word.startswith("--doctest-glob=")]
+
+
 def compare_settings(
     path: str, before: dict[str, Any] | None, after: dict[str, Any] | None
 ) -> list[str]:
@@ -134,6 +156,12 @@ def compare_settings(
     if added:
         words = " ".join(sorted(added))[:80]
         found.append(f"{path}: adds `{words}` to addopts, which changes which tests run or how")
+    dropped = _doctest_options(before.get("addopts", "")) - _doctest_options(
+        after.get("addopts", "")
+    )
+    if dropped:
+        words = " ".join(sorted(dropped))[:80]
+        found.append(f"{path}: removes `{words}` from addopts, so doctests no longer run")
     for key in sorted(_SELECTION_KEYS & (set(before) | set(after))):
         if _words(before.get(key, "")) != _words(after.get(key, "")):
             found.append(f"{path}: changes the pytest setting {key}")

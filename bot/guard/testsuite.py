@@ -12,10 +12,16 @@ from pathlib import PurePosixPath
 
 from bot.guard.content import Files
 from bot.guard.diff import ChangedFile
+from bot.guard.docexamples import Doctests, module_doctests, text_doctests
+from bot.guard.docexamples import Unparsed as DocUnparsed
+from bot.guard.docexamples import Unreadable as DocUnreadable
+from bot.guard.doctests import DEFAULT_GLOBS, compare_doctests, is_doctest_module, is_doctest_text
 from bot.guard.pytest_config import (
+    CONFIG_FILES,
     ENV_NAMES,
     Unreadable,
     compare_settings,
+    doctest_globs,
     is_pytest_config,
     pytest_section,
 )
@@ -105,6 +111,51 @@ def _review_code(change: ChangedFile, files: Files, mode: Mode, review: SuiteRev
     review.listed += found.listed
 
 
+def _doctest_globs(files: Files) -> list[str]:
+    """The text files pytest collects doctests from: its default and the project's own
+    --doctest-glob patterns, from the configuration at the top of the base commit."""
+    globs = list(DEFAULT_GLOBS)
+    for name in CONFIG_FILES:
+        try:
+            globs += doctest_globs(pytest_section(name, files.before(name)))
+        except Unreadable:
+            continue
+    return globs
+
+
+def _doctests(path: str, data: bytes | None, globs: list[str]) -> Doctests | None:
+    """The doctests pytest collects from `path` holding `data` (None: it collects none there)."""
+    if data is None or b">>>" not in data:  # no prompt, no example: nothing to parse
+        return None
+    if is_doctest_module(path):
+        return module_doctests(data)
+    return text_doctests(data) if is_doctest_text(path, globs) else None
+
+
+def _review_doctests(
+    change: ChangedFile, files: Files, mode: Mode, review: SuiteReview, globs: list[str]
+) -> None:
+    path, old = change.path, change.old_path or change.path
+    after = None if change.status == "deleted" else files.after(path)
+    if change.binary or (after is not None and after.data is None):
+        return  # not a regular text file, or too big: the content guard says so
+    try:
+        before = _doctests(old, files.before(old), globs)
+    except DocUnreadable:
+        review.listed.append(f"{path}: doctests not compared, its base version cannot be read")
+        return
+    try:
+        now = _doctests(path, after.data if after is not None else None, globs)
+    except DocUnreadable as exc:
+        if not (isinstance(exc, DocUnparsed) and (is_test_code(path) or before is None)):
+            review.unreadable.append((path, f"{path}: its doctests cannot be checked ({exc})"))
+        return
+    found = compare_doctests(path, before, now, mode)
+    review.weakening += [(path, text) for text in found.weakening]
+    review.spec += [(path, text) for text in found.spec]
+    review.listed += found.listed
+
+
 def _review_config(change: ChangedFile, files: Files, review: SuiteReview) -> None:
     path, old = change.path, change.old_path or change.path
     after = None if change.status == "deleted" else files.after(path).data
@@ -123,8 +174,12 @@ def _review_config(change: ChangedFile, files: Files, review: SuiteReview) -> No
 def review_tests(changes: Sequence[ChangedFile], files: Files, mode: Mode) -> SuiteReview:
     """Everything the diff does to tests, test code and pytest's settings."""
     review = SuiteReview()
+    globs: list[str] | None = None
     for change in changes:
         path, old = change.path, change.old_path or change.path
+        if globs is None and not (is_doctest_module(path) and is_doctest_module(old)):
+            globs = _doctest_globs(files)  # read only when a changed file may be a text doctest
+        _review_doctests(change, files, mode, review, globs or [])
         if mode == "heal" and path.endswith(".py") and _silencers(change) > 0:
             review.weakening.append(
                 (path, f"adds a `# noqa` or `# type: ignore` comment in {path}")

@@ -1,0 +1,237 @@
+"""The doctest examples a file holds, found from its syntax tree, never by importing it (pure).
+
+pytest's --doctest-modules imports each module and runs doctest's DocTestFinder over it: the
+docstrings of the module, of its classes, functions, methods and properties (recursively through
+classes, never inside functions), and the strings of a module-level `__test__` dict. This finds
+the same docstrings by walking the statements an import would run, and parses each with
+doctest's own DocTestParser. Text files (--doctest-glob) are one docstring each.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bot.guard.outcomes import skip_name
+from bot.guard.pynames import Names
+
+# pytest registers these when its doctest plugin loads; a project's examples may use them.
+for _flag in ("ALLOW_UNICODE", "ALLOW_BYTES", "NUMBER"):
+    doctest.register_optionflag(_flag)
+_DIRECTIVE = re.compile(r"#\s*doctest:.*$", re.MULTILINE)
+Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+class Unreadable(ValueError):
+    """A file whose doctests cannot be read: it does not decode, parse, or its examples are
+    malformed (pytest fails to collect them)."""
+
+
+class Unparsed(Unreadable):
+    """A module that is not Python at all (its test code, if any, is reported as such)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One `>>>` example: what it runs (normalised), what it expects, and its directives."""
+
+    key: str  # the source's syntax tree, so formatting and directive comments do not count
+    source: str  # the source as written, for messages
+    want: str
+    exc_msg: str | None
+    options: dict[str, bool]  # directive name -> on (+NAME) or off (-NAME)
+    skips: tuple[str, ...]  # skip or exit names the example's own code reaches
+
+
+@dataclass
+class Doctests:
+    """Every docstring owner's examples in one file, and what could hide them at run time."""
+
+    owners: dict[str, list[Example]] = field(default_factory=dict)  # "" is the module (or text)
+    decorators: dict[str, str] = field(default_factory=dict)  # owner -> its decorators' dump
+    hiders: Counter[str] = field(default_factory=Counter)  # `__doc__ = ...`, `__test__ = False`
+    entries: Counter[str] = field(default_factory=Counter)  # __test__ keys whose value is no str
+    module_skips: Counter[str] = field(default_factory=Counter)  # skips run on import
+
+    @property
+    def count(self) -> int:
+        return sum(len(examples) for examples in self.owners.values())
+
+
+_FLAG_NAMES = {value: name for name, value in doctest.OPTIONFLAGS_BY_NAME.items()}
+
+
+def _key(source: str) -> tuple[str, ast.Module | None]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return " ".join(_DIRECTIVE.sub("", source).split()), None
+    return ast.dump(tree), tree
+
+
+def examples(text: str, name: str, imports: list[ast.stmt] | None = None) -> list[Example]:
+    """The examples of one docstring; Unreadable when doctest itself rejects them."""
+    try:
+        found = doctest.DocTestParser().get_examples(text, name)
+    except ValueError as exc:  # what pytest reports as a collection error
+        raise Unreadable(str(exc).splitlines()[0][:160]) from exc
+    keyed = [(e, *_key(e.source)) for e in found]
+    trees = [tree for _, _, tree in keyed if tree is not None]
+    body = [*(imports or []), *(s for t in trees for s in t.body)]
+    names = Names(ast.Module(body=body, type_ignores=[]))
+    return [
+        Example(
+            key=key,
+            source=_DIRECTIVE.sub("", e.source).strip(),
+            want=e.want,
+            exc_msg=e.exc_msg,
+            options={_FLAG_NAMES.get(f, str(f)): on for f, on in e.options.items()},
+            skips=tuple(n for node in ast.walk(tree) if (n := skip_name(node, names)) is not None)
+            if tree is not None
+            else (),
+        )
+        for e, key, tree in keyed
+    ]
+
+
+def _branches(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The blocks of a compound statement an import may run (not `if False:` and the like)."""
+    if isinstance(stmt, ast.If):
+        test = stmt.test
+        if isinstance(test, ast.Constant):
+            return [stmt.body if test.value else stmt.orelse]
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
+            return [stmt.orelse]
+        if _is_main_check(test):
+            return [stmt.orelse]
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, ast.Try | ast.TryStar):
+        return [stmt.body, *(h.body for h in stmt.handlers), stmt.orelse, stmt.finalbody]
+    if isinstance(stmt, ast.With | ast.AsyncWith | ast.For | ast.AsyncFor | ast.While):
+        return [stmt.body, getattr(stmt, "orelse", [])]
+    if isinstance(stmt, ast.Match):
+        return [case.body for case in stmt.cases]
+    return []
+
+
+def _is_main_check(test: ast.expr) -> bool:
+    """`__name__ == "__main__"`: true when run as a script, never on import."""
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.ops[0], ast.Eq)
+        and {ast.unparse(test.left), ast.unparse(test.comparators[0])} == {"__name__", "'__main__'"}
+    )
+
+
+def _rebinds(stmt: ast.stmt) -> list[str]:
+    """Plain names a statement rebinds or deletes: `Owner = None` hides Owner's docstring."""
+    if isinstance(stmt, ast.Assign | ast.Delete):
+        targets = stmt.targets
+    elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) and stmt.value is not None:
+        targets = [stmt.target]
+    else:
+        return []
+    flat = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple | ast.List) else [t])]
+    return [t.id for t in flat if isinstance(t, ast.Name)]
+
+
+class _Walk:
+    def __init__(self, imports: list[ast.stmt]) -> None:
+        self.found = Doctests()
+        self.imports = imports
+
+    def docstring(self, owner: str, text: str | None) -> None:
+        if text and ">>>" in text:
+            try:
+                self.found.owners[owner] = examples(text, owner or "module", self.imports)
+            except Unreadable as exc:
+                raise Unreadable(f"{owner or 'the module docstring'}: {exc}") from exc
+
+    def drop(self, owner: str) -> None:
+        for key in [k for k in self.found.owners if k == owner or k.startswith(owner + ".")]:
+            del self.found.owners[key]
+
+    def body(self, stmts: list[ast.stmt], prefix: str, *, module: bool) -> None:
+        for stmt in stmts:
+            if isinstance(stmt, Def):
+                owner = prefix + stmt.name
+                self.drop(owner)  # a later definition replaces an earlier one
+                self.docstring(owner, ast.get_docstring(stmt, clean=False))
+                self.found.decorators[owner] = str([ast.dump(d) for d in stmt.decorator_list])
+                if isinstance(stmt, ast.ClassDef):
+                    self.body(stmt.body, f"{prefix}{stmt.name}.", module=False)
+                continue
+            for name in _rebinds(stmt):
+                if name != "__test__":
+                    self.drop(prefix + name)
+            if module:
+                self.module_level(stmt)
+            for block in _branches(stmt):
+                self.body(block, prefix, module=module)
+
+    def module_level(self, stmt: ast.stmt) -> None:
+        """`__test__`, and skips an import runs (they skip every doctest of the module)."""
+        if not _branches(stmt):
+            names = Names(ast.Module(body=[*self.imports, stmt], type_ignores=[]))
+            self.found.module_skips.update(
+                n for node in ast.walk(stmt) if (n := skip_name(node, names)) is not None
+            )
+        if not any(isinstance(n, ast.Name) and n.id == "__test__" for n in ast.walk(stmt)):
+            return
+        value = stmt.value if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+        if not isinstance(value, ast.Dict) or not isinstance(stmt, ast.Assign):
+            if not _branches(stmt):
+                self.found.hiders[ast.unparse(stmt)] += 1
+                self.drop("__test__")
+            return
+        self.drop("__test__")
+        for key, item in zip(value.keys, value.values, strict=True):
+            name = (
+                key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+            )
+            name = name if name is not None else ast.unparse(key or item)
+            if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                self.docstring(f"__test__.{name}", item.value)
+            else:
+                self.found.entries[f"__test__.{name}"] += 1
+
+
+def module_doctests(data: bytes) -> Doctests:
+    """The doctests of a Python module's bytes (the coding cookie is honoured)."""
+    try:
+        tree = ast.parse(data)
+    except SyntaxError as exc:
+        raise Unparsed(f"line {exc.lineno}: {exc.msg}") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise Unparsed(type(exc).__name__) from exc
+    try:
+        imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+        walk = _Walk(list(imports))
+        walk.docstring("", ast.get_docstring(tree, clean=False))
+        walk.body(tree.body, "", module=True)
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
+            if isinstance(node, ast.AnnAssign | ast.AugAssign):
+                targets = [node.target]
+            for target in targets:
+                if (isinstance(target, ast.Name) and target.id == "__doc__") or (
+                    isinstance(target, ast.Attribute) and target.attr == "__doc__"
+                ):
+                    walk.found.hiders[ast.unparse(node)] += 1
+    except RecursionError as exc:
+        raise Unreadable("nested too deeply to be checked") from exc
+    return walk.found
+
+
+def text_doctests(data: bytes) -> Doctests:
+    """The doctests of a text file pytest collects (--doctest-glob), read as UTF-8 as pytest does."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    return Doctests(owners={"": examples(text, "the file")} if ">>>" in text else {})
