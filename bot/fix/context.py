@@ -13,6 +13,7 @@ from bot.agent.base import ContextSection, Rules
 from bot.agent.rules import agent_rules
 from bot.config import Config
 from bot.fix.digest import CHARS_PER_TOKEN, MIN_EXCERPT, estimate_tokens, failure_digest
+from bot.guard.diff import parse_diff
 from bot.guard.sanitize import sanitize
 from bot.render.text import (
     cap_text,
@@ -212,6 +213,20 @@ def _sanitized(
     )
 
 
+def _commit_change(diff: str, cap: int) -> str:
+    """The red commit's change for the prompt: the files it touched (always, they are short),
+    then as much of its diff as `cap` allows."""
+    files = [c.path for c in parse_diff(diff)]
+    if not files:
+        return ""
+    shown = ", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
+    head = sanitize(f"Files it changed ({len(files)}): {shown}")
+    room = cap - len(head) - 2
+    if room < MIN_EXCERPT:
+        return head
+    return f"{head}\n\n{fence(cap_text(sanitize(diff), room - 12, head_share=0.8), 'diff')}"
+
+
 def _data(title: str, text: str, note: str = "", *, otherwise: str) -> ContextSection:
     """An untrusted section, or selfheal's `otherwise` when there is no text."""
     if not text.strip():
@@ -239,11 +254,13 @@ def build_brief(
     attempt_number: int = 1,
     related: str = "",
     ci_log: str = "",
+    commit_change: str = "",
 ) -> Brief:
     """The brief for one attempt; its context is about config.digest_tokens tokens at most.
 
     `related` is the source of the failing tests and what they call (bot.fix.source);
-    `ci_log` the failed CI run's log excerpt (bot.fix.ci_log), already within its own budget.
+    `ci_log` the failed CI run's log excerpt (bot.fix.ci_log), already within its own budget;
+    `commit_change` the diff of the commit being healed against its parent (heal mode).
     Everything but selfheal's own words is an untrusted section (bot.agent.prompt delimits
     it); hidden characters and HTML comments are removed here already, piece by piece.
     """
@@ -262,7 +279,10 @@ def build_brief(
     repo_text = _head(instructions.strip(), chars // 4)
     history = _history_within(attempts, chars // 4)
     names = _failing_names(failures, chars // 16) if failures else ""
-    spent = sum(estimate_tokens(t) for t in (*(c.text for c in told), repo_text, history, names))
+    change = _commit_change(commit_change, chars // 8) if mode == "heal" else ""
+    spent = sum(
+        estimate_tokens(t) for t in (*(c.text for c in told), repo_text, history, names, change)
+    )
     # Up to a quarter for the source, but it gives way first: the digest keeps a quarter.
     source_cap = min(chars // 4, chars - spent * CHARS_PER_TOKEN - chars // 4)
     source = _head(related.strip(), source_cap) if source_cap >= MIN_EXCERPT else ""
@@ -291,6 +311,15 @@ def build_brief(
                 "Source of the failing tests and the code they call",
                 source,
                 note="As the files are now, with line numbers, so you need not look them up.",
+            )
+        )
+    if change:
+        context.append(
+            ContextSection(
+                "What the commit being healed changed",
+                change,
+                note="The change since its parent commit: the cause is often in it, even when"
+                " no traceback names the file.",
             )
         )
     if ci_log.strip():

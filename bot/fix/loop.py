@@ -7,6 +7,7 @@ still leaves the report and the patch so far for the caller to write.
 
 from __future__ import annotations
 
+import functools
 import resource
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -556,7 +557,13 @@ class Run:
             attempt_number=number,
             related=related_source(self.ws.path, failures, source_chars),
             ci_log=self.job.ci_log,
+            commit_change=self._commit_change,
         )
+
+    @functools.cached_property
+    def _commit_change(self) -> str:
+        """The red commit's own change, read once (one Run, one base)."""
+        return self.ws.base_change() if self.job.mode == "heal" else ""
 
     # -- helpers ------------------------------------------------------------------
 

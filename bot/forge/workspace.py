@@ -149,6 +149,15 @@ class Workspace:
         tree = self._snapshot()
         return parse_numstat(run(self._git, "diff", *NUMSTAT_OPTIONS, self.base_sha, tree, "--"))
 
+    def base_change(self) -> str:
+        """What base_sha changed against its first parent, as a unified diff ("" for a root
+        commit or a shallow clone without the parent): the red commit's own change, which
+        names the file that broke even when no traceback enters it."""
+        status, _, _ = execute(self._git, ["rev-parse", "--verify", "-q", f"{self.base_sha}^1"])
+        if status != 0:
+            return ""
+        return self._diff(f"{self.base_sha}^1", self.base_sha)
+
     def base_file(self, path: str) -> bytes | None:
         """The bytes of `path` (relative to the top) at base_sha; None when it is not a file there."""
         rel = PurePosixPath(path)

@@ -313,3 +313,27 @@ def test_a_fixed_test_whose_parameter_ids_change_counts_by_its_cases(
     repo = make_repo({**CALC, "tests/test_ops.py": UNSTABLE_IDS})
     report = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
     assert report.status is Status.HEALED, report.detail
+
+
+def test_the_agent_is_told_what_the_red_commit_changed(make_repo: MakeRepo, tmp_path: Path) -> None:
+    # The failing assertion's traceback never enters the broken module here (the value is
+    # compared in the test): only the red commit's own change names calc/limits.py.
+    files = {
+        **CALC,
+        "calc/ops.py": FIXED,
+        "calc/limits.py": "HIGH = 10\n",
+        "tests/test_ops.py": "from calc.limits import HIGH\n\n\ndef test_high():\n"
+        "    assert HIGH == 10\n",
+    }
+    repo = make_repo(files)
+    (repo / "calc" / "limits.py").write_text("HIGH = 11\n")
+    git(repo, "commit", "-qam", "raise the limit")
+    agent = FakeAgent([{"calc/limits.py": "HIGH = 10\n"}])
+    report = run_loop(repo, agent, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    (section,) = [
+        c for c in agent.requests[0].context if c.title == "What the commit being healed changed"
+    ]
+    assert section.text.startswith("Files it changed (1): calc/limits.py")
+    assert "-HIGH = 10\n+HIGH = 11" in section.text
+    assert not section.trusted
