@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from bot.guard.pytest_config import Unreadable, compare_settings, pytest_section
+from bot.guard.pytest_config import Unreadable, compare_settings, doctest_globs, pytest_section
 from tests.conftest import MakeRepo
 from tests.guard.guarded import guard, refused
 
@@ -102,6 +102,10 @@ SETTINGS = {
     "xfail_strict": ("testpaths = tests", "testpaths = tests\nxfail_strict = false"),
     "filterwarnings": ("testpaths = tests", "testpaths = tests\nfilterwarnings = ignore"),
     "markers": ("testpaths = tests", "testpaths = tests\nmarkers = slow"),
+    "doctest_optionflags": (
+        "testpaths = tests",
+        "testpaths = tests\ndoctest_optionflags = ELLIPSIS",
+    ),
 }
 
 
@@ -112,6 +116,32 @@ def test_selection_settings_are_found(key: str, old: str, new: str) -> None:
     assert compare_settings("pytest.ini", before, after) == [
         f"pytest.ini: changes the pytest setting {key}"
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "dropped"),
+    [
+        ("-ra --doctest-modules", "-ra", "--doctest-modules"),
+        ("--doctest-glob='*.rst' -ra", "-ra", "--doctest-glob=*.rst"),
+        ("--doctest-glob=*.rst --doctest-glob=*.md", "--doctest-glob=*.md", "--doctest-glob=*.rst"),
+    ],
+)
+def test_dropping_doctest_collection_from_addopts_is_found(
+    old: str, new: str, dropped: str
+) -> None:
+    before = pytest_section("pytest.ini", INI.replace("-ra --strict-markers", old).encode())
+    after = pytest_section("pytest.ini", INI.replace("-ra --strict-markers", new).encode())
+    assert compare_settings("pytest.ini", before, after) == [
+        f"pytest.ini: removes `{dropped}` from addopts, so doctests no longer run"
+    ]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_doctest_globs_are_read_from_every_file(name: str) -> None:
+    text = _with_addopts(name, "--doctest-modules --doctest-glob '*.rst' --doctest-glob=docs/*.md")
+    assert doctest_globs(pytest_section(name, text.encode())) == ["*.rst", "docs/*.md"]
+    assert doctest_globs(pytest_section(name, FILES[name].encode())) == []
+    assert doctest_globs(None) == []
 
 
 def test_a_new_or_removed_section_is_found() -> None:
