@@ -3,12 +3,12 @@ becomes a commit (`build`), for `heal` and for the Actions `propose` alike."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
+import os
+import stat
 import tempfile
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -133,18 +133,33 @@ def git_url_for_humans(url: str) -> str:
     return f"{scheme}://{host.rpartition('@')[2]}{slash}{path}"
 
 
-@contextlib.contextmanager
-def _branch_lock(where: str, branch: str) -> Iterator[None]:
+def _lock_branch(where: str, branch: str) -> int:
     """One run at a time writes a given branch: two runs on one commit take turns, and each
-    pushes a commit it verified (the later one wins, as a re-run would)."""
+    pushes a commit it verified (the later one wins, as a re-run would). Returns the lock's
+    file descriptor: closing it releases the lock."""
     key = hashlib.sha256(f"{where}\0{branch}".encode()).hexdigest()[:24]
-    path = Path(tempfile.gettempdir()) / f"selfheal-branch-{key}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    path = _lock_dir() / f"branch-{key}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ProposalError(f"cannot open the branch lock {path}: {exc}") from exc
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _lock_dir() -> Path:
+    """This user's own directory for the branch locks (kept: removing a lock file another run
+    waits on would let a third run take a second lock). Not the shared temp dir itself, where
+    anyone may plant a link at a predictable name."""
+    home = Path(tempfile.gettempdir()) / f"selfheal-locks-{os.getuid()}"
+    try:
+        home.mkdir(mode=0o700, exist_ok=True)
+        info = home.lstat()
+    except OSError as exc:
+        raise ProposalError(f"cannot make the branch lock directory {home}: {exc}") from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ProposalError(f"{home} is not a private directory of this user: not using it")
+    return home
 
 
 def deliver(
@@ -160,18 +175,37 @@ def deliver(
     """Write `branch` at `sha` in the user's repository (when `local`) and push it to `url`
     (when given). A failure is recorded on the proposal (`push_error`), never raised."""
     done = Proposal(branch=branch, commit=sha)
-    with _branch_lock(url or str(ws.repo), branch):
-        if local:
-            try:
-                moved = ws.publish_branch(sha, branch)
-            except ProposalError as exc:
-                return done.model_copy(update={"push_error": f"could not write {branch}: {exc}"})
-            done = done.model_copy(update={"replaced": moved})
-        if url:
-            shown = git_url_for_humans(url)
-            try:
-                ws.push(sha, branch, url, token=token, token_host=token_host)
-            except ProposalError as exc:
-                return done.model_copy(update={"remote": shown, "push_error": str(exc)})
-            done = done.model_copy(update={"remote": shown, "pushed": True})
+    try:
+        lock = _lock_branch(url or str(ws.repo), branch)
+    except ProposalError as exc:
+        return done.model_copy(update={"push_error": str(exc)})
+    try:
+        return _deliver_locked(ws, done, local=local, url=url, token=token, token_host=token_host)
+    finally:
+        os.close(lock)
+
+
+def _deliver_locked(
+    ws: Workspace,
+    done: Proposal,
+    *,
+    local: bool,
+    url: str | None,
+    token: str | None,
+    token_host: str | None,
+) -> Proposal:
+    sha, branch = done.commit, done.branch
+    if local:
+        try:
+            moved = ws.publish_branch(sha, branch)
+        except ProposalError as exc:
+            return done.model_copy(update={"push_error": f"could not write {branch}: {exc}"})
+        done = done.model_copy(update={"replaced": moved})
+    if url:
+        shown = git_url_for_humans(url)
+        try:
+            ws.push(sha, branch, url, token=token, token_host=token_host)
+        except ProposalError as exc:
+            return done.model_copy(update={"remote": shown, "push_error": str(exc)})
+        done = done.model_copy(update={"remote": shown, "pushed": True})
     return done
