@@ -9,18 +9,18 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from bot import reaper
+from bot.lines import LineSink, StreamLines, decode
 from bot.secrets import (
     ALWAYS_SECRET,
     environment,
@@ -106,17 +106,6 @@ class _CappedBuffer:
         return decode(head) + marker + decode(tail)
 
 
-_BINARY_LINE = re.compile(r"[^\n]*\x00[^\n]*")
-
-
-def decode(data: bytes) -> str:
-    """UTF-8 with replacement; lines holding NUL bytes are elided as binary."""
-    text = data.decode("utf-8", errors="replace")
-    if "\x00" in text:
-        text = _BINARY_LINE.sub(lambda m: f"[binary output elided: {len(m.group(0))} chars]", text)
-    return text
-
-
 @dataclass(frozen=True)
 class ProcessResult:
     argv: tuple[str, ...]
@@ -140,12 +129,16 @@ class ProcessResult:
         return self.stdout
 
 
-def _pump(stream: IO[bytes], buffer: _CappedBuffer) -> None:
+def _pump(stream: IO[bytes], buffer: _CappedBuffer, lines: StreamLines | None) -> None:
     try:
         while chunk := stream.read1(_CHUNK):  # type: ignore[attr-defined]  # what has arrived, not a full chunk
             buffer.write(chunk)
+            if lines is not None:
+                lines.write(chunk)
     except (OSError, ValueError):
         return  # the pipe was closed under us after a timeout
+    if lines is not None:
+        lines.close()
     with contextlib.suppress(OSError):
         stream.close()
 
@@ -225,11 +218,15 @@ def run_process(
     stdin: str | None = None,
     output_cap: int = DEFAULT_OUTPUT_CAP,
     redact_values: Sequence[str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell) and return what happened; it never raises for the child.
 
     `env` is used as given (callers build it with `scrubbed_env`; default: ours, scrubbed).
     Output is redacted of `redact_values` (default: the secret values in our environment).
+    `on_line` is told each line of stdout and stderr as it arrives (redacted, without its
+    newline), from reader threads, one call at a time; never after this returns. What the
+    result holds is the same with or without it.
     """
     argv = tuple(str(a) for a in argv)
     if redact_values is None:
@@ -268,6 +265,7 @@ def run_process(
             output_cap=output_cap,
             redact_values=redact_values,
             tag=tag,
+            on_line=on_line,
         )
     finally:
         _live.pop(proc.pid, None)
@@ -283,11 +281,17 @@ def _supervise(
     output_cap: int,
     redact_values: Sequence[str],
     tag: str,
+    on_line: Callable[[str], None] | None = None,
 ) -> ProcessResult:
     out, err = _CappedBuffer(output_cap), _CappedBuffer(output_cap // 4 or 1)
+    sink = LineSink(on_line, redact_values) if on_line is not None else None
     pumps = [
-        threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True),
+        threading.Thread(
+            target=_pump,
+            args=(stream, buffer, StreamLines(sink) if sink is not None else None),
+            daemon=True,
+        )
+        for stream, buffer in ((proc.stdout, out), (proc.stderr, err))
     ]
     for t in pumps:
         t.start()
@@ -313,6 +317,8 @@ def _supervise(
         t.join(timeout=KILL_GRACE_S)
         if not t.is_alive() and stream is not None:
             stream.close()
+    if sink is not None:
+        sink.close()  # a stray grandchild's later lines belong to no step any more
     return ProcessResult(
         argv=argv,
         returncode=None if timed_out else proc.returncode,

@@ -14,6 +14,7 @@ from bot.gate.evidence import gate_sentence
 from bot.gate.runner import run_gate
 from bot.gate.steps import detection_notes, resolve_gate
 from bot.proc import scrubbed_env
+from bot.progress import commands_paused, loop_progress, on_actions
 from bot.render.console import summary_lines, terminal_text
 from bot.report import Report, Status, now
 
@@ -31,7 +32,8 @@ def gate(args: argparse.Namespace) -> int:
     started, clock = now(), time.monotonic()
     # Bytecode in the user's own cache, outside the checkout and warm from run to run.
     env = bytecode_env(scrubbed_env(allow=config.env_allow), user_cache_dir() / "gate", repo)
-    result = run_gate(steps, repo, label="gate", env=env)
+    with loop_progress().shown():  # each step's end on stderr; under Actions, its output
+        result = run_gate(steps, repo, label="gate", env=env)
     report = Report(
         tool_version=__version__,
         mode="gate",
@@ -53,8 +55,9 @@ def gate(args: argparse.Namespace) -> int:
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
-        print("\n".join(summary_lines(report)))
-        if result.failures:
-            print()
-            print(terminal_text(failure_digest(result.failures, config.digest_tokens)))
+        with commands_paused(on_actions()):  # the digest quotes the project's output
+            print("\n".join(summary_lines(report)))
+            if result.failures:
+                print()
+                print(terminal_text(failure_digest(result.failures, config.digest_tokens)))
     return 0 if result.green else 1

@@ -6,8 +6,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from bot.agent.base import Agent
@@ -17,6 +15,7 @@ from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job, Run
+from bot.progress import commands_paused, loop_progress, on_actions
 from bot.render.console import summary_lines
 from bot.report import Issue, Report, Status, StopReason
 from bot.transcript import Transcript
@@ -58,27 +57,16 @@ def read_issue(path: str, number: int | None) -> Issue:
     return issue
 
 
-def terminal_progress() -> Callable[[str], None]:
-    """One line on stderr per stage (gate red, attempt k, verifying, the end), with the time
-    since the run began: a heal is never silent while it works."""
-    started = time.monotonic()
-
-    def say(line: str) -> None:
-        print(
-            f"selfheal: [{time.monotonic() - started:6.1f} s] {line}", file=sys.stderr, flush=True
-        )
-
-    return say
-
-
 def execute(job: Job, *, as_json: bool) -> int:
     """Run the loop, always write the report files, print the outcome; returns the exit code."""
-    if job.progress is None:
-        job = dataclasses.replace(job, progress=terminal_progress())
+    # Stage lines on stderr (and the step summary, and the caller's), gate steps as they run.
+    shown = loop_progress(job.progress)
+    job = dataclasses.replace(job, progress=shown)
     transcript = Transcript(job.report_dir / "transcript.jsonl")
     run = Run(job, transcript)
     try:
-        report = run.execute()
+        with shown.shown():
+            report = run.execute()
     except KeyboardInterrupt as exc:  # bot.signals.Interrupted: SIGINT, SIGTERM or SIGHUP
         said = str(exc) or "interrupted (Ctrl-C)"
         _save(
@@ -96,7 +84,8 @@ def execute(job: Job, *, as_json: bool) -> int:
         _save(run, Status.ERROR, StopReason.CRASHED, f"internal error: {type(exc).__name__}: {exc}")
         raise
     report = write_artifacts(job.report_dir, report, run.patch)
-    _print(report, as_json=as_json)
+    with commands_paused(on_actions() and not as_json):  # it shows the project's words
+        _print(report, as_json=as_json)
     return report.exit_code
 
 

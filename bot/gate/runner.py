@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from bot.gate import gpu, metrics
 from bot.gate.kinds import Options, PreparedStep, Reading, StepKind, kind_for, selects_tests
 from bot.gate.triage import Triage, signature
 from bot.proc import ProcessResult, run_process
+from bot.progress import StepEnd, StepProgress, current_steps
 from bot.report import (
     Category,
     Failure,
@@ -64,11 +65,15 @@ class _Job:
     no_gpu: str = ""  # why no GPU is visible to it (it requires one, or has gpu tests)
 
 
-def _execute(job: _Job, repo: Path, scratch: Path) -> tuple[PreparedStep, ProcessResult, bool]:
+def _execute(
+    job: _Job, repo: Path, scratch: Path, on_line: Callable[[str], None] | None
+) -> tuple[PreparedStep, ProcessResult, bool]:
     """Run the job's process (again another way, if its kind says the first could not work:
     pytest without selfheal's plugin); whether it fell back."""
     prepared, timeout, cap = job.prepared, job.timeout, job.kind.output_cap
-    result = run_process(prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap)
+    result = run_process(
+        prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap, on_line=on_line
+    )
     fell_back = False
     for _ in range(_FALLBACKS):
         fallback = job.kind.fallback(prepared, result, scratch, job.options)
@@ -76,8 +81,15 @@ def _execute(job: _Job, repo: Path, scratch: Path) -> tuple[PreparedStep, Proces
             break
         # e.g. a wrapper that does not pass PYTHONPATH on: run it again the older way.
         spent, prepared, fell_back = result.duration_s, fallback, True
+        if on_line is not None:
+            on_line(f"[selfheal: {job.prepared.step.name} runs again another way]")
         result = run_process(
-            prepared.argv, repo, env=job.env, timeout=max(timeout - spent, 0.1), output_cap=cap
+            prepared.argv,
+            repo,
+            env=job.env,
+            timeout=max(timeout - spent, 0.1),
+            output_cap=cap,
+            on_line=on_line,
         )
         result = dataclasses.replace(result, duration_s=result.duration_s + spent)
     return prepared, result, fell_back
@@ -98,17 +110,50 @@ def _read(job: _Job, prepared: PreparedStep, result: ProcessResult, repo: Path) 
         return Reading([_unreadable(prepared.step, exc)])
 
 
-def _run_step(job: _Job, repo: Path, scratch: Path) -> StepResult:
+def _run_step(
+    job: _Job, repo: Path, scratch: Path, shown: StepProgress | None = None
+) -> StepResult:
+    if shown is None:
+        return _judge(job, repo, scratch, None)
+    name = job.prepared.step.name
+    shown.step_started(name)
+
+    def on_line(line: str) -> None:
+        shown.step_line(name, line)
+
+    result = _judge(job, repo, scratch, on_line)
+    if job.kind.renders_output:
+        # What the process wrote is not what a person reads (ruff's JSON): show the reading.
+        for line in result.output.splitlines():
+            on_line(line)
+    shown.step_ended(step_end(result))
+    return result
+
+
+def step_end(result: StepResult) -> StepEnd:
+    return StepEnd(
+        name=result.name,
+        status=result.status.value,
+        duration_s=result.duration_s,
+        failures=len(result.failures),
+        note=result.note,
+    )
+
+
+def _judge(
+    job: _Job, repo: Path, scratch: Path, on_line: Callable[[str], None] | None
+) -> StepResult:
     step, timeout = job.prepared.step, job.timeout
     metrics_path = repo / step.metrics if step.metrics else None
+    raw = None if job.kind.renders_output else on_line
     before = metrics.snapshot(metrics_path) if metrics_path else None
     usage: GpuUsage | None = None
     if job.gpus:
         with gpu.MemorySampler(job.gpus, job.env, repo) as sampler:
-            prepared, result, fell_back = _execute(job, repo, scratch)
+            prepared, result, fell_back = _execute(job, repo, scratch, raw)
         usage = sampler.usage()
     else:
-        prepared, result, fell_back = _execute(job, repo, scratch)
+        prepared, result, fell_back = _execute(job, repo, scratch, raw)
     reading = _read(job, prepared, result, repo)
     status = reading.status or (StepStatus.PASSED if result.returncode == 0 else StepStatus.FAILED)
     failures, note = reading.failures, reading.note
@@ -233,9 +278,11 @@ def run_gate(
     selection: Mapping[str, Sequence[str]] | None = None,
     watch: Mapping[str, Sequence[str]] | None = None,
     deadline: float | None = None,
+    progress: StepProgress | None = None,
 ) -> GateRun:
     """Run the steps (those in `only`, if given) concurrently; `deadline` is a
-    time.monotonic() value no step may outlive.
+    time.monotonic() value no step may outlive. `progress` (default: the run's, see
+    bot.progress) is told each step's start, output lines and end as they happen.
 
     `selection` maps a test step to the node ids to re-run (only those); `watch` maps one
     to ids whose outcome a full run must report (the tests that failed before a fix). Each
@@ -263,16 +310,21 @@ def run_gate(
             )
             for step in chosen
         ]
+        shown = progress if progress is not None else current_steps()
+        if shown is not None:
+            shown.gate_started(label, [job.prepared.step.name for job in jobs])
         # Lint and tests at the same time: the gate takes as long as its slowest step.
         with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
             futures = [
-                pool.submit(_run_step, job, repo, scratch) if _runnable(job) else None
+                pool.submit(_run_step, job, repo, scratch, shown) if _runnable(job) else None
                 for job in jobs
             ]
             results = [
-                future.result() if future is not None else _not_run(job)
+                future.result() if future is not None else _not_run(job, shown)
                 for future, job in zip(futures, jobs, strict=True)
             ]
+        if shown is not None:
+            shown.gate_ended()
     partial = len(chosen) < len(steps) or any(r.selection for r in results)
     return GateRun(
         label=label,
@@ -333,10 +385,14 @@ def _runnable(job: _Job) -> bool:
     return job.timeout > 0 and not (job.prepared.step.requires == "gpu" and job.no_gpu)
 
 
-def _not_run(job: _Job) -> StepResult:
+def _not_run(job: _Job, shown: StepProgress | None) -> StepResult:
     if job.prepared.step.requires == "gpu" and job.no_gpu:
-        return _needs_gpu(job)
-    return _not_started(job)
+        result = _needs_gpu(job)
+    else:
+        result = _not_started(job)
+    if shown is not None:
+        shown.step_ended(step_end(result))
+    return result
 
 
 def rerun_plan(

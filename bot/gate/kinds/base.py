@@ -75,6 +75,9 @@ class StepKind:
     fixer_order = 2  # fixers run in this order: lint fixes before formatting
     safe_after_fixes = False  # its fixer always runs after another fixer changed code
     output_cap = DEFAULT_OUTPUT_CAP
+    # Its reading shows a rendering, not the process's output (ruff's JSON): the live view
+    # gets that rendering when the step ends, instead of the raw lines as they come.
+    renders_output = False
 
     def prepare(self, step: GateStep, scratch: Path, options: Options) -> PreparedStep:
         """The argv to run `step` with, and where its results will be."""

@@ -34,6 +34,7 @@ class Ruff(StepKind):
     fixer_name = "ruff check --fix"
     fixer_order = 0
     output_cap = _JSON_CAP
+    renders_output = True
 
     def prepare(self, step: GateStep, scratch: Path, options: Options) -> PreparedStep:
         argv = without(list(step.run), _NO_JSON, _OUTPUT_OPTS)
