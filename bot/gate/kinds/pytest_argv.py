@@ -7,7 +7,7 @@ ids on the command line (`apply_selection`) and leaves out gpu tests with `-m`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bot.gate.kinds.base import before_double_dash
@@ -122,24 +122,46 @@ def _takes_value(arg: str, following: str | None) -> bool:
     return False
 
 
-def apply_selection(argv: Sequence[str], selection: Sequence[str]) -> list[str]:
-    """`argv` with its test paths replaced by the node ids in `selection` (options kept)."""
-    argv = list(argv)
-    start = _program_end(argv)
-    kept = argv[:start]
-    i = start
+def _options(argv: list[str]) -> Iterator[list[str]]:
+    """The words after the program, grouped: an option with its value, a path, and at `--`
+    one group of everything left (all of it paths)."""
+    i = _program_end(argv)
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
-            break  # everything after it is a path
-        if arg.startswith("-") and arg != "-":
-            following = argv[i + 1] if i + 1 < len(argv) else None
-            if _takes_value(arg, following) and following is not None:
-                kept += [arg, following]
-                i += 2
-                continue
-            kept.append(arg)
+            yield argv[i:]
+            return
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        valued = following is not None and (_takes_value(arg, following) or arg == "-m")
+        if arg.startswith("-") and arg != "-" and valued:
+            assert following is not None  # for the type checker: `valued` says so
+            yield [arg, following]
+            i += 2
+            continue
+        yield [arg]
         i += 1
+
+
+def _is_path(words: list[str]) -> bool:
+    return words[0] == "--" or not words[0].startswith("-") or words[0] == "-"
+
+
+def _marker_of(words: list[str]) -> str | None:
+    """The expression of a `-m EXPR`, `-mEXPR` or `-m=EXPR` group; None for anything else."""
+    if words[0] == "-m" and len(words) == 2:
+        return words[1]
+    if words[0].startswith("-m") and len(words) == 1:
+        return words[0][2:].removeprefix("=")
+    return None
+
+
+def apply_selection(argv: Sequence[str], selection: Sequence[str]) -> list[str]:
+    """`argv` with its test paths replaced by the node ids in `selection` (options kept)."""
+    argv = list(argv)
+    kept = argv[: _program_end(argv)]
+    for words in _options(argv):
+        if not _is_path(words):
+            kept += words
     return [*kept, *selection]
 
 
@@ -150,28 +172,13 @@ def exclude_marker(argv: Sequence[str], marker: str) -> list[str]:
     selfheal's plugin does this inside pytest instead, where it sees every -m.
     """
     argv = list(argv)
-    start = _program_end(argv)
-    kept = argv[:start]
+    kept = argv[: _program_end(argv)]
     given: str | None = None
-    i = start
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            kept += argv[i:]
-            break
-        if arg == "-m" and i + 1 < len(argv):
-            given, i = argv[i + 1], i + 2
-            continue
-        if arg.startswith("-m") and not arg.startswith("--"):
-            given, i = arg[2:].removeprefix("="), i + 1
-            continue
-        if arg.startswith("-") and arg != "-":
-            following = argv[i + 1] if i + 1 < len(argv) else None
-            if _takes_value(arg, following) and following is not None:
-                kept += [arg, following]
-                i += 2
-                continue
-        kept.append(arg)
-        i += 1
+    for words in _options(argv):
+        expression = _marker_of(words)
+        if expression is None:
+            kept += words
+        else:
+            given = expression
     expression = f"({given}) and not {marker}" if given and given.strip() else f"not {marker}"
     return before_double_dash(kept, ["-m", expression])
