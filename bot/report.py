@@ -17,7 +17,9 @@ SCHEMA_VERSION = 1
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use: `selfheal gate` needs none before its first step ends,
+    # and building them all at import delayed that step's start (tests/test_startup.py).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Category(str, Enum):
