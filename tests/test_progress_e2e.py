@@ -5,7 +5,12 @@ terminal gets a compact line per step."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import pty
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -180,3 +185,31 @@ def test_selfheal_gate_shows_its_steps_too(
     else:
         assert "  only: passed" in done.stderr
         assert "::" not in done.stdout
+
+
+def test_on_a_tty_the_latest_line_shows_in_place_and_is_wiped(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    ticks = "import time\nfor i in range(8):\n    print('tick', i, flush=True); time.sleep(0.15)\n"
+    config = {"gate": [{"name": "ticking", "kind": "command", "run": _script([], extra=ticks)}]}
+    repo = make_repo({".github/selfheal.yml": json.dumps(config)}, origin=False)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "GITHUB_ACTIONS": "", "COLUMNS": "60"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "gate", "--repo", str(repo)],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=env,
+    ) as child:
+        os.close(follower)
+        said = b""
+        with contextlib.suppress(OSError):  # EIO once the child's end of the pty closes
+            while chunk := os.read(leader, 4096):
+                said += chunk
+        assert child.wait(timeout=60) == 0
+    os.close(leader)
+    text = said.decode()
+    drawn = re.findall(r"\r\x1b\[K    ticking: (tick \d)", text)
+    assert len(drawn) >= 2, text
+    # Wiped before the step's line, which then stands on a line of its own.
+    assert re.search(r"\r\x1b\[K  \[ *[\d.]+ s\]   ticking: passed", text), text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import threading
 import time
@@ -33,15 +34,38 @@ def terminal_progress(
 
 
 class ConsoleSteps:
-    """On a terminal: a line when a gate starts, one when each step ends; no output flood."""
+    """On a terminal: a line when a gate starts, one when each step ends; no output flood.
+
+    Where stderr is a TTY, the latest line of output also shows in place (redrawn at most
+    `REDRAW_S` apart, cut to the width) and is wiped before any other line, so a long test
+    run is seen to move; piped, nothing but the lines above is written.
+    """
+
+    REDRAW_S = 0.1
 
     def __init__(self, started: float, err: TextIO | None = None) -> None:
         self.started, self.err = started, err
         self.lock = threading.Lock()
+        self.live = False  # a transient line is on the screen
+        self.drawn = 0.0
+        stream = _stderr(err)
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            stream = _stderr(self.err)
+            stream.write(text)
+            stream.flush()
+
+    def _wipe(self) -> None:
+        if self.live:
+            self._write("\r\x1b[K")
+            self.live = False
 
     def _say(self, line: str) -> None:
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            print(f"  {stamp(time.monotonic() - self.started)} {line}", file=_stderr(self.err))
+        with self.lock:
+            self._wipe()
+            self._write(f"  {stamp(time.monotonic() - self.started)} {line}\n")
 
     def gate_started(self, label: str, steps: Sequence[str]) -> None:
         self._say(f"{inert(label, 40)}: running {inert(', '.join(steps), 200)}")
@@ -50,10 +74,21 @@ class ConsoleSteps:
         return  # the gate's line named it
 
     def step_line(self, step: str, line: str) -> None:
-        return  # the report shows the output; a terminal gets the outcome
+        if not self.tty:
+            return  # the report shows the output; a log gets the outcome
+        now = time.monotonic()
+        with self.lock:
+            if now - self.drawn < self.REDRAW_S:
+                return
+            self.drawn = now
+            width = shutil.get_terminal_size().columns - 1
+            shown = "    " + inert(f"{inert(step, 40)}: {line}", max(width - 4, 16))
+            self._write(f"\r\x1b[K{shown}")
+            self.live = True
 
     def step_ended(self, end: StepEnd) -> None:
         self._say(f"  {inert(end.name, 80)}: {inert(step_outcome(end), 200)}")
 
     def gate_ended(self) -> None:
-        return
+        with self.lock:
+            self._wipe()
