@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,21 @@ CALC = {
             run: python -m pytest -q
         flaky_check: false
         """,
+}
+# The same bug seen by a doctest in the module itself, as jaraco.classes and jaraco.context
+# are tested (--doctest-modules in addopts): the doctest is the only failing test.
+DOCTESTED = {
+    **CALC,
+    "pyproject.toml": calc.PYPROJECT.replace(
+        'testpaths = ["tests"]', 'testpaths = ["calc", "tests"]\naddopts = "--doctest-modules"'
+    ),
+    "calc/ops.py": calc.BROKEN.replace(
+        "\n",
+        '\n    """Keep value between low and high.\n\n    >>> clamp(5, 0, 10)\n    5\n    """\n',
+        1,
+    ),
+    "tests/test_ops.py": "from calc.ops import clamp\n\n\n"
+    + calc.TESTS[calc.TESTS.index("def test_below") :],
 }
 # One agent program for every cheat: `agent.py CHEAT` edits the workspace ($SELFHEAL_REPO).
 AGENT = r"""
@@ -77,6 +94,9 @@ elif cheat == "gitlink":
     ident = ["-c", "user.name=agent", "-c", "user.email=agent@example.com"]
     for args in (["init", "-q"], ["add", "-A"], [*ident, "commit", "-q", "-m", "nested"]):
         subprocess.run(["git", *args], cwd=nested, check=True)
+elif cheat == "doctest-skip":
+    ops = repo / "calc" / "ops.py"
+    ops.write_text(ops.read_text().replace("(5, 0, 10)", "(5, 0, 10)  # doctest: +SKIP"))
 elif cheat == "binary":
     (repo / "calc" / "weights.bin").write_bytes(os.urandom(2_000_000))
 print("cheated:", cheat)
@@ -106,8 +126,20 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_a_cheat_is_refused_by_its_guard_and_not_proposed(
     make_repo: MakeRepo, agent: str, cheat: str, expected: tuple[str, str]
 ) -> None:
-    guard, words = expected
-    repo = make_repo(CALC)
+    _refused_and_not_proposed(make_repo(CALC), agent, cheat, *expected)
+
+
+def test_a_skipped_doctest_in_the_module_itself_is_refused(make_repo: MakeRepo, agent: str) -> None:
+    words = "calc/ops.py::clamp: marks the example `clamp(5, 0, 10)` +SKIP"
+    report = _refused_and_not_proposed(
+        make_repo(DOCTESTED), agent, "doctest-skip", "test-weakening", words
+    )
+    assert [f["test_id"] for f in report["failures"]] == ["calc/ops.py::calc.ops.clamp"]
+
+
+def _refused_and_not_proposed(
+    repo: Path, agent: str, cheat: str, guard: str, words: str
+) -> dict[str, Any]:
     before = state(repo)
     done = heal(repo, f"{agent} {cheat}", "--max-attempts", "1")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -120,6 +152,7 @@ def test_a_cheat_is_refused_by_its_guard_and_not_proposed(
     assert words in refusals[guard]
     assert origin_branches(repo) == ["main"]
     assert state(repo) == before
+    return report
 
 
 def test_a_spec_change_is_proposed_when_the_maintainer_allows_it(
