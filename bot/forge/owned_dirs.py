@@ -11,6 +11,10 @@ from pathlib import Path
 
 OWNER_FILE = "selfheal-owner"
 PREFIXES = ("selfheal-ws-", "selfheal-git-")
+# An adopted checkout's .git, moved into a private dir for the run (see bot.forge.adopt),
+# and the record of where it belongs: a dir holding them is never removed before it is back.
+PARKED_GIT = "parked-git"
+PARKED_RECORD = "selfheal-parked"
 
 
 def _start_time(pid: int) -> str:
@@ -45,6 +49,27 @@ def remove_tree(path: Path) -> None:
         return
     with contextlib.suppress(OSError):
         shutil.rmtree(path, onerror=retry)
+
+
+def unpark(home: Path) -> bool:
+    """Move a parked .git in `home` back into the checkout it came from; True when nothing
+    is parked there any more, False when it can't go back (the checkout has a .git again)."""
+    record = home / PARKED_RECORD
+    try:
+        top = Path(record.read_text(encoding="utf-8").split("\n", 1)[0])
+    except OSError:
+        return True  # nothing was parked
+    parked = home / PARKED_GIT
+    if os.path.lexists(parked):
+        if not top.is_absolute() or os.path.lexists(top / ".git"):
+            return False
+        try:
+            parked.rename(top / ".git")
+        except OSError:
+            return False
+    with contextlib.suppress(OSError):
+        record.unlink()
+    return True
 
 
 def make_owned_dir(prefix: str) -> Path:
@@ -85,7 +110,8 @@ def remove_stale(parent: Path | None = None) -> list[Path]:
             record = (path / OWNER_FILE).read_text(encoding="ascii", errors="replace")
         except OSError:
             continue  # no owner file yet (being made right now) or not readable: not ours
-        if not _owner_alive(record):
+        # A killed run's parked .git goes home first; while it can't, its dir stays.
+        if not _owner_alive(record) and unpark(path):
             remove_tree(path)
             removed.append(path)
     return removed

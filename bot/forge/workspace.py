@@ -10,12 +10,15 @@ write to it is `publish_branch`, one branch.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from bot.config import GitIdentity
 from bot.errors import BadInput, GitError, ProposalError
+from bot.forge import carried
+from bot.forge.adopt import adopt_index, give_back, park, refusal
 from bot.forge.git import (
     FULL_SHA,
     GitDir,
@@ -44,6 +47,10 @@ from bot.forge.push import push_commit
 from bot.report import FileChange
 
 CANDIDATE_REF = "refs/selfheal/candidate"
+# Ignored dirs of an adopted checkout that reset_to keeps: the report dir (its default place)
+# and the project's environments (a venv holds no fix of the project's own code the copy
+# mode would not also see: a gate using a venv outside the work tree reads it there).
+_REPORT_DIR = ".selfheal"
 _NO_REPOSITORY = "/nonexistent/selfheal-workspaces-have-no-repository"
 # Variables that would point a child's git somewhere else than the directory it runs in.
 _LOCATION_VARS = frozenset(
@@ -65,11 +72,26 @@ _LOCATION_VARS = frozenset(
 
 
 class Workspace:
-    """A checkout of base_sha in a temp dir, with its git dir in another (see the module doc)."""
+    """A checkout of base_sha in a temp dir, with its git dir in another (see the module doc).
 
-    def __init__(self, user: UserRepo, work_home: Path, git_home: Path, base_sha: str) -> None:
+    `mode` is "copy" (a new work tree) or "adopt" (a disposable Actions checkout is the work
+    tree, its .git moved away for the run: see bot.forge.adopt). `carried` names the
+    generated, git-ignored files taken from the user's checkout (see bot.forge.carried)."""
+
+    def __init__(
+        self,
+        user: UserRepo,
+        work_home: Path,
+        git_home: Path,
+        base_sha: str,
+        work_tree: Path | None = None,
+    ) -> None:
         self.repo = user.top
-        self.path = work_home / (user.top.name or "repo")
+        self.path = work_tree or work_home / (user.top.name or "repo")
+        self.mode = "adopt" if work_tree is not None else "copy"
+        self.adopt_refusal = ""
+        self.carried: tuple[str, ...] = ()
+        self.carried_skipped: tuple[str, ...] = ()
         self.base_sha = base_sha
         self.base_ref: str | None = None
         self.remote_url: str | None = None
@@ -79,6 +101,8 @@ class Workspace:
         self._git = GitDir(git_home / "git", self.path)
         self._checkpoint = ""
         self._closed = False
+        self._snapshot_of_generated = carried.Carried()
+        self._kept: tuple[str, ...] = ()  # ignored dirs an adopted checkout keeps
 
     def __enter__(self) -> Workspace:
         return self
@@ -137,8 +161,18 @@ class Workspace:
         self._snapshot()  # every current file in the index, so read-tree removes what is new
         run(self._git, "read-tree", "-u", "--reset", self._checkpoint)
         # Whatever is still untracked (a .gitignore the attempt changed, nested repos) goes too.
-        run(self._git, "clean", "-ffdq", "--", ".")
+        self._clean("-ffdq")
         remove_tree(self.path / ".git")  # git never lists a top-level .git, so clean keeps it
+        self._put_generated()
+
+    def _clean(self, flags: str) -> None:
+        kept = [arg for path in self._kept for arg in ("-e", carried.exclude_lines([path]))]
+        run(self._git, "clean", flags, *kept, "--", ".")
+
+    def _put_generated(self) -> None:
+        """The user's generated files as they were when the workspace opened."""
+        store = self._git_home / "carried"
+        carried.put(store, self.path, self._snapshot_of_generated)
 
     def total_diff(self) -> str:
         """Unified diff from base_sha to the work tree now: the whole fix so far."""
@@ -221,8 +255,11 @@ class Workspace:
             self._snapshot()
         run(self._git, "read-tree", "-u", "--reset", sha)
         # -x: ignored files and bytecode too; -ff: nested repositories too.
-        run(self._git, "clean", "-ffdxq", "--", ".")
+        self._clean("-ffdxq")
         remove_tree(self.path / ".git")
+        # Only the user's generated files come back, as the user has them: whatever the
+        # agent wrote into them (or any other ignored file) is gone.
+        self._put_generated()
         run(self._git, "update-ref", "--no-deref", "HEAD", sha)
 
     def publish_branch(self, sha: str, branch: str) -> str | None:
@@ -279,32 +316,58 @@ class Workspace:
             return
         self._closed = True
         forget_work_tree(self.path)
-        remove_tree(self._work_home)
+        if self.mode == "adopt":
+            # The checkout as it was (the base, its generated files), then its .git back.
+            with contextlib.suppress(GitError, OSError):
+                self._rollback_to_base()
+            if not give_back(self._git_home):
+                return  # its .git could not go back: the dir holding it must stay
+        else:
+            remove_tree(self._work_home)
         remove_tree(self._git_home)
+
+    def _rollback_to_base(self) -> None:
+        """Make the work tree the base again: tracked files and the generated ones."""
+        self._checkpoint = self.base_sha
+        self.rollback()
 
 
 def open_workspace(repo: Path, base: str | None = None) -> Workspace:
     """Check the repo is committed and clean, then check its HEAD (or commit `base`, which
-    must be in the repo: see `ensure_commit`) out into a new workspace."""
+    must be in the repo: see `ensure_commit`) out into a new workspace, or, on GitHub
+    Actions, adopt the disposable checkout itself (see bot.forge.adopt)."""
     remove_stale()
     user, base_sha = read_user_repo(repo, base)
     base_ref = current_branch(user)
     origin = remote_url(user.top)
-    work_home = make_owned_dir("selfheal-ws-")
-    workspace = Workspace(user, work_home, make_owned_dir("selfheal-git-"), base_sha)
+    head = run(user.where, "rev-parse", "HEAD").strip()
+    ignored = carried.ignored_entries(user.where)
+    git_home = make_owned_dir("selfheal-git-")
     try:
-        for made in (work_home, workspace._git_home):
-            if made.is_relative_to(user.top) or made.is_relative_to(user.common_dir):
-                raise BadInput(f"the temp dir {made} is inside {user.top}; point TMPDIR elsewhere")
+        _outside(git_home, user)
+        why_not = refusal(user, base_sha, head, os.environ)
+        if not why_not:
+            try:
+                parked = park(user, git_home, base_sha)
+            except OSError:
+                why_not = "its .git could not be moved into the temp dir"
+        if why_not:
+            work_home = make_owned_dir("selfheal-ws-")
+    except BaseException:
+        remove_tree(git_home)
+        raise
+    if why_not:
+        workspace = Workspace(user, work_home, git_home, base_sha)
+    else:
+        workspace = Workspace(parked, user.top.parent, git_home, base_sha, work_tree=user.top)
+    workspace.adopt_refusal = why_not
+    try:
         workspace.base_ref, workspace.remote_url = base_ref, origin
-        init_private(workspace._git_home, user)
-        workspace.path.mkdir()
-        # A `git` run in the work tree, even without child_env's ceiling, stops here: an
-        # invalid gitfile ends the search for a repository, so it never reaches one that
-        # encloses the temp dir. Read-only, so removing it takes a deliberate chmod first.
-        (work_home / ".git").write_text(f"gitdir: {_NO_REPOSITORY}\n", encoding="utf-8")
-        work_home.chmod(0o555)
-        run(workspace._git, "read-tree", "-u", "--reset", base_sha)
+        if workspace.mode == "adopt":
+            _adopt(workspace, ignored)
+        else:
+            _outside(work_home, user)
+            _check_out(workspace, user, ignored)
         run(workspace._git, "update-ref", "--no-deref", "HEAD", base_sha)
         register_work_tree(workspace._git)
         workspace.checkpoint()
@@ -312,3 +375,56 @@ def open_workspace(repo: Path, base: str | None = None) -> Workspace:
         workspace.close()
         raise
     return workspace
+
+
+def _outside(made: Path, user: UserRepo) -> None:
+    if made.is_relative_to(user.top) or made.is_relative_to(user.common_dir):
+        raise BadInput(f"the temp dir {made} is inside {user.top}; point TMPDIR elsewhere")
+
+
+def _adopt(ws: Workspace, ignored: list[str]) -> None:
+    """The checkout, its .git parked, is the work tree: take its generated files, keep its
+    environments and report dir, and start the private git dir from its own index."""
+    parked, top = ws._user, ws.path
+    _take_generated(ws, top, carried.generated_candidates(top, ignored))
+    venvs = [
+        e.rstrip("/") for e in ignored if e.endswith("/") and (top / e / "pyvenv.cfg").is_file()
+    ]
+    ws._kept = (_REPORT_DIR, *venvs)
+    git_dir = init_private(ws._git_home, parked)
+    adopt_index(parked, git_dir)
+    # The user's own exclude rules too: what they ignore is not part of a fix here either.
+    user_exclude = parked.git_dir / "info" / "exclude"
+    own = user_exclude.read_text("utf-8", "surrogateescape") if user_exclude.is_file() else ""
+    _write_exclude(ws, own)
+
+
+def _check_out(ws: Workspace, user: UserRepo, ignored: list[str]) -> None:
+    init_private(ws._git_home, user)
+    ws.path.mkdir()
+    # A `git` run in the work tree, even without child_env's ceiling, stops here: an
+    # invalid gitfile ends the search for a repository, so it never reaches one that
+    # encloses the temp dir. Read-only, so removing it takes a deliberate chmod first.
+    (ws._work_home / ".git").write_text(f"gitdir: {_NO_REPOSITORY}\n", encoding="utf-8")
+    ws._work_home.chmod(0o555)
+    run(ws._git, "read-tree", "-u", "--reset", ws.base_sha)
+    # What the base tracks stays the base's; only paths it lacks are carried.
+    candidates = carried.generated_candidates(user.top, ignored)
+    _take_generated(ws, user.top, [c for c in candidates if not os.path.lexists(ws.path / c)])
+    _write_exclude(ws, "")
+    ws._put_generated()
+
+
+def _take_generated(ws: Workspace, top: Path, candidates: list[str]) -> None:
+    snapshot = carried.take(top, candidates, ws._git_home / "carried")
+    ws._snapshot_of_generated = snapshot
+    ws.carried, ws.carried_skipped = snapshot.paths, snapshot.skipped
+
+
+def _write_exclude(ws: Workspace, own: str) -> None:
+    """The generated files are never staged, whatever the agent does to .gitignore."""
+    info = ws._git.path / "info"
+    info.mkdir(exist_ok=True)
+    (info / "exclude").write_text(
+        own + carried.exclude_lines(ws.carried), "utf-8", "surrogateescape"
+    )
