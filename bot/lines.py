@@ -48,17 +48,21 @@ class LineSink:
         self.lock = threading.Lock()
         self.closed = False
 
-    def emit(self, raw: bytes, *, cut: bool = False) -> None:
-        text = redact(decode(raw), self.secrets)
+    def emit(self, raw: Sequence[bytes], *, cut: bool = False) -> None:
+        """Whole lines (without newlines) of one stream, decoded and redacted in one go."""
+        if not raw:
+            return
+        text = redact(decode(b"\n".join(raw)), self.secrets)
         if cut:
             text = text[: max(len(text) - self.longest, 0)] + _CUT
         with self.lock:
-            if self.closed:
-                return
-            try:
-                self.on_line(text)
-            except Exception:  # noqa: BLE001
-                self.closed = True  # whatever the view's fault, the step runs on
+            for line in text.split("\n"):
+                if self.closed:
+                    return
+                try:
+                    self.on_line(line.removesuffix("\r"))
+                except Exception:  # noqa: BLE001
+                    self.closed = True  # whatever the view's fault, the step runs on
 
     def close(self) -> None:
         with self.lock:
@@ -75,24 +79,28 @@ class StreamLines:
 
     def write(self, chunk: bytes) -> None:
         *whole, self.partial = (self.partial + chunk).split(b"\n")
-        for line in whole:
-            if self.skipping:
-                self.skipping = False  # the cut line's end
-                continue
-            self._emit(line)
+        if whole and self.skipping:
+            self.skipping = False  # the end of the line that was cut
+            whole = whole[1:]
+        self._emit(whole)
         if len(self.partial) > MAX_LINE_BYTES:
             if not self.skipping:
-                self.sink.emit(self.partial[:MAX_LINE_BYTES], cut=True)
+                self.sink.emit([self.partial[:MAX_LINE_BYTES]], cut=True)
             self.partial, self.skipping = b"", True
 
-    def _emit(self, line: bytes) -> None:
-        if len(line) > MAX_LINE_BYTES:
-            self.sink.emit(line[:MAX_LINE_BYTES], cut=True)
-        else:
-            self.sink.emit(line.removesuffix(b"\r"))
+    def _emit(self, lines: list[bytes]) -> None:
+        batch: list[bytes] = []
+        for line in lines:
+            if len(line) > MAX_LINE_BYTES:
+                self.sink.emit(batch)
+                self.sink.emit([line[:MAX_LINE_BYTES]], cut=True)
+                batch = []
+            else:
+                batch.append(line)
+        self.sink.emit(batch)
 
     def close(self) -> None:
         """The stream ended: a last line without a newline is a line too."""
         if self.partial and not self.skipping:
-            self._emit(self.partial)
+            self._emit([self.partial])
         self.partial = b""

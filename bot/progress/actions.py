@@ -56,9 +56,10 @@ class ActionsSteps:
             log = self.logs.get(step)
             if log is None or log.end is not None:
                 return
-            shown = log.take(defuse(line))
-            if shown is None:
+            taken = log.take(line)  # defused only if shown: most of a flood is never shown
+            if taken is None:
                 return
+            shown = defuse(taken)
             if step == self.live:
                 self._write([shown])
             else:
@@ -118,7 +119,7 @@ class ActionsSteps:
         log.pending.clear()
 
     def _close(self, name: str, log: StepLog) -> None:
-        self._write(log.closing())
+        self._write([defuse(line) for line in log.closing()])
         self._write([f"::{self.token}::", "::endgroup::"], trusted=True)
         if log.opened_live and log.end is not None:
             # The outcome shows with the group folded, as a finished group's title shows it.
