@@ -51,9 +51,13 @@ class Files:
         self._before = before
         self.limit = limit
         self._after: dict[str, Read] = {}
+        self._before_read: dict[str, bytes | None] = {}
 
     def before(self, path: str) -> bytes | None:
-        return self._before(path)
+        # Several guards read the same base file (test code, doctests); each read is a git call.
+        if path not in self._before_read:
+            self._before_read[path] = self._before(path)
+        return self._before_read[path]
 
     def after(self, path: str) -> Read:
         if path not in self._after:

@@ -123,29 +123,28 @@ def _doctest_globs(files: Files) -> list[str]:
     return globs
 
 
-def _doctests(path: str, data: bytes | None, globs: list[str]) -> Doctests | None:
-    """The doctests pytest collects from `path` holding `data` (None: it collects none there)."""
-    if data is None or b">>>" not in data:  # no prompt, no example: nothing to parse
+def _doctests(path: str, data: bytes | None) -> Doctests | None:
+    """The doctests of `path` holding `data` (None: absent, or no prompt so no example)."""
+    if data is None or b">>>" not in data:
         return None
-    if is_doctest_module(path):
-        return module_doctests(data)
-    return text_doctests(data) if is_doctest_text(path, globs) else None
+    return module_doctests(data) if is_doctest_module(path) else text_doctests(data)
 
 
 def _review_doctests(
     change: ChangedFile, files: Files, mode: Mode, review: SuiteReview, globs: list[str]
 ) -> None:
     path, old = change.path, change.old_path or change.path
-    after = None if change.status == "deleted" else files.after(path)
-    if change.binary or (after is not None and after.data is None):
-        return  # not a regular text file, or too big: the content guard says so
+    collected = [is_doctest_module(p) or is_doctest_text(p, globs) for p in (old, path)]
+    after = None if change.status == "deleted" or not collected[1] else files.after(path)
+    if not any(collected) or change.binary or (after is not None and after.data is None):
+        return  # no doctests either side; or not a regular text file, which content names
     try:
-        before = _doctests(old, files.before(old), globs)
+        before = _doctests(old, files.before(old)) if collected[0] else None
     except DocUnreadable:
         review.listed.append(f"{path}: doctests not compared, its base version cannot be read")
         return
     try:
-        now = _doctests(path, after.data if after is not None else None, globs)
+        now = _doctests(path, after.data if after is not None else None)
     except DocUnreadable as exc:
         if not (isinstance(exc, DocUnparsed) and (is_test_code(path) or before is None)):
             review.unreadable.append((path, f"{path}: its doctests cannot be checked ({exc})"))
