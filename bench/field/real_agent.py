@@ -12,7 +12,7 @@ import shlex
 import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,8 @@ def mutate_project(
     agent: str,
     per_operator: int,
     only: tuple[str, ...] = (),
+    earlier: Sequence[AgentHeal] = (),
+    progress: Callable[[list[AgentHeal]], None] | None = None,
 ) -> list[AgentHeal]:
     """The project's red builds (the oracle run's, less formatting), each healed once."""
     if not trial.mutable(verdict):
@@ -102,9 +104,11 @@ def mutate_project(
         site = corpus.setup(project)
         operators = trial.operators_for(site, verdict, only)
         kept = tuple(op for op in operators if op not in SKIPPED_OPERATORS)
-        found = trial.find_red_builds(site, kept, per_operator)
+        found = trial.find_red_builds(site, kept, per_operator, verdict.own_s)
         with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-{agent}-") as tmp:
-            return [_heal(site, m, Path(tmp), n, agent) for n, m in enumerate(found)]
+            return trial.each_red_build(
+                found, earlier, lambda m, n: _heal(site, m, Path(tmp), n, agent), progress
+            )
 
 
 def _heal(site: corpus.Site, mutation: Any, scratch: Path, n: int, agent: str) -> AgentHeal:

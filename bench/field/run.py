@@ -19,12 +19,10 @@ and cost per heal (written to RESULTS-<agent>.md). Without the agent's key: one 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 import mutations
 import real_agent
+import store
 import trial
 
 HERE = Path(__file__).resolve().parent
@@ -125,52 +124,56 @@ def table(
     return "\n".join(lines) + "\n"
 
 
-def _stored(name: str, agent: str | None = None) -> Path:
-    results = corpus.cache_dir() / "results"
-    return (results / f"agent-{agent}" if agent else results) / f"{name}.json"
-
-
-def _manifest(project: corpus.Project) -> str:
-    """What a stored result was measured on: a changed release, deps or command measures again."""
-    return f"{project.sha256} {sorted(project.deps)} {project.own} {sorted(project.mutate)}"
-
-
-def _save(
-    project: corpus.Project, verdict: trial.Verdict, reds: list[trial.RedBuild] | None
-) -> None:
-    path = _stored(project.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(path.read_text()) if path.is_file() else {}
-    data = {"manifest": _manifest(project), "verdict": asdict(verdict), "reds": old.get("reds")}
-    if reds is not None:
-        data["reds"] = [asdict(r) for r in reds]
-    path.write_text(json.dumps(data, indent=1))
-
-
-def _load(project: corpus.Project) -> tuple[trial.Verdict, list[trial.RedBuild] | None] | None:
-    path = _stored(project.name)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    if data.get("manifest") != _manifest(project):
-        return None  # not stored, or measured on another set-up of the project
-    reds = data.get("reds")
-    return trial.Verdict(**data["verdict"]), (
-        None if reds is None else [trial.RedBuild(**r) for r in reds]
+def _red_builds(
+    project: corpus.Project, verdict: trial.Verdict, args: argparse.Namespace, resume: bool
+) -> list[trial.RedBuild]:
+    """The project's red builds healed by the three command agents, stored as they finish."""
+    saved = not args.operator
+    earlier = (
+        [trial.RedBuild(**r) for r in store.read(project).get("partial", [])] if resume else []
     )
+    t0 = time.monotonic()
+    done = trial.mutate_project(
+        project,
+        verdict,
+        args.per_operator,
+        tuple(args.operator),
+        earlier,
+        (lambda partial: store.write(project, partial=partial)) if saved else None,
+    )
+    if saved:
+        store.write(project, reds=done, partial=None)
+    ok = sum(all(r.correct.values()) for r in done)
+    spent = time.monotonic() - t0
+    print(f"{project.name}: red builds={len(done)} correct={ok} ({spent:.0f}s)", flush=True)
+    return done
 
 
-def _save_heals(project: corpus.Project, agent: str, heals: list[real_agent.AgentHeal]) -> None:
-    path = _stored(project.name, agent)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"manifest": _manifest(project), "heals": [asdict(h) for h in heals]}
-    path.write_text(json.dumps(data, indent=1))
-
-
-def _load_heals(project: corpus.Project, agent: str) -> list[real_agent.AgentHeal] | None:
-    path = _stored(project.name, agent)
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    if data.get("manifest") != _manifest(project):
-        return None
-    return [real_agent.AgentHeal(**h) for h in data["heals"]]
+def _agent_heals(
+    project: corpus.Project, verdict: trial.Verdict, args: argparse.Namespace, resume: bool
+) -> list[real_agent.AgentHeal]:
+    """The project's red builds healed once each by the real agent, stored as they finish."""
+    agent, saved = args.agent, not args.operator
+    stored = store.read(project, agent) if resume else {}
+    if stored.get("heals") is not None:
+        return [real_agent.AgentHeal(**h) for h in stored["heals"]]
+    earlier = [real_agent.AgentHeal(**h) for h in stored.get("partial", [])]
+    t0 = time.monotonic()
+    done = real_agent.mutate_project(
+        project,
+        verdict,
+        agent,
+        args.per_operator,
+        tuple(args.operator),
+        earlier,
+        (lambda partial: store.write(project, agent, partial=partial)) if saved else None,
+    )
+    if saved:
+        store.write(project, agent, heals=done, partial=None)
+    won = sum(h.status == "healed" for h in done)
+    spent = time.monotonic() - t0
+    print(f"{project.name}: {agent} healed {won}/{len(done)} ({spent:.0f}s)", flush=True)
+    return done
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -217,17 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     names = args.project or (list(QUICK) if args.quick else list(projects))
     reuse = args.resume or args.table
     # A run of some operators only is not a project's result: it is shown, never stored.
-    store = not args.operator
+    whole = not args.operator
     started = time.monotonic()
     verdicts: dict[str, trial.Verdict] = {}
     reds: dict[str, list[trial.RedBuild]] = {}
     heals: dict[str, list[real_agent.AgentHeal]] = {}
     # Every project's zero-config verdict first: it is cheap, and it decides the mutations.
     for name in names:
-        stored = _load(projects[name]) if reuse else None
-        if stored is not None:
-            verdicts[name] = stored[0]
-            reds.update({name: stored[1]} if stored[1] is not None else {})
+        stored = store.read(projects[name]) if reuse else {}
+        if "verdict" in stored:
+            verdicts[name] = trial.Verdict(**stored["verdict"])
+            if stored.get("reds") is not None:
+                reds[name] = [trial.RedBuild(**r) for r in stored["reds"]]
             continue
         if args.table:
             continue
@@ -235,38 +239,21 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[name] = trial.zero_config_project(projects[name])
         except Exception as exc:  # noqa: BLE001  (a project that cannot be set up is a row)
             verdicts[name] = trial.Verdict(note=f"set-up failed: {exc}")
-        _save(projects[name], verdicts[name], None)
+        store.write(projects[name], verdict=verdicts[name], reds=None, partial=None)
         print(f"{name}: zero-config agree={verdicts[name].agree}", flush=True)
     # Quickest suites first: a run cut short has measured the most red builds.
     names = [n for n in names if n in verdicts]
     order = sorted(names, key=lambda n: verdicts[n].own_s)
-    for name in [] if args.no_mutations else order:
-        project = projects[name]
+    for name in [] if args.no_mutations or args.table else order:
         if args.agent:
-            kept = _load_heals(project, args.agent) if reuse and store else None
-            if kept is None and not args.table:
-                t0 = time.monotonic()
-                kept = real_agent.mutate_project(
-                    project, verdicts[name], args.agent, args.per_operator, tuple(args.operator)
-                )
-                if store:
-                    _save_heals(project, args.agent, kept)
-                won = sum(h.status == "healed" for h in kept)
-                spent = time.monotonic() - t0
-                print(f"{name}: {args.agent} healed {won}/{len(kept)} ({spent:.0f}s)", flush=True)
-            heals.update({name: kept} if kept is not None else {})
-            continue  # the command agents' red builds are only shown as stored
-        if (name in reds and store) or args.table:
-            continue
-        t0 = time.monotonic()
-        reds[name] = trial.mutate_project(
-            project, verdicts[name], args.per_operator, tuple(args.operator)
-        )
-        if store:
-            _save(project, verdicts[name], reds[name])
-        ok = sum(all(r.correct.values()) for r in reds[name])
-        spent = time.monotonic() - t0
-        print(f"{name}: red builds={len(reds[name])} correct={ok} ({spent:.0f}s)", flush=True)
+            heals[name] = _agent_heals(projects[name], verdicts[name], args, reuse and whole)
+        elif not (name in reds and whole):
+            reds[name] = _red_builds(projects[name], verdicts[name], args, reuse and whole)
+    if args.table and args.agent:
+        for name in names:
+            kept = store.read(projects[name], args.agent).get("heals")
+            if kept is not None:
+                heals[name] = [real_agent.AgentHeal(**h) for h in kept]
     every = [r for name in names for r in reds.get(name, [])]
     text = table(verdicts, every, projects, time.monotonic() - started)
     if args.agent:

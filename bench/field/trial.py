@@ -12,10 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import corpus
 import mutations
@@ -161,32 +161,43 @@ def zero_config(site: corpus.Site, scratch: Path) -> Verdict:
 
 
 RED_CHECK_TIMEOUT = 120.0
+# A suite that takes 157 s at its release (pyparsing, on a loaded machine) is not hanging at
+# 120 s: a mutation hangs when its check runs this many times longer than the release's.
+HANG_FACTOR = 3.0
 
 
-def _red(site: corpus.Site, operator: str) -> bool:
+def _red(site: corpus.Site, operator: str, limit: float) -> bool:
     """The project's own command fails on the mutation (and ends: a hang is not used)."""
     if operator in mutations.RUFF_OPERATORS:
         return not own_lint(site, operator)[0]
     argv = shlex.split(site.project.own)
-    code, _ = _sh(argv, site.repo, corpus.own_env(site), timeout=RED_CHECK_TIMEOUT)
+    code, _ = _sh(argv, site.repo, corpus.own_env(site), timeout=limit)
     return code not in (0, 124)
 
 
-def find_red_builds(site: corpus.Site, operators: tuple[str, ...], per_operator: int) -> list[Any]:
-    """Mutations the project's own command turns red, `per_operator` of each at most."""
+def find_red_builds(
+    site: corpus.Site, operators: tuple[str, ...], per_operator: int, own_s: float = 0.0
+) -> list[Any]:
+    """Mutations the project's own command turns red, `per_operator` of each at most.
+
+    `own_s`: how long the release's own tests took, so a slow suite is not taken for a hang.
+    """
     found = []
+    limit = max(RED_CHECK_TIMEOUT, HANG_FACTOR * own_s)
     rng = random.Random(f"{site.project.name}-{site.project.version}")
-    for operator in operators:
+    # Every operator's pool is shuffled in the same order, chosen or not, so a run of some
+    # operators picks the very red builds a run of all of them does.
+    for operator in mutations.OPERATORS:
         pool = []
         for rel in site.project.mutate:
             source = (site.repo / rel).read_text(encoding="utf-8")
             pool += list(mutations.candidates(operator, rel, source))
         rng.shuffle(pool)
         kept = 0
-        for mutation in pool[:TRIES_PER_OPERATOR]:
+        for mutation in pool[:TRIES_PER_OPERATOR] if operator in operators else []:
             (site.repo / mutation.path).write_text(mutation.after, encoding="utf-8")
             try:
-                red = _red(site, operator)
+                red = _red(site, operator, limit)
             finally:
                 (site.repo / mutation.path).write_text(mutation.before, encoding="utf-8")
             if red:
@@ -273,13 +284,57 @@ def mutable(verdict: Verdict) -> bool:
 
 
 def mutate_project(
-    project: corpus.Project, verdict: Verdict, per_operator: int, only: tuple[str, ...] = ()
+    project: corpus.Project,
+    verdict: Verdict,
+    per_operator: int,
+    only: tuple[str, ...] = (),
+    earlier: Sequence[RedBuild] = (),
+    progress: Callable[[list[RedBuild]], None] | None = None,
 ) -> list[RedBuild]:
-    """Red builds of a project whose release the gate and its own commands agree is green."""
+    """Red builds of a project whose release the gate and its own commands agree is green.
+
+    `earlier`: red builds a run cut short finished, kept as they are; `progress` gets the list
+    after each red build, so the next cut loses at most one.
+    """
     if not mutable(verdict):
         return []
     with corpus.holding(project):
-        return _mutate(corpus.setup(project), verdict, per_operator, only)
+        site = corpus.setup(project)
+        operators = tuple(operators_for(site, verdict, only))
+        found = find_red_builds(site, operators, per_operator, verdict.own_s)
+        with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
+            return each_red_build(
+                found,
+                earlier,
+                lambda m, n: heal_red_build(site, m, Path(tmp), n),
+                progress,
+            )
+
+
+T = TypeVar("T", bound="Measured")
+
+
+class Measured(Protocol):
+    operator: str
+    path: str
+    what: str
+
+
+def each_red_build(
+    found: Sequence[Any],
+    earlier: Sequence[T],
+    measure: Callable[[Any, int], T],
+    progress: Callable[[list[T]], None] | None,
+) -> list[T]:
+    """`measure` on each red build `earlier` has no result for, in order."""
+    done = {(r.operator, r.path, r.what): r for r in earlier}
+    results: list[T] = []
+    for n, mutation in enumerate(found):
+        prior = done.get((mutation.operator, mutation.path, mutation.what))
+        results.append(prior if prior is not None else measure(mutation, n))
+        if progress is not None and prior is None:
+            progress(results)
+    return results
 
 
 def operators_for(site: corpus.Site, verdict: Verdict, only: tuple[str, ...] = ()) -> list[str]:
@@ -290,13 +345,3 @@ def operators_for(site: corpus.Site, verdict: Verdict, only: tuple[str, ...] = (
     operators += ["lint-error"] if "ruff" in runs else []
     operators += ["formatting"] if "ruff format" in runs else []
     return [op for op in operators if not only or op in only]
-
-
-def _mutate(
-    site: corpus.Site, verdict: Verdict, per_operator: int, only: tuple[str, ...]
-) -> list[RedBuild]:
-    operators = tuple(operators_for(site, verdict, only))
-    with tempfile.TemporaryDirectory(prefix=f"field-{site.project.name}-") as tmp:
-        scratch = Path(tmp)
-        found = find_red_builds(site, operators, per_operator)
-        return [heal_red_build(site, m, scratch, n) for n, m in enumerate(found)]
