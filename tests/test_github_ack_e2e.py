@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.acknowledge import StageComment
 from bot.forge.github import GitHub
+from bot.github.acknowledge import StageComment
 from bot.render.comment import MARKER
 from tests.cli import scripted
 from tests.conftest import MakeRepo

@@ -273,7 +273,7 @@ def test_refuses_a_pr_from_a_fork(site: Site) -> None:
         REPOSITORY, head="patch-1", base="main", head_sha=site.head, head_repo="evil/octo-repo"
     )
     event = payload("issue-comment-created-pr", **{"issue.number": number})
-    _refused(site, "issue_comment", event, "from the fork evil/octo-repo")
+    _refused(site, "issue_comment", event, "from the fork 'evil/octo-repo'")
 
 
 def test_refuses_its_own_branch(site: Site) -> None:
@@ -286,7 +286,7 @@ def test_refuses_a_closed_issue(site: Site) -> None:
     number = site.fake.add_issue(REPOSITORY, title="done", labels=["selfheal"], state="closed")
     # the payload still says open (it was labelled before it was closed): the API decides
     event = payload("issues-labeled", **{"issue.number": number})
-    _refused(site, "issues", event, "is closed")
+    _refused(site, "issues", event, "is 'closed', not open")
 
 
 def test_refuses_the_kill_switch_label(site: Site) -> None:

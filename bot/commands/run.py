@@ -16,27 +16,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.acknowledge import acknowledged
-from bot.actions import Runner, usage_outputs
 from bot.agent.select import make_agent
 from bot.artifacts import report_dir_for, write_artifacts
-from bot.bundle import BundleMeta, read_bundle, write_meta
 from bot.commands.common import check_gate_programs, config_from_args, repo_root
 from bot.commands.loop import check_agent_program, execute, require_agent
 from bot.config import Config
 from bot.errors import BadInput, SelfhealError
-from bot.events import Decision, decide
 from bot.fix.loop import Job
 from bot.forge import git
 from bot.forge.github import DEFAULT_API_URL, GitHub
+from bot.github.acknowledge import acknowledged
+from bot.github.actions import Runner, usage_outputs
+from bot.github.bundle import BundleMeta, read_bundle, write_meta
+from bot.github.events import Decision, decide
+from bot.github.trigger import Refused, Target, resolve
 from bot.render.markdown import render_markdown
 from bot.render.text import md_text
 from bot.report import Report, load_report
 from bot.secrets import environment, secret
-from bot.trigger import Refused, Target, resolve
 
 if TYPE_CHECKING:
-    from bot.publish import Push
+    from bot.github.publish import Push
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's cap on webhook payloads
 
@@ -207,7 +207,7 @@ def _run_url() -> str | None:
 def _push(config: Config, repository: str, token: str) -> Push:
     """The URL selfheal pushes to: its own setting, else the server's URL for the repository;
     the token goes only to the server's host."""
-    from bot.publish import Push
+    from bot.github.publish import Push
 
     server = os.environ.get("GITHUB_SERVER_URL", "") or "https://github.com"
     url = config.push_url or f"{server.rstrip('/')}/{repository}.git"
@@ -215,7 +215,7 @@ def _push(config: Config, repository: str, token: str) -> Push:
 
 
 def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
-    from bot.publish import publish
+    from bot.github.publish import publish
 
     meta, report, patch = read_bundle(ctx.bundle)
     claims = (meta.job, meta.sha, meta.into, meta.issue)

@@ -7,18 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.actions import Runner
 from bot.config import Config
 from bot.errors import ProposalError
 from bot.fix import proposal
 from bot.fix.proposal import commit_message
 from bot.forge import git
 from bot.forge.github import ForgeError, GitHub, Pull
+from bot.github.actions import Runner
+from bot.github.trigger import Target
 from bot.render.comment import find_sticky, render_comment
 from bot.render.markdown import render_markdown
 from bot.render.pull_request import failure_annotations, pull_body, pull_title
 from bot.report import Proposal, Report, Status, StopReason
-from bot.trigger import Target
 
 CHECK_NAME = "selfheal"
 _CONCLUSION = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundle import MAX_PATCH_BYTES, BundleMeta, read_bundle, write_meta
 from bot.errors import BadInput
+from bot.github.bundle import MAX_PATCH_BYTES, BundleMeta, read_bundle, write_meta
 from tests.render.reports import healed
 
 SHA = "a" * 40

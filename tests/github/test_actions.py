@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot.actions import SUMMARY_LIMIT, Runner
+from bot.github.actions import SUMMARY_LIMIT, Runner
 from tests.github_env import read_outputs
 
 

@@ -10,12 +10,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.config import Config
-from bot.events import KILL_SWITCH_LABEL, Decision
 from bot.fix.ci_log import JobLog, ci_log_excerpt
 from bot.fix.context import CHARS_PER_TOKEN
 from bot.fix.proposal import branch_name
 from bot.forge.github import Comment, ForgeError, GitHub, IssueItem
-from bot.guard.access import WRITE_ROLES, fork_refusal, permission_refusal, run_cap_refusal
+from bot.github.access import (
+    WRITE_ROLES,
+    fork_refusal,
+    own_branch_refusal,
+    permission_refusal,
+    run_cap_refusal,
+    thread_refusal,
+)
+from bot.github.events import Decision
 from bot.render.comment import MARKER, find_sticky, runs_so_far
 from bot.report import Issue
 
@@ -63,12 +70,11 @@ class _Roles:
 
 
 def _check_thread(item: IssueItem, kind: str) -> None:
-    if item.state != "open":
-        raise Refused(f"{kind} #{item.number} is {item.state}, not open")
-    if item.locked:
-        raise Refused(f"{kind} #{item.number} is locked")
-    if KILL_SWITCH_LABEL in item.labels:
-        raise Refused(f"{kind} #{item.number} has the {KILL_SWITCH_LABEL} label")
+    refusal = thread_refusal(
+        kind, item.number, state=item.state, locked=item.locked, labels=item.labels
+    )
+    if refusal:
+        raise Refused(refusal)
 
 
 def _trusted_comments(
@@ -148,10 +154,10 @@ def _implement(github: GitHub, decision: Decision, roles: _Roles, checkout_sha: 
 def _pull_request(github: GitHub, number: int, config: Config) -> _Where:
     """/selfheal on a pull request: its head, if it lives in this repository."""
     pull = github.pull(number)
-    if refusal := fork_refusal(pull.head_repo, github.repository, pull.number):
+    if refusal := fork_refusal(pull.head_repo, github.repository, f"pull request #{number}"):
         raise Refused(refusal)
-    if pull.head_ref.startswith(config.branch_prefix):
-        raise Refused(f"{pull.head_ref} is selfheal's own branch (no loops)")
+    if refusal := own_branch_refusal(pull.head_ref, config.branch_prefix):
+        raise Refused(refusal)
     _check_thread(github.issue(pull.number), "pull request")
     return _Where(pull.head_sha, pull.head_ref, pull.number)
 

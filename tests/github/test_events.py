@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from bot.comment_command import command_args
 from bot.errors import BadInput
-from bot.events import KILL_SWITCH_LABEL, Decision, decide
-from bot.refs import branch_name_problem
+from bot.github.access import KILL_SWITCH_LABEL
+from bot.github.comment_command import command_args
+from bot.github.events import Decision, decide
+from bot.github.refs import branch_name_problem
 
-EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "fixtures" / "events"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 

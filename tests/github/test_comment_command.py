@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.comment_command import MAX_COMMAND_ARGS, command_args
+from bot.github.comment_command import MAX_COMMAND_ARGS, command_args
 
 
 def test_command_args_lose_hidden_text_and_control_characters() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.refs import branch_name_problem
+from bot.github.refs import branch_name_problem
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.config import Config
-from bot.events import Decision
 from bot.forge.github import ForgeError, GitHub
+from bot.github.events import Decision
+from bot.github.trigger import Target
 from bot.render.comment import render_working
-from bot.trigger import Target
 
 
 @dataclass(frozen=True)
