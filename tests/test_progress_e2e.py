@@ -213,3 +213,15 @@ def test_on_a_tty_the_latest_line_shows_in_place_and_is_wiped(
     assert len(drawn) >= 2, text
     # Wiped before the step's line, which then stands on a line of its own.
     assert re.search(r"\r\x1b\[K  \[ *[\d.]+ s\]   ticking: passed", text), text
+
+
+def test_with_json_stdout_is_only_the_report_and_the_groups_go_to_stderr(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    config = {"gate": [{"name": "only", "kind": "command", "run": _script(["only says"])}]}
+    repo = make_repo({".github/selfheal.yml": json.dumps(config)}, origin=False)
+    done = selfheal("gate", "--repo", str(repo), "--json", env=_on_actions(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "green"
+    ((title, lines),) = groups(done.stderr)
+    assert title.startswith("only [gate]") and "only says" in lines

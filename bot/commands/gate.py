@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def gate(args: argparse.Namespace) -> int:
     started, clock = now(), time.monotonic()
     # Bytecode in the user's own cache, outside the checkout and warm from run to run.
     env = bytecode_env(scrubbed_env(allow=config.env_allow), user_cache_dir() / "gate", repo)
-    with loop_progress().shown():  # each step's end on stderr; under Actions, its output
+    # Each step's end on stderr; under Actions its output too, on stdout unless that is JSON.
+    with loop_progress(out=sys.stderr if args.json else None).shown():
         result = run_gate(steps, repo, label="gate", env=env)
     report = Report(
         tool_version=__version__,

@@ -60,7 +60,7 @@ def read_issue(path: str, number: int | None) -> Issue:
 def execute(job: Job, *, as_json: bool) -> int:
     """Run the loop, always write the report files, print the outcome; returns the exit code."""
     # Stage lines on stderr (and the step summary, and the caller's), gate steps as they run.
-    shown = loop_progress(job.progress)
+    shown = loop_progress(job.progress, out=sys.stderr if as_json else None)  # stdout: JSON
     job = dataclasses.replace(job, progress=shown)
     transcript = Transcript(job.report_dir / "transcript.jsonl")
     run = Run(job, transcript)
