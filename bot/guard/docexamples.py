@@ -43,7 +43,7 @@ class Example:
     want: str
     exc_msg: str | None
     options: dict[str, bool]  # directive name -> on (+NAME) or off (-NAME)
-    skips: tuple[str, ...]  # skip or exit names the example's own code reaches
+    tree: ast.Module | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -55,6 +55,7 @@ class Doctests:
     hiders: Counter[str] = field(default_factory=Counter)  # `__doc__ = ...`, `__test__ = False`
     entries: Counter[str] = field(default_factory=Counter)  # __test__ keys whose value is no str
     module_skips: Counter[str] = field(default_factory=Counter)  # skips run on import
+    imports: list[ast.stmt] = field(default_factory=list, repr=False)
 
     @property
     def count(self) -> int:
@@ -72,16 +73,12 @@ def _key(source: str) -> tuple[str, ast.Module | None]:
     return ast.dump(tree), tree
 
 
-def examples(text: str, name: str, imports: list[ast.stmt] | None = None) -> list[Example]:
+def examples(text: str, name: str) -> list[Example]:
     """The examples of one docstring; Unreadable when doctest itself rejects them."""
     try:
         found = doctest.DocTestParser().get_examples(text, name)
     except ValueError as exc:  # what pytest reports as a collection error
         raise Unreadable(str(exc).splitlines()[0][:160]) from exc
-    keyed = [(e, *_key(e.source)) for e in found]
-    trees = [tree for _, _, tree in keyed if tree is not None]
-    body = [*(imports or []), *(s for t in trees for s in t.body)]
-    names = Names(ast.Module(body=body, type_ignores=[]))
     return [
         Example(
             key=key,
@@ -89,12 +86,22 @@ def examples(text: str, name: str, imports: list[ast.stmt] | None = None) -> lis
             want=e.want,
             exc_msg=e.exc_msg,
             options={_FLAG_NAMES.get(f, str(f)): on for f, on in e.options.items()},
-            skips=tuple(n for node in ast.walk(tree) if (n := skip_name(node, names)) is not None)
-            if tree is not None
-            else (),
+            tree=tree,
         )
-        for e, key, tree in keyed
+        for e in found
+        for key, tree in [_key(e.source)]
     ]
+
+
+def example_skips(doctests: Doctests, owner: str, example: Example) -> list[str]:
+    """Skip or exit names `example`'s code reaches, through the module's imports and the
+    names the owner's other examples bind (they share one namespace)."""
+    if example.tree is None:
+        return []
+    trees = [e.tree for e in doctests.owners.get(owner, []) if e.tree is not None]
+    body = [*doctests.imports, *(stmt for tree in trees for stmt in tree.body)]
+    names = Names(ast.Module(body=body, type_ignores=[]))
+    return [n for node in ast.walk(example.tree) if (n := skip_name(node, names)) is not None]
 
 
 def _branches(stmt: ast.stmt) -> list[list[ast.stmt]]:
@@ -141,14 +148,14 @@ def _rebinds(stmt: ast.stmt) -> list[str]:
 
 
 class _Walk:
-    def __init__(self, imports: list[ast.stmt]) -> None:
+    def __init__(self) -> None:
         self.found = Doctests()
-        self.imports = imports
+        self.run_on_import: list[ast.stmt] = []  # module-level simple statements
 
     def docstring(self, owner: str, text: str | None) -> None:
         if text and ">>>" in text:
             try:
-                self.found.owners[owner] = examples(text, owner or "module", self.imports)
+                self.found.owners[owner] = examples(text, owner or "module")
             except Unreadable as exc:
                 raise Unreadable(f"{owner or 'the module docstring'}: {exc}") from exc
 
@@ -169,25 +176,20 @@ class _Walk:
             for name in _rebinds(stmt):
                 if name != "__test__":
                     self.drop(prefix + name)
-            if module:
+            if module and not _branches(stmt):
                 self.module_level(stmt)
             for block in _branches(stmt):
                 self.body(block, prefix, module=module)
 
     def module_level(self, stmt: ast.stmt) -> None:
-        """`__test__`, and skips an import runs (they skip every doctest of the module)."""
-        if not _branches(stmt):
-            names = Names(ast.Module(body=[*self.imports, stmt], type_ignores=[]))
-            self.found.module_skips.update(
-                n for node in ast.walk(stmt) if (n := skip_name(node, names)) is not None
-            )
+        """A simple statement an import runs: `__test__`, or a skip (it skips every doctest)."""
+        self.run_on_import.append(stmt)
         if not any(isinstance(n, ast.Name) and n.id == "__test__" for n in ast.walk(stmt)):
             return
         value = stmt.value if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
         if not isinstance(value, ast.Dict) or not isinstance(stmt, ast.Assign):
-            if not _branches(stmt):
-                self.found.hiders[ast.unparse(stmt)] += 1
-                self.drop("__test__")
+            self.found.hiders[ast.unparse(stmt)] += 1
+            self.drop("__test__")
             return
         self.drop("__test__")
         for key, item in zip(value.keys, value.values, strict=True):
@@ -201,6 +203,21 @@ class _Walk:
                 self.found.entries[f"__test__.{name}"] += 1
 
 
+def _doc_assignments(tree: ast.Module) -> Counter[str]:
+    """Statements anywhere that assign or delete a `__doc__`: they replace a docstring."""
+    found = Counter[str]()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.Delete):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        else:
+            continue
+        if any(getattr(t, "id", getattr(t, "attr", None)) == "__doc__" for t in targets):
+            found[ast.unparse(node)] += 1
+    return found
+
+
 def module_doctests(data: bytes) -> Doctests:
     """The doctests of a Python module's bytes (the coding cookie is honoured)."""
     try:
@@ -210,19 +227,18 @@ def module_doctests(data: bytes) -> Doctests:
     except (ValueError, RecursionError, MemoryError) as exc:
         raise Unparsed(type(exc).__name__) from exc
     try:
-        imports = [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
-        walk = _Walk(list(imports))
+        walk = _Walk()
         walk.docstring("", ast.get_docstring(tree, clean=False))
         walk.body(tree.body, "", module=True)
-        for node in ast.walk(tree):
-            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else []
-            if isinstance(node, ast.AnnAssign | ast.AugAssign):
-                targets = [node.target]
-            for target in targets:
-                if (isinstance(target, ast.Name) and target.id == "__doc__") or (
-                    isinstance(target, ast.Attribute) and target.attr == "__doc__"
-                ):
-                    walk.found.hiders[ast.unparse(node)] += 1
+        # The examples run in the module's globals: its top-level imports name what they call.
+        run = walk.run_on_import
+        walk.found.imports = [s for s in run if isinstance(s, ast.Import | ast.ImportFrom)]
+        names = Names(ast.Module(body=run, type_ignores=[]))
+        walk.found.module_skips.update(
+            name for stmt in run for node in ast.walk(stmt) if (name := skip_name(node, names))
+        )
+        if b"__doc__" in data:  # a whole walk is most of the cost on a large module
+            walk.found.hiders.update(_doc_assignments(tree))
     except RecursionError as exc:
         raise Unreadable("nested too deeply to be checked") from exc
     return walk.found

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from bot.guard.docexamples import Doctests, Example
+from bot.guard.docexamples import Doctests, Example, example_skips
 from bot.guard.testcode import Findings, Mode
 
 DEFAULT_GLOBS = ("test*.txt",)  # pytest's --doctest-glob default
@@ -62,10 +62,10 @@ def _loosened(old: dict[str, bool], new: dict[str, bool]) -> list[str]:
     return found
 
 
-def _skipping(example: Example) -> str | None:
+def _skipping(doctests: Doctests, owner: str, example: Example) -> str | None:
     if example.options.get("SKIP"):
         return "+SKIP"
-    return example.skips[0] if example.skips else None
+    return next(iter(example_skips(doctests, owner, example)), None)
 
 
 @dataclass
@@ -73,6 +73,8 @@ class _Matched:
     """Examples matched by what they run: within their owner first, then anywhere in the file
     (a renamed or moved owner); what is left on each side was removed, rewritten or added."""
 
+    old: Doctests
+    new: Doctests
     pairs: list[Pair] = field(default_factory=list)
     lost: dict[str, list[Example]] = field(default_factory=dict)
     added: dict[str, list[Example]] = field(default_factory=dict)
@@ -80,7 +82,7 @@ class _Matched:
 
 
 def _match(old: Doctests, new: Doctests) -> _Matched:
-    found = _Matched()
+    found = _Matched(old, new)
     for owner in dict.fromkeys([*old.owners, *new.owners]):
         left = list(new.owners.get(owner, []))
         for example in old.owners.get(owner, []):
@@ -120,13 +122,13 @@ def _compare_pair(path: str, pair: Pair, found: Findings) -> bool:
 
 
 def _compare_owner(
-    path: str, owner: str, matched: _Matched, old: Doctests, found: Findings, *, exempt: bool
+    path: str, owner: str, matched: _Matched, found: Findings, *, exempt: bool
 ) -> bool:
     """The examples of one owner that match none after: removed, or rewritten as new ones; and
     new examples that skip themselves. True if anything changed."""
     label = _label(path, owner)
     lost, added = matched.lost.get(owner, []), matched.added.get(owner, [])
-    if lost and len(lost) == len(old.owners[owner]) and not added:
+    if lost and len(lost) == len(matched.old.owners[owner]) and not added:
         found.weakening.append(
             f"{label}: its {len(lost)} doctest example(s) are gone or no longer found by doctest"
         )
@@ -139,7 +141,7 @@ def _compare_owner(
         for was in lost[len(added) :]:
             found.weakening.append(f"{label}: removes the example `{_cut(was.source)}`")
     for now in added:
-        if not exempt and (how := _skipping(now)) is not None:
+        if not exempt and (how := _skipping(matched.new, owner, now)) is not None:
             found.weakening.append(f"{label}: adds the example `{_cut(now.source)}` ({how})")
     return bool(lost or added)
 
@@ -160,7 +162,7 @@ def compare_doctests(
     for owner in dict.fromkeys([*old.owners, *new.owners]):
         # Implementing may add documented code whose new examples skip (a platform, a network).
         exempt = mode == "implement" and owner not in old.owners
-        if _compare_owner(path, owner, matched, old, found, exempt=exempt):
+        if _compare_owner(path, owner, matched, found, exempt=exempt):
             changed[owner] = None
         redecorated = new.decorators.get(owner, old.decorators.get(owner)) != old.decorators.get(
             owner
