@@ -299,6 +299,11 @@ def test_demo_heals_the_bundled_repo(tmp_path: Path) -> None:
         "attempt 1 of 3",
         "verifying attempt 1",
     ], done.stderr
+    # ...and under each, a line per gate and per step's end (not the steps' output).
+    steps = [line.split("] ", 1)[1] for line in done.stderr.splitlines() if line.startswith("  [")]
+    assert steps[0] == "before: running ruff, ruff format, pytest", done.stderr
+    assert "  pytest: failed, 2 failures, " in "\n".join(steps)
+    assert "test_add" not in done.stderr
     repo = tmp_path / "demo" / "calc"
     report = load(repo)
     assert report["status"] == "healed"
