@@ -171,11 +171,14 @@ def test_steps_at_once_come_out_in_order_and_never_inside_each_other() -> None:
 def test_a_gate_that_ends_with_a_step_never_reported_still_closes_its_group() -> None:
     out = io.StringIO()
     steps = ActionsSteps(0.0, out)
-    steps.gate_started("before", ["a", "b"])
+    steps.gate_started("before", ["a", "b", "c"])
     steps.step_started("a")
     steps.step_line("a", "half")
-    steps.gate_ended()  # a crashed step: no end
-    assert [c.name for c in commands(out.getvalue())][-1] == "endgroup"
+    steps.step_ended(StepEnd("b", "needs_gpu", 0.0, failures=1))  # never started
+    steps.gate_ended()  # a crashed: no end; c never came
+    log = out.getvalue()
+    assert [c.name for c in commands(log)] == ["group", "stop-commands", "resume", "endgroup"] * 2
+    assert [title for title, _ in groups(log)][1] == "b [before]: needs gpu, 1 failure, 0.0 s"
 
 
 def test_stages_are_a_list_in_the_step_summary_closed_before_the_report(tmp_path: Path) -> None:

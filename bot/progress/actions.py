@@ -99,7 +99,7 @@ class ActionsSteps:
         while self.done < len(self.order):
             name = self.order[self.done]
             log = self.logs.get(name)
-            if log is not None and log.started_at is not None:
+            if log is not None and (log.started_at is not None or log.end is not None):
                 if self.live != name:
                     self._open(name, log)
                 self._close(name, log)
