@@ -58,7 +58,8 @@ def _loosened(old: dict[str, bool], new: dict[str, bool]) -> list[str]:
         # Back to the default (None) loosens when the directive had made it stricter.
         strict_before = was is (name in _STRICT)
         if now is (name not in _STRICT) or (now is None and strict_before):
-            found.append(f"+{name}" if now else f"-{name}" if now is False else f"drops {name}")
+            turned = f"{'+' if now else '-'}{name}"
+            found.append(turned if now is not None else f"drops {'+' if was else '-'}{name}")
     return found
 
 
@@ -164,10 +165,8 @@ def compare_doctests(
         exempt = mode == "implement" and owner not in old.owners
         if _compare_owner(path, owner, matched, found, exempt=exempt):
             changed[owner] = None
-        redecorated = new.decorators.get(owner, old.decorators.get(owner)) != old.decorators.get(
-            owner
-        )
-        if old.owners.get(owner) and redecorated:
+        decorators = old.decorators.get(owner), new.decorators.get(owner)
+        if old.owners.get(owner) and None not in decorators and decorators[0] != decorators[1]:
             found.spec.append(
                 f"{_label(path, owner)}: changes its decorators, which decide whether "
                 "doctest finds its examples"

@@ -247,6 +247,15 @@ def test_a_loosening_directive_is_a_spec_change(directive: str, named: str) -> N
     spec(after, f"{OWNER}: loosens the example `x.foo = 4` ({named})")
 
 
+def test_dropping_a_directive_that_made_an_example_stricter_is_a_spec_change() -> None:
+    for directive in ("-ELLIPSIS", "+DONT_ACCEPT_TRUE_FOR_1"):
+        strict = MODULE.replace(
+            "    >>> x.foo = 4\n", f"    >>> x.foo = 4  # doctest: {directive}\n"
+        )
+        found = check(MODULE, before=strict)
+        assert found.spec == [f"{OWNER}: loosens the example `x.foo = 4` (drops {directive})"]
+
+
 def test_a_rewritten_example_and_new_decorators_are_spec_changes() -> None:
     spec(
         MODULE.replace(">>> clamp(5, 0, 10)", ">>> clamp(0, 0, 10)"),
