@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[name] = trial.zero_config_project(projects[name])
         except Exception as exc:  # noqa: BLE001  (a project that cannot be set up is a row)
             verdicts[name] = trial.Verdict(note=f"set-up failed: {exc}")
-        store.write(projects[name], verdict=verdicts[name], reds=None, partial=None)
+        # The red builds stored beside it stay: an --agent run must not wipe the oracle's.
+        store.write(projects[name], verdict=verdicts[name])
         print(f"{name}: zero-config agree={verdicts[name].agree}", flush=True)
     # Quickest suites first: a run cut short has measured the most red builds.
     names = [n for n in names if n in verdicts]
