@@ -135,6 +135,17 @@ def _is_main_check(test: ast.expr) -> bool:
     )
 
 
+def _accessor(node: Def) -> bool:
+    """`@name.setter` (or .deleter, .getter) on a `def name`: it extends the property `name`."""
+    return not isinstance(node, ast.ClassDef) and any(
+        isinstance(d, ast.Attribute)
+        and d.attr in ("setter", "deleter", "getter")
+        and isinstance(d.value, ast.Name)
+        and d.value.id == node.name
+        for d in node.decorator_list
+    )
+
+
 def _rebinds(stmt: ast.stmt) -> list[str]:
     """Plain names a statement rebinds or deletes: `Owner = None` hides Owner's docstring."""
     if isinstance(stmt, ast.Assign | ast.Delete):
@@ -167,6 +178,8 @@ class _Walk:
         for stmt in stmts:
             if isinstance(stmt, Def):
                 owner = prefix + stmt.name
+                if _accessor(stmt):
+                    continue  # `@x.setter def x`: the property keeps the getter's docstring
                 self.drop(owner)  # a later definition replaces an earlier one
                 self.docstring(owner, ast.get_docstring(stmt, clean=False))
                 self.found.decorators[owner] = str([ast.dump(d) for d in stmt.decorator_list])

@@ -275,6 +275,17 @@ def test_an_honest_fix_next_to_doctests_has_no_findings() -> None:
     assert check(MODULE, before=broken) == Findings()
 
 
+def test_a_setter_added_to_a_documented_property_passes() -> None:
+    getter = '    @property\n    def size(self):\n        """\n        >>> NonDataProperty(1).size\n        1\n        """\n        return self.fget\n\n'
+    setter = "    @size.setter\n    def size(self, value):\n        self.fget = value\n\n"
+    before = MODULE.replace("    def __get__", getter + "    def __get__")
+    after = MODULE.replace("    def __get__", getter + setter + "    def __get__")
+    assert check(after, before=before) == Findings()
+    assert check(after.replace("        1\n", "        2\n"), before=before).spec == [
+        f"{OWNER}.size: changes the expected output of `NonDataProperty(1).size`"
+    ]
+
+
 def test_new_stronger_examples_are_only_listed() -> None:
     stronger = MODULE.replace(CLAMP_EXAMPLE, CLAMP_EXAMPLE + "    >>> clamp(11, 0, 10)\n    10\n")
     stronger = stronger.replace("# doctest", "") + '\ndef new():\n    """\n    >>> new()\n    """\n'
