@@ -63,8 +63,9 @@ def _test_weakening(review: SuiteReview) -> GuardVerdict:
     return _verdict(
         "test-weakening",
         review.weakening,
-        "Keep every test collected and reaching its assertions, and every assertion and lint "
-        "check able to fail: fix the code under test instead",
+        "Keep every test collected and reaching its assertions (doctest examples included: no "
+        "+SKIP, none removed), and every assertion and lint check able to fail: fix the code "
+        "under test instead",
     )
 
 
@@ -82,7 +83,8 @@ def _test_spec(review: SuiteReview, mode: Mode, allowed: bool) -> GuardVerdict:
         "test-spec",
         review.spec,
         "When healing, the tests and their configuration are the specification: leave expected "
-        "values, hooks, patches of the code under test and pytest settings as they are, and fix "
+        "values (doctest outputs and directives too), hooks, patches of the code under test and "
+        "pytest settings as they are, and fix "
         f"the code instead (a maintainer can allow such changes with `{ALLOW_SPEC_KEY}: true` "
         "in .github/selfheal.yml)",
     )
