@@ -166,7 +166,8 @@ class Workspace:
         self._put_generated()
 
     def _clean(self, flags: str) -> None:
-        kept = [arg for path in self._kept for arg in ("-e", carried.exclude_lines([path]))]
+        patterns = carried.exclude_lines(self._kept).splitlines()
+        kept = [arg for pattern in patterns for arg in ("-e", pattern)]
         run(self._git, "clean", flags, *kept, "--", ".")
 
     def _put_generated(self) -> None:
@@ -318,18 +319,14 @@ class Workspace:
         forget_work_tree(self.path)
         if self.mode == "adopt":
             # The checkout as it was (the base, its generated files), then its .git back.
-            with contextlib.suppress(GitError, OSError):
-                self._rollback_to_base()
+            with contextlib.suppress(GitError, OSError, BadInput):
+                self.reset_to(self.base_sha)
+            remove_tree(self.path / ".git")  # never the user's (that is parked): the agent's
             if not give_back(self._git_home):
                 return  # its .git could not go back: the dir holding it must stay
         else:
             remove_tree(self._work_home)
         remove_tree(self._git_home)
-
-    def _rollback_to_base(self) -> None:
-        """Make the work tree the base again: tracked files and the generated ones."""
-        self._checkpoint = self.base_sha
-        self.rollback()
 
 
 def open_workspace(repo: Path, base: str | None = None) -> Workspace:
