@@ -140,3 +140,53 @@ def test_a_hostile_agent_reaches_nothing_outside_its_workspace(
     assert enclosing_after == enclosing_before
     left = [p for p in (enclosing / "tmp").iterdir() if p.name.startswith(PREFIXES)]
     assert left == []
+
+
+def test_on_actions_the_adopted_checkout_keeps_its_git_dir_out_of_the_agents_reach(
+    make_repo: MakeRepo, tmp_path: Path, listener: socket.socket
+) -> None:
+    # GitHub Actions: the checkout is the work tree and its .git is parked for the run.
+    repo = make_repo(CALC)
+    origin = repo.parent / f"{repo.name}-origin.git"
+    attacker = tmp_path / "attacker.git"
+    git(tmp_path, "init", "-q", "--bare", str(attacker))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/evil.git"
+    hostile = hostile_agent(tmp_path, origin, attacker, url)
+    where = tmp_path / "agent-ran-in"
+    (tmp_path / "recording.sh").write_text(f"pwd > {where}; ls -a > {where}.ls; exec {hostile}\n")
+    agent = f"sh {tmp_path / 'recording.sh'}"
+    before, origin_before = user_state(repo), refs(origin)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(repo)}
+
+    done = heal(repo, agent, env=env)  # the report goes to .selfheal/ in the checkout
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((repo / ".selfheal" / "report.json").read_text())  # survived resets
+    assert report["status"] == "healed"
+    assert where.read_text().strip() == str(repo.resolve())  # adopted: no copy
+    assert ".git" not in (tmp_path / "agent-ran-in.ls").read_text().split()
+    sha, branch = report["proposal"]["commit"], report["proposal"]["branch"]
+    attacks = (tmp_path / "attacks.log").read_text().splitlines()
+    worked = [a.split(None, 1)[1] for a in attacks if a.startswith("ok")]
+    assert [a for a in worked if not a.startswith(THROWAWAY)] == [
+        "git branch -f main && git tag v9.9.9 && git config remote.origin.url " + str(attacker)
+    ]
+    after = user_state(repo)
+    assert set(str(after.pop("refs")).splitlines()) - set(str(before.pop("refs")).splitlines()) == {
+        f"{sha} commit\trefs/heads/{branch}"
+    }
+    new_files = set(after.pop("git_files")) - set(before.pop("git_files"))  # type: ignore[call-overload]
+    assert {f for f in new_files if not f.startswith("refs/heads/")} == set()
+    files = after.pop("files")
+    assert {k: v for k, v in files.items() if not k.startswith(".selfheal/")} == before.pop("files")  # type: ignore[attr-defined]
+    assert after == before  # HEAD, index, config, info/exclude, status, reflog, worktrees
+    assert git(repo, "status", "--porcelain") == ""
+    assert refs(origin) - origin_before == {f"{sha} refs/heads/{branch}"}
+    assert git(origin, "diff", "--name-only", report["base_sha"], sha).split() == ["calc/ops.py"]
+    assert git(origin, "tag").split() == []
+    assert refs(attacker) == set()
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+    assert [p for p in temp.iterdir() if p.name.startswith(PREFIXES)] == []

@@ -13,6 +13,7 @@ import pytest
 
 from bot.forge import carried
 from bot.forge.git import open_workspace
+from tests.cli import heal, load, scripted
 from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, tree_state
 
@@ -226,3 +227,24 @@ def test_a_file_the_base_tracks_is_the_bases_not_the_checkouts(make_repo: MakeRe
     with open_workspace(repo) as ws:
         assert ws.carried == ("pkg/_version.py",)
         assert (ws.path / "pkg/_version.py").read_text() == "NEW = 2\n"
+
+
+@pytest.mark.slow
+def test_heal_of_a_hatch_vcs_project_is_green_and_proposes_no_generated_file(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        {**HATCH_VCS, "src/hello/greet.py": "def greet(name):\n    return 'hello' + name\n"}
+    )
+    (repo / "src/hello/_version.py").write_text(VERSION)
+    fix = {"path": "src/hello/greet.py", "old": "'hello' + name", "new": "'hello ' + name"}
+    agent = scripted(tmp_path, {"summary": "a space after hello", "edits": [fix]})
+    done = heal(repo, agent, env={"TMPDIR": str(tmp_path / "temp")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = load(repo)
+    assert report["status"] == "healed", report["detail"]
+    assert [f["test_id"] for f in report["failures"]] == ["tests/test_greet.py::test_greet"]
+    branch = report["proposal"]["branch"]
+    assert git(repo, "diff", "--name-only", "main", branch).split() == ["src/hello/greet.py"]
+    assert "_version.py" not in (repo / ".selfheal" / "fix.patch").read_text()
+    assert (repo / "src/hello/_version.py").read_text() == VERSION
