@@ -305,6 +305,8 @@ def _supervise(
     try:
         timed_out = not _wait(proc, timeout)
     except BaseException:
+        if sink is not None:
+            sink.close()  # nothing more on the screen after the interruption is said
         _kill_group(proc)  # Ctrl-C: leave no process behind
         _end_strays(proc, tag)
         raise
