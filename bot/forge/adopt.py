@@ -49,6 +49,11 @@ def refusal(user: UserRepo, base_sha: str, head: str, env: Mapping[str, str]) ->
     )
     if untracked.strip(b"\0"):
         return "it has untracked files"
+    # Its index becomes the workspace's: an entry git is told not to look at (assume-unchanged,
+    # lowercase; skip-worktree, S) would hide an agent's change from the proposal.
+    tags = run_bytes(user.where, "ls-files", "-z", "-v")
+    if any(entry[:1].islower() or entry[:1] == b"S" for entry in tags.split(b"\0") if entry):
+        return "its index marks files assume-unchanged or skip-worktree"
     return ""
 
 

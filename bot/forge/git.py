@@ -20,6 +20,7 @@ from git.exc import GitCommandNotFound
 
 from bot.config import GitIdentity
 from bot.errors import BadInput, GitError
+from bot.forge.owned_dirs import remove_stale
 from bot.proc import redact, scrubbed_env, secret_values
 
 if TYPE_CHECKING:
@@ -222,6 +223,17 @@ def locate(repo: Path) -> UserRepo:
     start = Path(repo).expanduser()
     if not start.is_dir():
         raise BadInput(f"{repo} is not a directory")
+    found, said = _locate(start)
+    # A run killed on GitHub Actions may have left this checkout's .git parked (see
+    # bot.forge.adopt): once the stale cleanup has put it back, the checkout is found.
+    if found is None and remove_stale():
+        found, said = _locate(start)
+    if found is None:
+        raise BadInput(f"{repo} is not inside a git work tree" + (f" ({said})" if said else ""))
+    return found
+
+
+def _locate(start: Path) -> tuple[UserRepo | None, str]:
     status, out, err = execute(
         start,
         [
@@ -235,10 +247,9 @@ def locate(repo: Path) -> UserRepo:
     )
     lines = out.decode("utf-8", "surrogateescape").split("\n")
     if status != 0 or lines[0].strip() != "true" or len(lines) < 4:
-        said = clean_message(err)
-        raise BadInput(f"{repo} is not inside a git work tree" + (f" ({said})" if said else ""))
+        return None, clean_message(err)
     top, git_dir, common = (Path(line).resolve() for line in lines[1:4])
-    return UserRepo(top, git_dir, common)
+    return UserRepo(top, git_dir, common), ""
 
 
 def current_branch(user: UserRepo) -> str | None:

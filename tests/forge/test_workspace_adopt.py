@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.forge.git import open_workspace, tree_command
+from bot.forge.git import locate, open_workspace, tree_command
 from bot.forge.owned_dirs import PARKED_GIT, remove_stale
 from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, git_fails, tree_state
@@ -117,6 +117,14 @@ def test_the_checkout_is_the_work_tree_and_its_git_is_out_of_reach(
         ("encloses the checkout", lambda repo, mp: (repo.parent / ".git").mkdir()),
         ("submodules", lambda repo, mp: (repo / ".gitmodules").write_text("")),
         ("sparse", lambda repo, mp: (repo / ".git/info/sparse-checkout").write_text("/*\n")),
+        (
+            "assume-unchanged",
+            lambda repo, mp: git(repo, "update-index", "--assume-unchanged", "notes.txt"),
+        ),
+        (
+            "skip-worktree",
+            lambda repo, mp: git(repo, "update-index", "--skip-worktree", "notes.txt"),
+        ),
     ],
 )
 def test_anything_else_gets_a_copy_and_the_checkout_is_never_touched(
@@ -196,3 +204,20 @@ def test_a_parked_git_dir_never_goes_where_a_git_dir_is_again(
     git(repo, "init", "-q")  # someone made a new repository there meanwhile
     assert remove_stale(tmp_path / "temp") == []  # the parked one is left, not removed
     assert len(list((tmp_path / "temp").glob(f"selfheal-git-*/{PARKED_GIT}/objects"))) == 1
+
+
+def test_the_next_run_finds_a_killed_runs_checkout_again(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = checkout(make_repo)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "temp"), "GITHUB_ACTIONS": "true"}
+    env["GITHUB_WORKSPACE"] = str(repo)
+    subprocess.run([sys.executable, "-c", KILLED_MID_RUN, str(repo)], env=env, check=False)
+    assert not (repo / ".git").exists()
+    # The next run's first look at the repository (before any workspace) puts it back.
+    assert locate(repo / "pkg").git_dir == (repo / ".git").resolve()
+    git(repo, "checkout", "--", ".")  # as actions/checkout cleans a reused checkout
+    on_actions(monkeypatch, repo)
+    with open_workspace(repo) as ws:
+        assert ws.mode == "adopt"
+    assert git(repo, "status", "--porcelain") == ""
