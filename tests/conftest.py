@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
@@ -20,6 +21,14 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHO
     os.environ["PYTHONPYCACHEPREFIX"] = str(
         Path(tempfile.gettempdir()) / f"selfheal-tests-pycache-{os.getuid()}"
     )
+
+# Gate steps run `pytest` and `python` from PATH: let them be the ones installed beside this
+# interpreter with the test extras, as on CI (pip install -e '.[test]', then pytest), not
+# whatever a global install has. One such (a pyenv shim to a pytest that loads hypothesis's
+# plugin) cost ~1 CPU second per gate run; tests that need another PATH still set their own.
+_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 @pytest.fixture(autouse=True)
