@@ -11,15 +11,20 @@ verification does) and closed, in each mode:
   disposable checkout is the work tree and its .git is moved out of reach for the run.
 
 Prints the median seconds per phase and in all, and the ratio of the largest size to the
-smallest, for both modes side by side in one run.
+smallest, for both modes side by side in one run. With --heal it also times a whole
+`selfheal heal` of a trivial bug (one failing test, a scripted agent that fixes it, a gate of
+that one pytest step) in each repository and mode: the figure issue 13 asks for.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,6 +60,49 @@ def build_repo(root: Path, files: int) -> Path:
     git(repo, "-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "files")
     (repo / ".git" / "selfheal-bench-done").write_text("")
     return repo
+
+
+BUG = {
+    "calc/__init__.py": "",
+    "calc/ops.py": "def clamp(value, low, high):\n    return max(low, min(value, low))\n",
+    "tests/test_ops.py": (
+        "from calc.ops import clamp\n\n\ndef test_inside():\n    assert clamp(5, 0, 10) == 5\n"
+    ),
+    "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n',
+    ".github/selfheal.yml": "gate:\n  - name: pytest\n    kind: pytest\n    run: pytest\n",
+}
+FIX = {"path": "calc/ops.py", "old": "min(value, low)", "new": "min(value, high)"}
+
+
+def add_bug(repo: Path) -> None:
+    """One more commit: a small package with one failing test, and a gate of pytest alone."""
+    if (repo / ".git" / "selfheal-bench-bug").exists():
+        return
+    for name, text in BUG.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=b", "-c", "user.email=b@x", "commit", "-qm", "a bug")
+    (repo / ".git" / "selfheal-bench-bug").write_text("")
+
+
+def one_cli_heal(repo: Path, adopt: bool, scratch: Path) -> float:
+    """Seconds of `selfheal heal` of the bug, from the command to its exit (healed)."""
+    script = scratch / "agent.json"
+    script.write_text(json.dumps({"attempts": [{"summary": "high", "edits": [FIX]}]}))
+    agent = shlex.join([sys.executable, "-m", "bot.agent.scripted", str(script)])
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "GITHUB_WORKSPACE")}
+    if adopt:
+        env |= {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(repo)}
+    argv = [sys.executable, "-m", "bot", "heal", "--repo", str(repo), "--agent", "command"]
+    argv += ["--agent-command", agent + " {prompt_file}", "--report-dir", str(scratch / "r")]
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    report = json.loads((scratch / "r" / "report.json").read_text())
+    if done.returncode != 0 or report["status"] != "healed":
+        raise SystemExit(f"heal of {repo} did not heal: {done.stdout}{done.stderr}")
+    return took
 
 
 @contextmanager
@@ -103,22 +151,30 @@ def main() -> int:
     parser.add_argument("--sizes", default="500,1000,10000,50000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--modes", default="copy,adopt")
+    parser.add_argument("--heal", action="store_true", help="also time whole heals")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     root = Path(tempfile.gettempdir()) / "selfheal-bench-workspace"
     repos = {n: build_repo(root, n) for n in sizes}
+    if args.heal:
+        for repo in repos.values():
+            add_bug(repo)
     medians: dict[tuple[str, int], dict[str, float]] = {}
     for n in sizes:
         runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
         for _ in range(args.repeat):
             for mode in modes:  # taking turns: a machine that slows down slows both
-                runs[mode].append(one_heal(repos[n], mode == "adopt"))
+                times = one_heal(repos[n], mode == "adopt")
+                if args.heal:
+                    with tempfile.TemporaryDirectory() as scratch:
+                        times["heal"] = one_cli_heal(repos[n], mode == "adopt", Path(scratch))
+                runs[mode].append(times)
         for mode in modes:
             medians[mode, n] = {
                 phase: statistics.median(r[phase] for r in runs[mode]) for phase in runs[mode][0]
             }
-    phases = ["open", "attempt", "reset", "close", "total"]
+    phases = ["open", "attempt", "reset", "close", "total"] + (["heal"] if args.heal else [])
     print(f"workspace cost per heal, median of {args.repeat}, seconds (cpus: {os.cpu_count()})")
     print(f"{'files':>7} " + " ".join(f"{m + ' ' + p:>14}" for m in modes for p in phases))
     for n in sizes:
@@ -126,11 +182,12 @@ def main() -> int:
         print(f"{n:>7} " + " ".join(cells))
     small, big = min(sizes), max(sizes)
     for mode in modes:
-        ratio = medians[mode, big]["total"] / medians[mode, small]["total"]
-        print(
-            f"{mode}: total {big} files / {small} files = {ratio:.2f}x "
-            f"({medians[mode, big]['total'] - medians[mode, small]['total']:+.2f} s)"
-        )
+        for figure in ("total", "heal") if args.heal else ("total",):
+            big_s, small_s = medians[mode, big][figure], medians[mode, small][figure]
+            print(
+                f"{mode}: {'workspace' if figure == 'total' else 'selfheal heal'} "
+                f"{big} files / {small} files = {big_s / small_s:.2f}x ({big_s - small_s:+.2f} s)"
+            )
     return 0
 
 
