@@ -176,6 +176,15 @@ def _agent_heals(
     return done
 
 
+NOTES = "<!-- Written by hand from here on: run.py keeps it when it writes the table. -->"
+
+
+def _notes(out: Path) -> str:
+    """What a person wrote below the table (why each unexpected outcome is what it is)."""
+    kept = out.read_text(encoding="utf-8") if out.is_file() else ""
+    return "\n" + kept[kept.index(NOTES) :] if NOTES in kept else ""
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         how = " --quick" if args.quick else (" --resume" if reuse else "")
         how += f" --agent {args.agent}" if args.agent else ""
         header = f"# Field trials: results\n\nMade by `python bench/field/run.py{how}`.\n\n"
-        out.write_text(header + text, encoding="utf-8")
+        out.write_text(header + text + _notes(out), encoding="utf-8")
     return 0
 
 
