@@ -58,7 +58,7 @@ def _trial(
     found = trial.find_red_builds(site, operators, per_operator=1)
     built = [trial.heal_red_build(site, m, scratch, n) for n, m in enumerate(found)]
     status = trial._git(site.repo, "status", "--porcelain")
-    return verdict, [m.operator for m in found], built, status, trial._git(site.repo, "branch")
+    return verdict, [r.operator for r in built], built, status, trial._git(site.repo, "branch")
 
 
 def test_field_slice(sites: dict[str, corpus.Site], tmp_path: Path) -> None:

@@ -104,7 +104,8 @@ def mutate_project(
         site = corpus.setup(project)
         operators = trial.operators_for(site, verdict, only)
         kept = tuple(op for op in operators if op not in SKIPPED_OPERATORS)
-        found = trial.find_red_builds(site, kept, per_operator, verdict.own_s)
+        keys = {trial.red_build_key(h) for h in earlier}
+        found = trial.find_red_builds(site, kept, per_operator, verdict.own_s, keys)
         with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-{agent}-") as tmp:
             return trial.each_red_build(
                 found, earlier, lambda m, n: _heal(site, m, Path(tmp), n, agent), progress

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -175,14 +175,24 @@ def _red(site: corpus.Site, operator: str, limit: float) -> bool:
     return code not in (0, 124)
 
 
+def red_build_key(red: Any) -> tuple[str, str, str]:
+    """Which red build a mutation or a result is (the same one in every run)."""
+    return red.operator, red.path, red.what
+
+
 def find_red_builds(
-    site: corpus.Site, operators: tuple[str, ...], per_operator: int, own_s: float = 0.0
-) -> list[Any]:
-    """Mutations the project's own command turns red, `per_operator` of each at most.
+    site: corpus.Site,
+    operators: tuple[str, ...],
+    per_operator: int,
+    own_s: float = 0.0,
+    measured: Collection[tuple[str, str, str]] = frozenset(),
+) -> Iterator[Any]:
+    """Mutations the project's own command turns red, `per_operator` of each at most, each
+    as soon as it is found (a slow suite's first red build is healed, and stored, early).
 
     `own_s`: how long the release's own tests took, so a slow suite is not taken for a hang.
+    `measured`: red builds an earlier run found (and healed): kept without checking again.
     """
-    found = []
     limit = max(RED_CHECK_TIMEOUT, HANG_FACTOR * own_s)
     rng = random.Random(f"{site.project.name}-{site.project.version}")
     # Every operator's pool is shuffled in the same order, chosen or not, so a run of some
@@ -195,17 +205,19 @@ def find_red_builds(
         rng.shuffle(pool)
         kept = 0
         for mutation in pool[:TRIES_PER_OPERATOR] if operator in operators else []:
-            (site.repo / mutation.path).write_text(mutation.after, encoding="utf-8")
-            try:
-                red = _red(site, operator, limit)
-            finally:
-                (site.repo / mutation.path).write_text(mutation.before, encoding="utf-8")
+            if red_build_key(mutation) in measured:
+                red = True
+            else:
+                (site.repo / mutation.path).write_text(mutation.after, encoding="utf-8")
+                try:
+                    red = _red(site, operator, limit)
+                finally:
+                    (site.repo / mutation.path).write_text(mutation.before, encoding="utf-8")
             if red:
-                found.append(mutation)
+                yield mutation
                 kept += 1
                 if kept >= per_operator:
                     break
-    return found
 
 
 def _agent_command(role: str, mutation_file: Path) -> str:
@@ -301,7 +313,8 @@ def mutate_project(
     with corpus.holding(project):
         site = corpus.setup(project)
         operators = tuple(operators_for(site, verdict, only))
-        found = find_red_builds(site, operators, per_operator, verdict.own_s)
+        keys = {red_build_key(r) for r in earlier}
+        found = find_red_builds(site, operators, per_operator, verdict.own_s, keys)
         with tempfile.TemporaryDirectory(prefix=f"field-{project.name}-") as tmp:
             return each_red_build(
                 found,
@@ -321,16 +334,16 @@ class Measured(Protocol):
 
 
 def each_red_build(
-    found: Sequence[Any],
+    found: Iterable[Any],
     earlier: Sequence[T],
     measure: Callable[[Any, int], T],
     progress: Callable[[list[T]], None] | None,
 ) -> list[T]:
     """`measure` on each red build `earlier` has no result for, in order."""
-    done = {(r.operator, r.path, r.what): r for r in earlier}
+    done = {red_build_key(r): r for r in earlier}
     results: list[T] = []
     for n, mutation in enumerate(found):
-        prior = done.get((mutation.operator, mutation.path, mutation.what))
+        prior = done.get(red_build_key(mutation))
         results.append(prior if prior is not None else measure(mutation, n))
         if progress is not None and prior is None:
             progress(results)
