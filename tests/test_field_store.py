@@ -1,0 +1,69 @@
+"""How the field benchmark keeps results between runs (bench/field/store.py) and resumes a
+project's red builds (trial.each_red_build): a cut run loses at most one red build, and a
+result measured on another set-up of the project is never reused."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIELD = Path(__file__).resolve().parent.parent / "bench" / "field"
+sys.path.insert(0, str(FIELD))
+
+import corpus  # noqa: E402
+import store  # noqa: E402
+import trial  # noqa: E402
+
+PROJECT = corpus.Project("demo", "1.0", "demo-1.0.tar.gz", "ab" * 32, ("hypothesis",), "", (), "")
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFHEAL_FIELD_CACHE", str(tmp_path))
+
+
+def test_a_result_is_kept_only_for_the_set_up_it_was_measured_on() -> None:
+    store.write(PROJECT, verdict=trial.Verdict(own_tests=True, own_s=1.5))
+    assert store.read(PROJECT)["verdict"]["own_s"] == 1.5
+    more_deps = dataclasses.replace(PROJECT, deps=("hypothesis", "pytest-cov"))
+    assert store.read(more_deps) == {}
+    assert store.read(dataclasses.replace(PROJECT, own="python -m pytest tests/x.py")) == {}
+    store.write(more_deps, verdict=trial.Verdict(own_tests=False))
+    assert store.read(PROJECT) == {}  # the old set-up's result is gone, not mixed in
+
+
+def test_fields_stay_beside_each_other_and_none_removes_one() -> None:
+    red = trial.RedBuild("demo", "off-by-one", "line 3: 1 became 2", "demo.py")
+    store.write(PROJECT, verdict=trial.Verdict(), partial=[red])
+    store.write(PROJECT, reds=[red], partial=None)
+    kept = store.read(PROJECT)
+    assert set(kept) == {"manifest", "verdict", "reds"}
+    assert trial.RedBuild(**kept["reds"][0]) == red
+    store.write(PROJECT, "claude", heals=[])
+    assert store.read(PROJECT, "claude")["heals"] == []
+    assert "heals" not in store.read(PROJECT)
+
+
+def test_a_resumed_project_measures_only_what_the_cut_run_had_not() -> None:
+    found = [
+        trial.RedBuild("demo", op, f"line {n}", "demo.py")
+        for n, op in enumerate(("comparison-flip", "off-by-one", "syntax-error"))
+    ]
+    earlier = [dataclasses.replace(found[1], outcomes={"oracle": "healed"})]
+    measured: list[str] = []
+    seen: list[int] = []
+
+    def measure(mutation: Any, n: int) -> trial.RedBuild:
+        measured.append(mutation.operator)
+        return dataclasses.replace(mutation, outcomes={"oracle": "gave_up"})
+
+    done = trial.each_red_build(
+        iter(found), earlier, measure, lambda so_far: seen.append(len(so_far))
+    )
+    assert measured == ["comparison-flip", "syntax-error"]
+    assert done[1] is earlier[0]
+    assert seen == [1, 3]  # stored after each red build it measured
