@@ -248,11 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
         "proposal bundle (patch, report, meta) for `selfheal propose`",
         "propose": "Actions, stage 2 of 2: re-decide, re-check the bundle's patch against the "
         "guards, push it and open or update the pull request; runs no project code",
+        "stopped": "Actions, when the work or propose job died before its report: replace the "
+        "'working on it' comment with a line saying selfheal stopped, and why; runs no "
+        "project code",
     }
-    outputs = {"ack": "job, sha, status", "work": _LOOP_OUTPUTS, "propose": _LOOP_OUTPUTS}
+    outputs = {
+        "ack": "job, sha, status, comment-id",
+        "work": _LOOP_OUTPUTS,
+        "propose": _LOOP_OUTPUTS,
+        "stopped": "status",
+    }
     for stage, text in stages.items():
         p = _command(sub, stage, text, epilog=actions_epilog(outputs[stage]))
         _actions_options(p, loop=stage == "work")
+        if stage == "stopped":
+            p.add_argument(
+                "--why",
+                required=True,
+                help="what stopped the run, for the comment (e.g. 'the work job failed')",
+            )
         p.set_defaults(func=_lazy("run", stage))
 
     p = _command(

@@ -35,6 +35,7 @@ INPUT_DEFAULTS = {
     "anthropic-api-key": "",
     "mode": "auto",
     "stage": "run",
+    "stopped-reason": "",
     "bundle": "",
     "agent": "auto",
     "model": "",
@@ -61,6 +62,8 @@ OUTPUTS = [
     "reason",
     "runs-on",
     "sha",
+    "comment-id",
+    "review-url",
     "cost-usd",
     "input-tokens",
     "output-tokens",
@@ -223,7 +226,10 @@ def test_harness_runs_bash_like_a_runner(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"stage": "deploy"}, "stage must be run, ack, work, propose or route, not 'deploy'"),
+        (
+            {"stage": "deploy"},
+            "stage must be run, ack, work, propose, route or stopped, not 'deploy'",
+        ),
         # the ranges the command line and the configuration take, said before anything runs
         ({"max-attempts": "21"}, "max-attempts must be a whole number from 1 to 20, not '21'"),
         ({"max-usd": "lots"}, "max-usd must be an amount in US dollars"),
@@ -554,11 +560,22 @@ def test_the_reusable_workflow_keeps_write_tokens_away_from_project_code() -> No
         "route": ["route"],
         "work": ["work"],
         "propose": ["propose"],
+        "stopped": ["stopped"],
+        "fixers": ["work"],
+        "suggest": ["propose"],
     }
     # the API key reaches the work job only; the writing jobs check out nothing they run
     for name, job in jobs.items():
         keyed = [s for s in job["steps"] if "anthropic-api-key" in (s.get("with") or {})]
         assert bool(keyed) == (name == "work"), name
+    # a fork's code runs in `fixers` only: read access, no agent; `suggest` writes a review
+    # and checks out nothing but the configuration
+    assert jobs["fixers"]["permissions"] == {"contents": "read"}
+    (fixers,) = [s for s in jobs["fixers"]["steps"] if s.get("uses") == "$/"]
+    assert fixers["with"]["agent"] == "none"
+    assert jobs["suggest"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert jobs["suggest"]["steps"][0]["with"]["sparse-checkout"] == ".github"
+    assert jobs["stopped"]["steps"][0]["with"]["sparse-checkout"] == ".github"
 
 
 def test_adopting_it_is_one_small_file_and_this_repository_uses_it_too() -> None:

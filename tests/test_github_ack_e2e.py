@@ -106,6 +106,27 @@ def test_ack_then_work_without_a_write_token_then_propose_edits_that_comment(
     assert "working on it" not in final["body"] and '{"runs": 1}' in final["body"]
 
 
+def test_stopped_replaces_working_on_it_once_and_never_a_report(site: Site) -> None:
+    number = site.fake.add_issue(REPOSITORY, title="Clamp is wrong", labels=["selfheal"])
+    event = payload("issues-labeled", **{"issue.number": number, "issue.title": "Clamp"})
+    ack = site.run("ack", "issues", event)
+    assert ack.code == 0 and ack.outputs["comment-id"], ack.said
+    (working,) = site.fake.comments(REPOSITORY, number)
+    assert str(working["id"]) == ack.outputs["comment-id"]
+
+    why = "the propose job failed"
+    stopped = site.run("stopped", "issues", event, "--why", why)
+    assert stopped.code == 0 and stopped.outputs["status"] == "stopped", stopped.said
+    (line,) = site.fake.comments(REPOSITORY, number)
+    assert line["id"] == working["id"] and "working on it" not in line["body"]
+    assert f"**selfheal stopped:** {why}" in line["body"] and RUN_URL in line["body"]
+    # Run again (a re-run of the job): the line is not "working on it", so it stays.
+    edits = len(site.fake.writes())
+    again = site.run("stopped", "issues", event, "--why", why)
+    assert again.code == 0 and again.outputs["status"] == "reported", again.said
+    assert len(site.fake.writes()) == edits
+
+
 def test_a_refused_trigger_gets_no_reaction_and_no_comment(site: Site) -> None:
     number = site.fake.add_issue(REPOSITORY, title="t", labels=["selfheal"], state="closed")
     event = payload("issues-labeled", **{"issue.number": number})

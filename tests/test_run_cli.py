@@ -25,6 +25,7 @@ FIELDS = [
     "run_id",
     "other_actors",
     "comment_id",
+    "head_repository",
 ]
 
 
@@ -80,6 +81,7 @@ def test_dry_run_prints_the_decision_for_a_labeled_issue(repo: Path) -> None:
         "run_id": None,
         "other_actors": [],
         "comment_id": None,
+        "head_repository": None,
     }
     assert done.stderr == ""
 
@@ -298,4 +300,6 @@ def test_stages_that_run_no_loop_offer_no_loop_options_and_name_their_outputs() 
     assert "GITHUB_OUTPUT (runs-on, gpu, job)" in route
     assert "pr-url" not in route
     ack = " ".join(cli("ack", "--help").stdout.split())
-    assert "GITHUB_OUTPUT (job, sha, status)" in ack
+    assert "GITHUB_OUTPUT (job, sha, status, comment-id)" in ack
+    stopped = " ".join(cli("stopped", "--help").stdout.split())
+    assert "--why" in stopped and "--agent" not in stopped

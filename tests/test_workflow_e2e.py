@@ -63,9 +63,11 @@ def test_the_example_caller_heals_a_red_build_through_the_reusable_workflow(
         )
     jobs = run.jobs
     said = "".join(a.stdout + a.stderr for job in jobs.values() for a in job.actions)
-    assert {name: job.result for name, job in jobs.items()} == dict.fromkeys(
-        ("acknowledge", "route", "work", "propose"), "success"
-    ), said
+    assert {name: job.result for name, job in jobs.items()} == {
+        **dict.fromkeys(("acknowledge", "route", "work", "propose"), "success"),
+        # the report replaced "working on it"; the fork path is for forks only
+        **dict.fromkeys(("stopped", "fixers", "suggest"), "skipped"),
+    }, said
     # the work job has a read-only token and is the only one given the API key
     assert jobs["work"].token == fake.read_token
     assert {name for name, job in jobs.items() if API_KEY in job.secrets.values()} == {"work"}
@@ -87,3 +89,47 @@ def test_the_example_caller_heals_a_red_build_through_the_reusable_workflow(
     assert run.outputs["cost-usd"] == f"{report['agent_totals']['cost_usd']:.4f}"
     branch = f"selfheal/heal-{sha[:7]}"
     assert git(site.origin, "rev-parse", f"{branch}^").strip() == sha
+
+
+@pytest.mark.parametrize(
+    ("result", "why"),
+    [("failure", "the work job failed"), ("cancelled", "the work job was cancelled")],
+)
+def test_a_work_job_that_dies_leaves_a_stopped_line_not_working_on_it(
+    make_repo: MakeRepo, tmp_path: Path, fake: FakeGitHub, result: str, why: str
+) -> None:
+    site = open_site(make_repo, tmp_path, fake)
+    sha, pr, run_id = red_branch(site)
+    env = {
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "GITHUB_API_URL": fake.url,
+        "GITHUB_SERVER_URL": "https://github.test",
+        "GITHUB_RUN_ID": "4242",
+        "SELFHEAL_API_WRITE_INTERVAL": "0",
+    }
+    flow = tmp_path / "flow"
+    flow.mkdir()
+    run = run_workflow(
+        CALLER,
+        root=ROOT,
+        origin=site.origin,
+        event_name="workflow_run",
+        event=workflow_run_event(sha, run_id),
+        env=env,
+        tokens=(fake.token, fake.read_token),
+        repo_secrets={"ANTHROPIC_API_KEY": API_KEY},
+        python=sys.executable,
+        tmp=flow,
+        dies={"work": result},
+    )
+    jobs = run.jobs
+    said = "".join(a.stdout + a.stderr for job in jobs.values() for a in job.actions)
+    assert (jobs["work"].result, jobs["propose"].result) == (result, "skipped")
+    assert jobs["stopped"].result == "success", said
+    assert jobs["stopped"].secrets == {}  # writes one line; gets no API key
+    (comment,) = fake.comments(REPOSITORY, pr)
+    assert "working on it" not in comment["body"], said
+    assert f"**selfheal stopped:** {why}; no report was written." in comment["body"]
+    assert "https://github.test/octo-org/octo-repo/actions/runs/4242" in comment["body"]
+    assert '{"runs": 1}' in comment["body"]  # a run that died counts toward max_runs
+    assert run.outputs["status"] == "stopped"

@@ -97,6 +97,7 @@ class _Context:
     runner_temp: Path | None = None
     steps: dict[str, ActionRun | dict[str, str]] = field(default_factory=dict)
     failed: bool = False
+    cancelled: bool = False
 
     def lookup(self, path: list[str]) -> Value:
         head, rest = path[0], path[1:]
@@ -120,6 +121,10 @@ class _Context:
     def status(self, name: str) -> bool:
         if name not in STATUS_FUNCTIONS:
             raise UnsupportedAction(f"{name}()")
+        if name == "cancelled":
+            return self.cancelled
+        if self.cancelled and name == "success":
+            return False
         return {"success": not self.failed, "failure": self.failed}.get(name, name == "always")
 
     def render(self, value: object) -> str:
@@ -152,6 +157,12 @@ def _checkout(origin: Path, workspace: Path, with_: Mapping[str, str], branch: s
     clone = ["git", "clone", "-q", "--branch", branch, str(origin), str(workspace)]
     subprocess.run(clone, check=True)
     if ref := with_.get("ref"):
+        # A fork's pull request commit is in the repository only under refs/pull/N/head,
+        # which a clone does not fetch; actions/checkout fetches the commit by its sha.
+        subprocess.run(
+            ["git", "-C", str(workspace), "fetch", "-q", "origin", "+refs/pull/*:refs/pull/*"],
+            check=True,
+        )
         subprocess.run(["git", "-C", str(workspace), "checkout", "-q", ref], check=True)
 
 
@@ -168,8 +179,11 @@ def run_workflow(
     python: str,
     tmp: Path,
     default_branch: str = "main",
+    dies: Mapping[str, str] | None = None,
 ) -> WorkflowRun:
-    """Run `caller` for one event; `tokens` is (write token, read-only token)."""
+    """Run `caller` for one event; `tokens` is (write token, read-only token). `dies` names
+    jobs that end without running their steps, as "failure" (a lost runner, a timeout) or
+    "cancelled" (someone cancelled the run: later jobs see cancelled())."""
     workflow = yaml.safe_load(caller.read_text(encoding="utf-8"))
     if event_name not in (_on(workflow) or {}):
         raise UnsupportedAction(f"{caller.name} does not run on {event_name}")
@@ -194,9 +208,16 @@ def run_workflow(
         spec = called["jobs"][job_name]
         context = _Context(inputs, secrets, done)
         context.failed = any(done[n].result != "success" for n in _needs(spec))
+        context.cancelled = any(job.result == "cancelled" for job in done.values())
         if not context.condition(spec.get("if")):
             done[job_name] = JobRun(job_name, "skipped")
             continue
+        if dies and job_name in dies:
+            done[job_name] = JobRun(job_name, dies[job_name])
+            continue
+        # Inside a job that runs, success() and failure() are about its own steps: a job that
+        # runs on `always()` after a failed or cancelled one runs its steps.
+        context.failed = context.cancelled = False
         wanted: dict[str, str] = spec.get("permissions") or {}
         for scope, level in wanted.items():
             if (level == "write" and grant.get(scope) != "write") or scope not in grant:

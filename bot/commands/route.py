@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 
 from bot.commands.common import config_from_args, repo_root
-from bot.commands.run import decision_for, github_client
 from bot.errors import BadInput
 from bot.forge.github import CPU_RUNS_ON, WorkflowJob, jobs_from_json, runs_on_for
 from bot.github.actions import Runner
+from bot.github.context import decision_for, github_client
 from bot.secrets import secret
 
 MAX_JOBS_FILE_BYTES = 10 * 1024 * 1024

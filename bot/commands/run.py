@@ -1,8 +1,11 @@
-"""`selfheal run`, `selfheal work`, `selfheal propose`: the GitHub Actions entry points.
+"""`selfheal run`, `ack`, `work`, `propose`, `stopped`: the GitHub Actions entry points.
 
-run = work then propose, in one process. The red-build workflow runs them as two jobs:
-`work` (the loop; project code and the agent run; no write token) writes a bundle, and
-`propose` (write token; no project code) re-decides, re-checks and proposes it.
+run = ack, work then propose, in one process. The reusable workflow runs them as jobs:
+`ack` (write token; no project code) says "working on it", `work` (the loop; project code
+and the agent run; no write token) writes a bundle, `propose` (write token; no project code)
+re-decides, re-checks and proposes it, and `stopped` replaces "working on it" when a job
+died before the report. A fork's red pull request takes the review path instead
+(bot/commands/review.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -24,79 +27,23 @@ from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job
 from bot.forge import git
-from bot.forge.github import DEFAULT_API_URL, GitHub
-from bot.github.acknowledge import acknowledged
+from bot.forge.github import GitHub
+from bot.github.acknowledge import acknowledged, links_for
 from bot.github.actions import Runner, usage_outputs
 from bot.github.bundle import BundleMeta, read_bundle, write_meta
-from bot.github.events import Decision, decide
+from bot.github.context import Context, decision_for, github_client, run_url
 from bot.github.trigger import Refused, Target, resolve
+from bot.render.comment import find_sticky, render_stopped, runs_so_far, still_working
 from bot.render.markdown import render_markdown
 from bot.render.text import md_text
 from bot.report import Report, load_report
-from bot.secrets import environment, secret
+from bot.secrets import secret
 
 if TYPE_CHECKING:
     from bot.github.publish import Push
 
-MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's cap on webhook payloads
 
-
-def _setting(flag_value: str | None, variable: str, flag: str) -> str:
-    value = flag_value if flag_value is not None else environment().get(variable, "")
-    if not value:
-        raise BadInput(f"{variable} is not set (GitHub Actions sets it); or pass {flag}")
-    return value
-
-
-def read_event(path: Path) -> object:
-    """The JSON in an event file; a missing, oversized or non-JSON file raises BadInput."""
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_EVENT_BYTES + 1)  # a pipe or device may not say its size
-    except OSError as exc:
-        raise BadInput(f"cannot read the event file {path}: {exc.strerror}") from exc
-    if len(data) > MAX_EVENT_BYTES:
-        raise BadInput(f"the event file {path} is over 25 MB, GitHub's cap on payloads: refused")
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"the event file {path} is not UTF-8: {exc.reason}") from exc
-    except (
-        ValueError,
-        RecursionError,
-    ) as exc:  # RecursionError: nesting deeper than Python's stack
-        raise BadInput(f"the event file {path} is not JSON: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class Context:
-    """One invocation on a runner: the repo, its configuration, the event's decision."""
-
-    repo: Path
-    config: Config
-    decision: Decision
-    runner: Runner
-    bundle: Path
-
-
-def decision_for(args: argparse.Namespace, config: Config) -> Decision:
-    event_name = _setting(args.event_name, "GITHUB_EVENT_NAME", "--event-name NAME")
-    event_path = Path(_setting(args.event_path, "GITHUB_EVENT_PATH", "--event-path FILE"))
-    decision = decide(
-        event_name,
-        read_event(event_path),
-        trigger_label=config.trigger_label,
-        branch_prefix=config.branch_prefix,
-        allowed_bots=config.allowed_bots,
-        trigger_phrase=config.trigger_phrase,
-    )
-    mode = getattr(args, "mode", None) or "auto"
-    if decision.job != "skip" and mode not in ("auto", decision.job):
-        return Decision("skip", f"the event asks to {decision.job}, but mode is {mode}")
-    return decision
-
-
-def _context(args: argparse.Namespace) -> Context:
+def context_for(args: argparse.Namespace) -> Context:
     repo = repo_root(args.repo or os.environ.get("GITHUB_WORKSPACE"))
     config = config_from_args(args, repo)
     runner = Runner()
@@ -109,17 +56,6 @@ def _context(args: argparse.Namespace) -> Context:
     else:
         bundle = repo / ".selfheal"
     return Context(repo, config, decision_for(args, config), runner, bundle)
-
-
-def github_client(config: Config, decision: Decision | None = None) -> GitHub:
-    """The API client for $GITHUB_REPOSITORY, which must be the repository of the event."""
-    repository = _setting(None, "GITHUB_REPOSITORY", "GITHUB_REPOSITORY=owner/name")
-    said = decision.repository if decision is not None else None
-    if said and said.casefold() != repository.casefold():
-        raise BadInput(f"the event is for {said} but GITHUB_REPOSITORY is {repository}: refused")
-    token = _setting(None, "GITHUB_TOKEN", "GITHUB_TOKEN (the action's github-token input)")
-    api_url = os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-    return GitHub(repository, token, api_url, write_interval=config.api_write_interval)
 
 
 def _skip(ctx: Context, reason: str) -> int:
@@ -157,6 +93,8 @@ def _target(ctx: Context, github: GitHub, *, read_logs: bool) -> Target:
 def _work(
     ctx: Context, target: Target, token: str, progress: Callable[[str], None] | None = None
 ) -> Report:
+    mode = target.job
+    assert mode != "review"  # the review path never runs the loop
     check_gate_programs(ctx.config, ctx.repo)
     git.ensure_commit(ctx.repo, target.sha, token=token)
     for note in target.notes:
@@ -166,7 +104,7 @@ def _work(
         require_agent(agent)
     check_agent_program(agent, ctx.config)
     job = Job(
-        mode=target.job,
+        mode=mode,
         repo=ctx.repo,
         config=ctx.config,
         agent=agent,
@@ -191,17 +129,6 @@ def _work(
         ),
     )
     return load_report(ctx.bundle / "report.json")
-
-
-def _run_url() -> str | None:
-    """This workflow run's page, from the variables every runner sets."""
-    server, repository, run_id = (
-        os.environ.get(name, "")
-        for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
-    )
-    if not (server and repository and run_id.isdigit()):
-        return None
-    return f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}"
 
 
 def _push(config: Config, repository: str, token: str) -> Push:
@@ -238,7 +165,7 @@ def _propose(ctx: Context, github: GitHub, target: Target, token: str) -> int:
         repo=ctx.repo,
         config=ctx.config,
         push=_push(ctx.config, ctx.decision.repository or "", token),
-        run_url=_run_url(),
+        run_url=run_url(),
     )
     report = write_artifacts(ctx.bundle, done.report, patch)
     if done.pull is not None:
@@ -261,29 +188,51 @@ def _guarded(ctx: Context, stage: str, body: Callable[[], int]) -> int:
         raise
 
 
+def _stopped(ctx: Context, github: GitHub, target: Target, why: str) -> int:
+    """A job died before the report: the sticky comment that still says "working on it"
+    says that it stopped, and why, instead (a report already there is left alone)."""
+    if target.thread is None:
+        return 0
+    sticky = find_sticky(github.comments(target.thread))
+    if sticky is None or not still_working(sticky.body):
+        print("selfheal: no 'working on it' comment left to replace")
+        ctx.runner.set_outputs({"status": "reported"})
+        return 0
+    runs = runs_so_far(sticky.body) + 1  # a run that died still counts toward max_runs
+    body = render_stopped(runs=runs, why=why, links=links_for(run_url()))
+    print(f"selfheal: {github.edit_comment(sticky.id, body).html_url} says it stopped: {why}")
+    ctx.runner.set_outputs({"status": "stopped", "reason": why})
+    return 0
+
+
 def _stage(args: argparse.Namespace, stage: str) -> int:
-    ctx = _context(args)
+    ctx = context_for(args)
     if ctx.decision.job == "skip":
         return _skip(ctx, ctx.decision.reason)
+    if ctx.decision.job == "review" and stage != "stopped":
+        from bot.commands.review import review_stage
+
+        return _guarded(ctx, stage, lambda: review_stage(ctx, stage))
 
     def body() -> int:
         github = github_client(ctx.config, ctx.decision)
         token = secret("GITHUB_TOKEN") or ""
         try:
-            target = _target(ctx, github, read_logs=stage != "propose")
+            target = _target(ctx, github, read_logs=stage not in ("propose", "stopped"))
         except Refused as refusal:
             return _skip(ctx, refusal.reason)
+        if stage == "stopped":
+            return _stopped(ctx, github, target, args.why)
         if stage == "ack":  # seen in seconds; runs no project code
-            acknowledged(github, ctx.decision, target, ctx.config, _run_url())
+            target, _ = acknowledged(github, ctx.decision, target, ctx.config, run_url())
             outputs = {"job": target.job, "status": "acknowledged", "sha": target.sha}
+            outputs["comment-id"] = str(target.sticky_id or "")
             ctx.runner.set_outputs({**outputs, "reason": ctx.decision.reason})
             return 0
         if stage in ("run", "work"):
             progress = None
             if stage == "run":  # one job holds the write token: acknowledge, then follow
-                target, progress = acknowledged(
-                    github, ctx.decision, target, ctx.config, _run_url()
-                )
+                target, progress = acknowledged(github, ctx.decision, target, ctx.config, run_url())
             report = _work(ctx, target, token, progress)
             if stage == "work":
                 ctx.runner.summary(render_markdown(report))
@@ -312,3 +261,7 @@ def work(args: argparse.Namespace) -> int:
 
 def propose(args: argparse.Namespace) -> int:
     return _stage(args, "propose")
+
+
+def stopped(args: argparse.Namespace) -> int:
+    return _stage(args, "stopped")

@@ -40,11 +40,27 @@ def run_fixers(
     timeout: float | None = None,
 ) -> list[FixerRun]:
     """Run the fixers that apply, in the worktree; the diff they leave is checked like any other."""
+    return run_step_fixers(fixers_for(failures, steps), workdir, env, timeout)
+
+
+def all_fixers(steps: Sequence[GateStep]) -> list[GateStep]:
+    """Every step with a deterministic fixer, in the order they must run (lint, then format)."""
+    chosen = [s for s in steps if kind_for(s).fixer_argv(s) is not None]
+    return sorted(chosen, key=lambda s: kind_for(s).fixer_order)
+
+
+def run_step_fixers(
+    steps: Sequence[GateStep],
+    workdir: Path,
+    env: Mapping[str, str],
+    timeout: float | None = None,
+) -> list[FixerRun]:
+    """Run the fixers of `steps`, in this order, in the worktree."""
     runs = []
-    for step in fixers_for(failures, steps):
+    for step in steps:
         kind = kind_for(step)
         argv = kind.fixer_argv(step)
-        assert argv is not None  # fixers_for only keeps steps that have one
+        assert argv is not None  # callers keep only steps that have one
         argv, _ = pinned_argv(argv, workdir)  # fix with the ruff the gate checks with
         result = run_process(argv, workdir, env={**env, **step.env}, timeout=timeout)
         name = kind.fixer_name or " ".join(argv)

@@ -50,7 +50,9 @@ from bot.forge.github_models import (
     Comment,
     IssueItem,
     Pull,
+    PullFile,
     Repo,
+    ReviewComment,
     WorkflowJob,
     WorkflowRun,
     check_id_of,
@@ -58,6 +60,7 @@ from bot.forge.github_models import (
     issue_of,
     job_of,
     jobs_from_json,
+    pull_file_of,
     pull_of,
     repo_of,
     run_of,
@@ -75,7 +78,9 @@ __all__ = [
     "GitHub",
     "IssueItem",
     "Pull",
+    "PullFile",
     "Repo",
+    "ReviewComment",
     "WorkflowJob",
     "WorkflowRun",
     "jobs_from_json",
@@ -259,9 +264,13 @@ class GitHub:
             raise blob_error(action, type(exc).__name__) from None
         return data.decode("utf-8", errors="replace")
 
-    def find_pull(self, head_branch: str, base: str | None = None) -> Pull | None:
-        """The open pull request from `head_branch` of this repository (into `base`), if any."""
-        owner = self.repository.split("/")[0]
+    def find_pull(
+        self, head_branch: str, base: str | None = None, *, head_repository: str | None = None
+    ) -> Pull | None:
+        """The open pull request from `head_branch` of this repository, or of the fork
+        `head_repository` (into `base`), if any."""
+        source = check_repository(head_repository) if head_repository else self.repository
+        owner = source.split("/")[0]
         with self._calling(f"look for a pull request from {head_branch}", "pull-requests"):
             found = self._repo.get_pulls(
                 state="open", head=f"{owner}:{check_ref(head_branch)}", base=base or NotSet
@@ -270,10 +279,21 @@ class GitHub:
                 pull = pull_of(item)
                 if (
                     pull.head_ref == head_branch
-                    and (pull.head_repo or self.repository).lower() == self.repository.lower()
+                    and (pull.head_repo or self.repository).lower() == source.lower()
                 ):
                     return pull
         return None
+
+    def pull_files(self, number: int, max_files: int = 300) -> list[PullFile]:
+        """The files pull request `number` changes, with their hunks (the first `max_files`)."""
+        action = f"list the files of pull request #{check_number(number)}"
+        with self._calling(action, "pull-requests"):
+            files: list[PullFile] = []
+            for item in self._repo.get_pull(number).get_files():
+                if len(files) >= max_files:
+                    break
+                files.append(pull_file_of(item))
+        return files
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -310,6 +330,21 @@ class GitHub:
                 said = said_of(exc.data) or "GitHub refused the review request"
                 return redact(said, [self._token])
         return None
+
+    def review(
+        self, number: int, *, commit: str, body: str, comments: Sequence[ReviewComment]
+    ) -> str:
+        """Post a COMMENT review on pull request `number` at `commit`; its URL."""
+        url = f"{self._repo.url}/pulls/{check_number(number)}/reviews"
+        data = {
+            "commit_id": commit,
+            "body": cap(body, MAX_BODY),
+            "event": "COMMENT",
+            "comments": [c.as_json() for c in comments],
+        }
+        with self._calling(f"review pull request #{number}", "pull-requests", "write", post=True):
+            _, answer = self._repo.requester.requestJsonAndCheck("POST", url, input=data)
+        return str(answer.get("html_url") or "") if isinstance(answer, dict) else ""
 
     def add_labels(self, number: int, labels: Sequence[str]) -> None:
         """Add `labels` to issue or pull request `number` (GitHub creates unknown ones)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from github.CheckRun import CheckRun
+from github.File import File
 from github.Issue import Issue
 from github.IssueComment import IssueComment
 from github.NamedUser import NamedUser
@@ -125,6 +126,38 @@ class Annotation:
         return data
 
 
+@dataclass(frozen=True)
+class PullFile:
+    """One file a pull request changes, with its diff hunks (None: binary or too large)."""
+
+    path: str
+    status: str
+    patch: str | None
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """A review comment on lines `start_line`..`line` of the pull request's head version."""
+
+    path: str
+    line: int
+    body: str
+    start_line: int | None = None
+
+    def as_json(self) -> dict[str, str | int]:
+        """As "Create a review" takes it: lines of the new side (RIGHT)."""
+        data: dict[str, str | int] = {
+            "path": self.path,
+            "line": self.line,
+            "side": "RIGHT",
+            "body": self.body,
+        }
+        if self.start_line is not None and self.start_line < self.line:
+            data["start_line"] = self.start_line
+            data["start_side"] = "RIGHT"
+        return data
+
+
 def text(value: object) -> str:
     """A string field: None (or anything not a string) reads as ""."""
     return value if isinstance(value, str) else ""
@@ -179,6 +212,15 @@ def pull_of(pr: PullRequest) -> Pull:
         author=login(pr.user),
         # List answers carry merged_at but not merged; reading merged would fetch each PR.
         merged=pr.merged_at is not None,
+    )
+
+
+def pull_file_of(item: File) -> PullFile:
+    patch = item.patch
+    return PullFile(
+        path=need_text(item.filename, "filename"),
+        status=text(item.status),
+        patch=patch if isinstance(patch, str) else None,
     )
 
 

@@ -27,7 +27,7 @@ class BundleMeta(Frozen):
     """What the work stage decided and worked on."""
 
     bundle_version: Literal[1] = 1
-    job: Literal["heal", "implement"]
+    job: Literal["heal", "implement", "review"]
     repository: str = Field(max_length=140)
     sha: str = Field(pattern=r"^[0-9a-f]{40}$")  # the commit the fix applies to
     into: str = Field(max_length=255)  # the branch the pull request goes into
@@ -46,29 +46,45 @@ def _read_capped(path: Path, cap: int) -> bytes:
     return data
 
 
+def _malformed(directory: Path, exc: ValidationError) -> BadInput:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return BadInput(f"the bundle in {directory} is malformed: {where}: {first['msg']}")
+
+
+def _read_patch(directory: Path) -> str:
+    patch_path = directory / "fix.patch"
+    if not patch_path.exists():
+        return ""
+    return _read_capped(patch_path, MAX_PATCH_BYTES).decode("utf-8", errors="replace")
+
+
 def read_bundle(directory: Path) -> tuple[BundleMeta, Report, str]:
     """The bundle's meta, report and patch; BadInput for anything malformed or oversized."""
-    if not directory.is_dir():
-        raise BadInput(f"--bundle {directory}: no such directory")
+    meta, patch = read_review_bundle(directory)
     try:
-        meta = BundleMeta.model_validate_json(_read_capped(directory / META_FILE, MAX_META_BYTES))
         report = Report.model_validate_json(
             _read_capped(directory / "report.json", MAX_REPORT_BYTES)
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BadInput(f"the bundle in {directory} is malformed: {where}: {first['msg']}") from exc
-    patch_path = directory / "fix.patch"
-    patch = ""
-    if patch_path.exists():
-        patch = _read_capped(patch_path, MAX_PATCH_BYTES).decode("utf-8", errors="replace")
+        raise _malformed(directory, exc) from exc
     if report.base_sha and report.base_sha != meta.sha:
         raise BadInput(
             f"the bundle's report is for {report.base_sha[:12]} but its meta says "
             f"{meta.sha[:12]}: refused"
         )
     return meta, report, patch
+
+
+def read_review_bundle(directory: Path) -> tuple[BundleMeta, str]:
+    """The bundle's meta and patch (all a fork review's bundle has: no loop ran)."""
+    if not directory.is_dir():
+        raise BadInput(f"--bundle {directory}: no such directory")
+    try:
+        meta = BundleMeta.model_validate_json(_read_capped(directory / META_FILE, MAX_META_BYTES))
+    except ValidationError as exc:
+        raise _malformed(directory, exc) from exc
+    return meta, _read_patch(directory)
 
 
 def write_meta(directory: Path, meta: BundleMeta) -> Path:

@@ -41,7 +41,8 @@ from bot.github.payload_fields import (
     value_at,
 )
 
-Job = Literal["implement", "heal", "skip"]
+# review: a fork's red pull request gets the deterministic fixers' changes as suggestions.
+Job = Literal["implement", "heal", "review", "skip"]
 
 MAX_COMMENT_CHARS = 65536  # GitHub refuses longer comment bodies
 
@@ -65,6 +66,7 @@ class Decision:
     # Everyone else whose permission is checked through the API (the upstream run's actors).
     other_actors: tuple[str, ...] = ()
     comment_id: int | None = None  # issue_comment: the comment with the command, to react to
+    head_repository: str | None = None  # review: the fork the pull request comes from
 
 
 @dataclass(frozen=True)
@@ -199,9 +201,12 @@ def _workflow_run(payload: Mapping[str, Any], base: Decision, rules: _Rules) -> 
         shown = quoted(conclusion) if isinstance(conclusion, str) else json_type(conclusion)
         skip(f"the workflow run's conclusion is {shown}: nothing to heal")
     head_repository = text_at(payload, "workflow_run.head_repository.full_name")
-    if refusal := fork_refusal(head_repository, base.repository or "", "the run"):
-        skip(refusal)
+    fork = fork_refusal(head_repository, base.repository or "", "the run")
+    if fork and not _REPOSITORY.fullmatch(head_repository):
+        skip(fork)
     branch = branch_from(value_at(payload, "workflow_run.head_branch"), "workflow_run.head_branch")
+    if fork:
+        return _fork_review(payload, base, rules, head_repository, branch)
     _own_branch(branch, rules)
     sha = sha_from(value_at(payload, "workflow_run.head_sha"), "workflow_run.head_sha")
     others: list[str] = []
@@ -225,6 +230,30 @@ def _workflow_run(payload: Mapping[str, Any], base: Decision, rules: _Rules) -> 
         head_sha=sha,
         run_id=run_id_of(run.get("id")),
         other_actors=tuple(others),
+    )
+
+
+def _fork_review(
+    payload: Mapping[str, Any], base: Decision, rules: _Rules, fork: str, branch: str
+) -> Decision:
+    """A red run on a fork's branch: only the safe part. The deterministic fixers run on the
+    fork's code with no secret and no agent, and their changes become review suggestions on
+    its pull request (found through the API); nothing is pushed anywhere."""
+    sha = sha_from(value_at(payload, "workflow_run.head_sha"), "workflow_run.head_sha")
+    run = object_at(payload, "workflow_run")
+    for role in ("actor", "triggering_actor"):
+        if isinstance(run.get(role), Mapping):
+            _no_bot(payload, f"workflow_run.{role}", rules)
+    return replace(
+        base,
+        job="review",
+        reason=f"the run on the fork {quoted(fork)}'s branch {quoted(branch)} failed: its pull "
+        "request gets the deterministic fixers' changes as suggestions (code from forks is "
+        "never healed or pushed with this repository's credentials)",
+        head_repository=fork,
+        head_branch=branch,
+        head_sha=sha,
+        run_id=run_id_of(run.get("id")),
     )
 
 

@@ -59,12 +59,14 @@ def _commit(
     """Rebuild the patch on the target commit in a clean checkout (guards re-checked, the
     verified tree matched) and push it: the same path a local heal takes."""
     verified = report.gate_after.tree if report.gate_after is not None else None
+    mode = target.job
+    assert mode != "review"  # a fork review never commits or pushes
     with git.open_workspace(repo, target.sha) as ws:
         try:
             built = proposal.build(
                 ws,
                 patch,
-                mode=target.job,
+                mode=mode,
                 config=config,
                 message=commit_message(report),
                 verified_tree=verified,

@@ -35,7 +35,7 @@ MAX_ISSUE_COMMENTS_CHARS = 20_000
 class Target:
     """What to work on and where to report, once the access checks passed."""
 
-    job: Literal["heal", "implement"]
+    job: Literal["heal", "implement", "review"]
     sha: str  # the commit to work on
     into: str  # the branch a pull request goes into
     branch: str  # the proposal branch
@@ -177,6 +177,27 @@ def _red_branch(
     return _Where(sha, decision.head_branch, thread, ci_log=ci_log, notes=tuple(notes))
 
 
+def _fork_pull_request(github: GitHub, decision: Decision) -> Target:
+    """A fork's red branch: its open pull request here, at the commit that failed. Nobody's
+    permission is checked: what follows runs no agent, holds no secret and pushes nothing."""
+    assert decision.head_repository and decision.head_branch and decision.head_sha
+    pull = github.find_pull(decision.head_branch, head_repository=decision.head_repository)
+    if pull is None:
+        raise Refused(
+            f"no open pull request from {decision.head_repository}:{decision.head_branch}: "
+            "nothing to review"
+        )
+    _check_thread(github.issue(pull.number), "pull request")
+    if pull.head_sha != decision.head_sha:
+        raise Refused(
+            f"pull request #{pull.number} has moved on from {decision.head_sha[:12]} "
+            f"to {pull.head_sha[:12]}: suggestions would be for old code"
+        )
+    return Target(
+        job="review", sha=pull.head_sha, into=pull.base_ref, branch="", thread=pull.number
+    )
+
+
 def resolve(
     github: GitHub,
     decision: Decision,
@@ -188,6 +209,8 @@ def resolve(
     """The target of a heal or implement decision, or Refused with the reason."""
     if decision.job == "skip":
         raise Refused(decision.reason)
+    if decision.job == "review":
+        return _fork_pull_request(github, decision)
     job: Literal["heal", "implement"] = decision.job
     roles = _Roles(github)
     actors = [a for a in (decision.actor, *decision.other_actors) if a]

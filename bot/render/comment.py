@@ -17,6 +17,7 @@ from bot.render.text import failure_where, md_text, plural
 from bot.report import Report, Status
 
 MARKER = "<!-- selfheal:report -->"
+WORKING = "**selfheal is working on it.**"
 COMMENT_LIMIT = 65_536  # GitHub refuses longer comment bodies
 _STATE = re.compile(r"<!-- selfheal:state (\{[^<>]{0,200}\}) -->")
 _MAX_RUNS_KEPT = 1_000_000
@@ -84,9 +85,22 @@ def render_working(*, runs: int, links: Sequence[str] = (), stage: str = "") -> 
     latest stage; the final report replaces it. `runs` is the count before this run, kept as
     is (the final report adds this run)."""
     head = [MARKER, f"<!-- selfheal:state {json.dumps({'runs': runs})} -->"]
-    lines = ["**selfheal is working on it.** This comment becomes the report when it is done."]
+    lines = [f"{WORKING} This comment becomes the report when it is done."]
     if stage:
         lines += ["", f"Now: {md_text(stage, 300)}"]
+    return "\n".join([*head, *lines, *([""] if links else []), *links]) + "\n"
+
+
+def still_working(body: str) -> bool:
+    """The sticky comment still says "working on it": no report replaced it."""
+    return MARKER in body and WORKING in body
+
+
+def render_stopped(*, runs: int, why: str, links: Sequence[str] = ()) -> str:
+    """The sticky comment when the run died before its report (a job failed or was
+    cancelled): one line saying so, in place of "working on it". `runs` includes this run."""
+    head = [MARKER, f"<!-- selfheal:state {json.dumps({'runs': runs})} -->"]
+    lines = [f"**selfheal stopped:** {md_text(why, 300)}; no report was written."]
     return "\n".join([*head, *lines, *([""] if links else []), *links]) + "\n"
 
 

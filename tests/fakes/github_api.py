@@ -44,6 +44,7 @@ from tests.fakes.github_json import (
     reaction_json,
     repo_json,
     run_json,
+    user_json,
 )
 from tests.fakes.github_schema import ACCEPT, API_VERSION, header_violations
 from tests.fakes.github_schema import violations as schema_violations
@@ -346,6 +347,20 @@ class FakeGitHub:
             issue = self._new_issue(repo, title=title, body=body, user=user, state=state)
             issue["pull"] = _new_pull(head, head_repo or repo["full_name"], head_sha, base, draft)
             return int(issue["number"])
+
+    def set_pull_files(self, full_name: str, number: int, files: list[dict[str, Any]]) -> None:
+        """What pull request `number` changes: each file's `filename`, `status` and `patch`
+        (its diff hunks, as GitHub lists them), for the files and reviews routes."""
+        with self._lock:
+            issue = self._seeded_repo(full_name)["issues"][number]
+            issue["pull"]["files"] = [dict(f) for f in files]
+
+    def reviews(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        """The reviews posted on pull request `number`, as sent (commit_id, body, event,
+        comments)."""
+        with self._lock:
+            issue = self._seeded_repo(full_name)["issues"][number]
+            return [dict(r) for r in issue["pull"]["reviews"]]
 
     def add_comment(
         self,
@@ -685,6 +700,77 @@ class FakeGitHub:
         ]
         pull["requested_teams"] += [x for x in teams if x not in pull["requested_teams"]]
         return _Reply(201, self._pull_json(repo, issue))
+
+    @_route("GET", r"/pulls/(?P<n>\d+)/files", "pulls/pulls#list-pull-requests-files")
+    def _list_pull_files(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        pull = self._pull(repo, req)["pull"]
+        rows = [
+            {
+                "sha": _fake_sha(f["filename"], f.get("patch")),
+                "filename": f["filename"],
+                "status": f.get("status", "modified"),
+                "additions": sum(1 for x in _lines(f) if x.startswith("+")),
+                "deletions": sum(1 for x in _lines(f) if x.startswith("-")),
+                "changes": sum(1 for x in _lines(f) if x[:1] in ("+", "-")),
+                "blob_url": f"https://github.test/{repo['full_name']}/blob/x/{f['filename']}",
+                "raw_url": f"https://github.test/{repo['full_name']}/raw/x/{f['filename']}",
+                "contents_url": f"{self.url}/repos/{repo['full_name']}/contents/{f['filename']}",
+                **({"patch": f["patch"]} if f.get("patch") is not None else {}),
+            }
+            for f in pull["files"]
+        ]
+        return self._page(req, rows)
+
+    @_route(
+        "POST",
+        r"/pulls/(?P<n>\d+)/reviews",
+        "pulls/reviews#create-a-review-for-a-pull-request",
+    )
+    def _create_review(self, req: _Request) -> _Reply:
+        repo = self._repo(req)
+        issue = self._pull(repo, req)
+        body = req.body if isinstance(req.body, dict) else {}
+        if body.get("event") in ("COMMENT", "REQUEST_CHANGES") and not body.get("body"):
+            raise _invalid("body")
+        if issue["state"] != "open":
+            raise ApiError(422, "Can not add a review to a closed pull request")
+        # GitHub resolves each comment's lines in the pull request's diff, or refuses the
+        # whole review.
+        files = {f["filename"]: f for f in issue["pull"]["files"]}
+        for comment in body.get("comments") or []:
+            file = files.get(comment.get("path"))
+            if file is None:
+                raise ApiError(422, "Unprocessable Entity", errors=["Path could not be resolved"])
+            right = _right_lines(file)
+            start, line = comment.get("start_line", comment.get("line")), comment.get("line")
+            if comment.get("side", "RIGHT") != "RIGHT" or line not in right:
+                raise ApiError(422, "Unprocessable Entity", errors=["Line could not be resolved"])
+            if start not in right or start > line or right[start] != right[line]:
+                raise ApiError(
+                    422,
+                    "Unprocessable Entity",
+                    errors=["Start line must precede the end line in the same hunk"],
+                )
+        review_id = self._next_id("review")
+        issue["pull"]["reviews"].append(dict(body))
+        html = f"https://github.test/{repo['full_name']}/pull/{issue['number']}#pullrequestreview-{review_id}"
+        return _Reply(
+            200,
+            {
+                "id": review_id,
+                "node_id": f"PRR_{review_id}",
+                "user": user_json(self._roots, self.bot_login, "Bot"),
+                "body": body.get("body", ""),
+                "state": "COMMENTED" if body.get("event") == "COMMENT" else "PENDING",
+                "html_url": html,
+                "pull_request_url": f"{self.url}/repos/{repo['full_name']}/pulls/{issue['number']}",
+                "commit_id": body.get("commit_id") or issue["pull"]["head_sha"],
+                "submitted_at": _now(),
+                "author_association": "NONE",
+                "_links": {"html": {"href": html}},
+            },
+        )
 
     @_route("POST", "/check-runs", "checks/runs#create-a-check-run")
     def _create_check_run(self, req: _Request) -> _Reply:
@@ -1092,7 +1178,26 @@ _ID_BASES = {
     "run": 9_100_000_001,
     "job": 25_000_000_001,
     "reaction": 300_000_001,
+    "review": 80_000_001,
 }
+
+
+def _lines(file: dict[str, Any]) -> list[str]:
+    return [x for x in (file.get("patch") or "").splitlines() if not x.startswith("@@")]
+
+
+def _right_lines(file: dict[str, Any]) -> dict[int, int]:
+    """Each head-side line inside the file's hunks -> which hunk it is in."""
+    lines: dict[int, int] = {}
+    hunk, number = -1, 0
+    for text in (file.get("patch") or "").splitlines():
+        if text.startswith("@@"):
+            hunk += 1
+            number = int(text.split("+")[1].split(",")[0].split(" ")[0])
+        elif text.startswith((" ", "+")):
+            lines[number] = hunk
+            number += 1
+    return lines
 
 
 def _new_pull(head: str, head_repo: str, head_sha: str, base: str, draft: bool) -> dict[str, Any]:
@@ -1105,6 +1210,8 @@ def _new_pull(head: str, head_repo: str, head_sha: str, base: str, draft: bool) 
         "maintainer_can_modify": True,
         "requested_reviewers": [],
         "requested_teams": [],
+        "files": [],
+        "reviews": [],
     }
 
 

@@ -137,6 +137,7 @@ def test_each_example_payload(event: str, name: str, expected: dict[str, Any]) -
         "run_id": None,
         "other_actors": (),
         "comment_id": None,
+        "head_repository": None,
     }
     got = asdict(decision)
     assert got.pop("reason")
@@ -341,10 +342,26 @@ def test_a_run_that_is_not_completed_is_skipped() -> None:
     skipped(run("workflow_run", payload), "'requested'", "completes")
 
 
-def test_a_run_for_a_fork_is_skipped() -> None:
+def test_a_run_for_a_fork_is_reviewed_with_the_fixers_only() -> None:
     payload = failed_run()
     payload["workflow_run"]["head_repository"]["full_name"] = "mallory/octo-repo"
-    skipped(run("workflow_run", payload), "fork", "'mallory/octo-repo'")
+    decision = run("workflow_run", payload)
+    assert decision.job == "review" and decision.head_repository == "mallory/octo-repo"
+    assert decision.head_sha == payload["workflow_run"]["head_sha"]
+    assert "fork 'mallory/octo-repo'" in decision.reason and "never healed" in decision.reason
+
+
+def test_a_fork_whose_name_is_not_a_repository_name_is_skipped() -> None:
+    payload = failed_run()
+    payload["workflow_run"]["head_repository"]["full_name"] = "mallory/x\n::error::"
+    skipped(run("workflow_run", payload), "fork", "mallory/x\\n")
+
+
+def test_a_fork_run_by_a_bot_is_skipped() -> None:
+    payload = failed_run()
+    payload["workflow_run"]["head_repository"]["full_name"] = "mallory/octo-repo"
+    payload["workflow_run"]["actor"]["type"] = "Bot"
+    skipped(run("workflow_run", payload), "no bot loops")
 
 
 def test_a_run_whose_head_repository_is_gone_is_skipped() -> None:
