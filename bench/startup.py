@@ -59,6 +59,18 @@ def bare_python() -> tuple[float, float]:
     return wall, cpu
 
 
+def make_repo(root: Path) -> tuple[Path, Path]:
+    """A committed repo under `root` whose gate's one step stamps its start; (repo, stamp)."""
+    repo, stamp = root / "repo", root / "stamp"
+    (repo / ".github").mkdir(parents=True)
+    (repo / ".github" / "selfheal.yml").write_text(CONFIG.format(stamp=stamp))
+    who = ["-c", "user.name=b", "-c", "user.email=b@b"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), *who, "commit", "-qm", "x"], check=True)
+    return repo, stamp
+
+
 def slowest_imports(src: Path, repo: Path, count: int = 10) -> list[tuple[int, str]]:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "bot", "gate", "--repo", str(repo)],
@@ -87,26 +99,7 @@ def main() -> int:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # selfheal's own modules cached, as usual
     print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="selfheal-startup-") as tmp:
-        repo, stamp = Path(tmp) / "repo", Path(tmp) / "stamp"
-        (repo / ".github").mkdir(parents=True)
-        (repo / ".github" / "selfheal.yml").write_text(CONFIG.format(stamp=stamp))
-        subprocess.run(["git", "init", "-q", str(repo)], check=True)
-        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
-        subprocess.run(
-            [
-                "git",
-                "-C",
-                str(repo),
-                "-c",
-                "user.name=b",
-                "-c",
-                "user.email=b@b",
-                "commit",
-                "-qm",
-                "x",
-            ],
-            check=True,
-        )
+        repo, stamp = make_repo(Path(tmp))
         times: dict[str, list[tuple[float, float]]] = {
             name: [] for name in [*variants, "python -c pass"]
         }
