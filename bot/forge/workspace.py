@@ -143,6 +143,10 @@ class Workspace:
         # A tree object, not a commit: nothing to sign, no identity, and no ref to leave behind.
         self._checkpoint = self._snapshot()
 
+    def checkpoint_at(self, tree: str) -> None:
+        """Record `tree`, which the work tree is known to hold, as the point of `rollback`."""
+        self._checkpoint = tree
+
     def attempt_diff(self) -> str:
         """Unified diff from the last checkpoint to now (binary-safe, renames detected)."""
         return self._diff(self._checkpoint, self._snapshot())

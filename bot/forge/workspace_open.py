@@ -60,7 +60,10 @@ def open_workspace(repo: Path, base: str | None = None) -> Workspace:
             _check_out(workspace, user, ignored)
         run(workspace._git, "update-ref", "--no-deref", "HEAD", base_sha)
         register_work_tree(workspace._git)
-        workspace.checkpoint()
+        # The index is exactly the base (read from it, or the checkout's own at the base with
+        # nothing untracked), so the first checkpoint is the base's tree, without a walk of
+        # every file to find that out.
+        workspace.checkpoint_at(run(workspace._git, "rev-parse", f"{base_sha}^{{tree}}").strip())
     except BaseException:
         workspace.close()
         raise

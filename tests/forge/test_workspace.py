@@ -355,10 +355,10 @@ def test_a_crash_while_opening_leaves_nothing_behind(
     repo = make_repo(FILES)
     before = user_state(repo)
 
-    def crash(self: forge_workspace.Workspace) -> None:
+    def crash(self: forge_workspace.Workspace, tree: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(forge_workspace.Workspace, "checkpoint", crash)
+    monkeypatch.setattr(forge_workspace.Workspace, "checkpoint_at", crash)
     with pytest.raises(KeyboardInterrupt):
         open_workspace(repo)
     assert leftovers(tmp_path) == []

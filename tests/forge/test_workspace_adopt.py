@@ -14,6 +14,7 @@ import pytest
 
 from bot.forge.git import locate, open_workspace, tree_command
 from bot.forge.owned_dirs import PARKED_GIT, remove_stale
+from bot.forge.workspace import Workspace
 from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, git_fails, tree_state
 
@@ -221,3 +222,21 @@ def test_the_next_run_finds_a_killed_runs_checkout_again(
     with open_workspace(repo) as ws:
         assert ws.mode == "adopt"
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_crash_while_adopting_puts_the_git_dir_back(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo = checkout(make_repo)
+    on_actions(monkeypatch, repo)
+    before = checkout_state(repo)
+
+    def crash(self: Workspace, tree: str) -> None:
+        assert not (repo / ".git").exists()  # it was parked when the crash came
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Workspace, "checkpoint_at", crash)
+    with pytest.raises(KeyboardInterrupt):
+        open_workspace(repo)
+    assert checkout_state(repo) == before
+    assert list((tmp_path / "temp").iterdir()) == []
