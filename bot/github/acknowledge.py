@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from bot.config import Config
 from bot.forge.github import ForgeError, GitHub
-from bot.github.events import Decision
+from bot.github.decision import Decision
 from bot.github.trigger import Target
 from bot.render.comment import render_working
 

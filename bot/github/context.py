@@ -14,7 +14,8 @@ from bot.config import Config
 from bot.errors import BadInput
 from bot.forge.github import DEFAULT_API_URL, GitHub
 from bot.github.actions import Runner
-from bot.github.events import Decision, decide
+from bot.github.decision import Decision
+from bot.github.events import decide
 from bot.secrets import environment
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024  # GitHub's cap on webhook payloads

@@ -22,7 +22,7 @@ from bot.github.access import (
     run_cap_refusal,
     thread_refusal,
 )
-from bot.github.events import Decision
+from bot.github.decision import Decision
 from bot.render.comment import MARKER, find_sticky, runs_so_far
 from bot.report import Issue
 

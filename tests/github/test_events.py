@@ -14,7 +14,8 @@ import pytest
 from bot.errors import BadInput
 from bot.github.access import KILL_SWITCH_LABEL
 from bot.github.comment_command import command_args
-from bot.github.events import Decision, decide
+from bot.github.decision import Decision
+from bot.github.events import decide
 from bot.github.refs import branch_name_problem
 
 EVENTS = Path(__file__).resolve().parents[2] / "fixtures" / "events"
