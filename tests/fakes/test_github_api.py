@@ -413,6 +413,35 @@ def test_review_requests(fake: FakeGitHub, gh: Github) -> None:
     ]
 
 
+def test_pull_files_and_reviews_with_suggestions(fake: FakeGitHub, gh: Github) -> None:
+    number = fake.add_pull(REPO, head="f", base="main", head_sha="a" * 40, head_repo="eve/app")
+    fake.set_pull_files(
+        REPO, number, [{"filename": "a.py", "patch": "@@ -1,2 +1,3 @@\n x\n+y\n z\n"}]
+    )
+    (file,) = gh.get_repo(REPO).get_pull(number).get_files()
+    assert (file.filename, file.additions, file.patch) == (
+        "a.py",
+        1,
+        "@@ -1,2 +1,3 @@\n x\n+y\n z\n",
+    )
+    path = f"/repos/acme/app/pulls/{number}/reviews"
+    comment = {"path": "a.py", "line": 3, "start_line": 2, "side": "RIGHT", "body": "s"}
+    ok = api(fake, "POST", path, json={"event": "COMMENT", "body": "b", "comments": [comment]})
+    assert ok.status_code == 200 and ok.json()["state"] == "COMMENTED"
+    assert fake.reviews(REPO, number)[0]["comments"] == [comment]
+    # A line outside the diff, as GitHub answers it; the whole review is refused.
+    outside = {**comment, "line": 9, "start_line": 8}
+    refused = api(fake, "POST", path, json={"event": "COMMENT", "body": "b", "comments": [outside]})
+    assert refused.status_code == 422 and len(fake.reviews(REPO, number)) == 1
+    # A request the official description refuses (a comment without its path).
+    bad = api(
+        fake, "POST", path, json={"event": "COMMENT", "body": "b", "comments": [{"body": "x"}]}
+    )
+    assert bad.status_code == 422
+    assert fake.violations and all("/reviews body" in v for v in fake.violations)
+    fake.violations.clear()  # expected here
+
+
 def test_create_pull_against_origin(make_repo: MakeRepo) -> None:
     root = make_repo({"a.txt": "a\n"})
     origin = root.parent / f"{root.name}-origin.git"
