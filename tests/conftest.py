@@ -100,13 +100,16 @@ def make_repo(tmp_path: Path) -> MakeRepo:
     return _make
 
 
-# The longest tests first (each takes minutes on a busy runner): under xdist each starts at
-# once beside the rest, instead of last (alphabetically) while every other worker is idle.
-# Serially the order changes nothing.
+# The longest tests first (each takes minutes on a busy runner), longest first, measured
+# with --durations: under xdist each starts at once beside the rest, instead of last
+# (alphabetically) while every other worker is idle. Serially the order changes nothing.
 _LONGEST_FIRST = (
     "tests/test_third_party_e2e.py::",
-    "tests/test_field_slice.py::",
     "tests/test_action_yml.py::test_the_install_step_installs_the_checkout_once",
+    "tests/test_field_slice.py::",
+    "tests/test_github_e2e.py::test_red_build_opens_one_pr_and_one_sticky_comment",
+    "tests/test_github_e2e.py::test_a_red_branch_without_a_pr_reports_on_selfheals_own_pr",
+    "tests/test_workflow_e2e.py::",
 )
 
 
@@ -116,3 +119,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return found[0] if found else len(_LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: everything else keeps its order
+    # xdist's load scheduling (.ci/run: --maxschedchunk 2) hands each worker the next two
+    # tests in this order: one ordinary test after each long one keeps two long ones from
+    # landing on one worker, one after the other, while another worker has only short ones.
+    long = [item for item in items if rank(item) < len(_LONGEST_FIRST)]
+    rest = items[len(long) :]
+    paired = [test for pair in zip(long, rest, strict=False) for test in pair]
+    items[:] = paired + long[len(rest) :] + rest[len(long) :]
