@@ -27,8 +27,8 @@ with its goal, to paste into a note:
   parallel / slowest      `selfheal gate`'s wall time / its slowest step's own duration
   heal vs files           a heal of a trivial bug in repositories of 500 and --files files;
                           the workspace's checkout (open_workspace) timed on its own beside
-  own suite               selfheal's tests on 2 cores (taskset to CPUs 0 and 1, -n 2
-                          --dist worksteal), wall minutes; only with `suite` in --only
+  own suite               selfheal's tests on 2 cores (taskset to CPUs 0 and 1, -n 2, spread
+                          as .ci/run does), wall minutes; only with `suite` in --only
 
 `--variant NAME=SRC` runs selfheal from another source tree (e.g. a `git archive` of an older
 commit) beside this one, so before and after come from the same run on the same machine.
@@ -199,6 +199,8 @@ def med(values: list[float]) -> float:
     return statistics.median(values)
 
 
+# How .ci/run spreads the tests over the workers.
+CI_DIST = ["--dist", "load", "--maxschedchunk", "2"]
 # Every figure shown, for the table at the end: (figure, value, goal).
 TABLE: list[tuple[str, str, str]] = []
 
@@ -233,7 +235,7 @@ def suite_figure() -> None:
     cores = ["taskset", "-c", "0,1"] if len(os.sched_getaffinity(0)) > 2 else []
     start = time.perf_counter()
     done = subprocess.run(
-        [*cores, sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "worksteal"],
+        [*cores, sys.executable, "-m", "pytest", "-q", "-n", "2", *CI_DIST],
         cwd=HERE,
         capture_output=True,
         text=True,
