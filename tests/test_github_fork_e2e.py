@@ -135,3 +135,18 @@ def test_a_fork_red_build_gets_a_review_with_suggestions_and_no_push(
     # No push, no pull request, no comment: only the review was written.
     assert git(site.origin, "for-each-ref") == refs_before
     assert {(c.method, c.path.rsplit("/", 2)[-1]) for c in fake.writes()} == {("POST", "reviews")}
+
+
+def test_a_work_job_holding_the_api_key_runs_no_fork_code(
+    make_repo: MakeRepo, tmp_path: Path, fake: FakeGitHub
+) -> None:
+    site = open_site(make_repo, tmp_path, fake)
+    sha = site.head
+    event = workflow_run_event(
+        sha, 1, "feature", **{"workflow_run.head_repository.full_name": FORK}
+    )
+    # A hand-made workflow that gives the fork's job the key: nothing of the fork runs.
+    done = site.run("work", "workflow_run", event, env={"ANTHROPIC_API_KEY": API_KEY})
+    assert done.code == 0 and done.outputs["job"] == "skip", done.said
+    assert "without the API key" in done.outputs["reason"]
+    assert not site.bundle.exists() and fake.calls == []

@@ -12,6 +12,7 @@ from bot.github.context import Context, github_client
 from bot.github.fork_review import fixers_patch, post_review
 from bot.github.trigger import Refused, resolve
 from bot.render.text import md_text
+from bot.secrets import secret
 
 
 def _say(ctx: Context, outputs: dict[str, str], line: str) -> int:
@@ -30,6 +31,12 @@ def _work(ctx: Context) -> int:
     this job's token, if any, is not needed, and the payload names the commit."""
     sha = ctx.decision.head_sha
     assert sha is not None
+    if secret("ANTHROPIC_API_KEY"):
+        return _skip(
+            ctx,
+            "a fork's code runs only in a job without the API key, and this job has "
+            "ANTHROPIC_API_KEY: use the reusable workflow (its fixers job has no secret)",
+        )
     git.ensure_commit(ctx.repo, sha)
     patch, runs = fixers_patch(ctx.repo, sha, ctx.config)
     for run in runs:
