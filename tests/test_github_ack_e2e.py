@@ -14,7 +14,7 @@ from bot.forge.github import GitHub
 from bot.github.acknowledge import StageComment
 from bot.render.comment import MARKER
 from tests.cli import scripted
-from tests.conftest import MakeRepo
+from tests.conftest import MakeRepo, git
 from tests.fakes.github_api import Call, FakeGitHub
 from tests.github_env import MAINTAINER, REPOSITORY, Site, open_site, payload
 from tests.test_github_e2e import FIX
@@ -79,6 +79,27 @@ def test_run_acknowledges_before_the_gate_and_follows_each_stage(site: Site) -> 
     assert MARKER in sticky["body"] and "working on it" not in sticky["body"]
     assert '{"runs": 1}' in sticky["body"]
     assert len(site.fake.comments(REPOSITORY, number)) == 2  # the command and the sticky
+
+
+def test_a_single_job_run_that_ends_in_an_error_says_so_in_the_comment(site: Site) -> None:
+    config = site.repo / ".github" / "selfheal.yml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text("gate:\n  - name: lint\n    run: no-such-linter-xyz\n", encoding="utf-8")
+    git(site.repo, "add", "-A")
+    git(site.repo, "commit", "-qm", "a gate whose program is not installed")
+    sha = site.branch("feature")
+    site.fake.add_issue(REPOSITORY, title="first")
+    number = site.fake.add_pull(
+        REPOSITORY, head="feature", base="main", head_sha=sha, user=MAINTAINER
+    )
+    event = payload("issue-comment-created-pr", **{"issue.number": number})
+
+    result = site.run("run", "issue_comment", event)
+    assert result.code == 2, result.said
+    (sticky,) = site.fake.comments(REPOSITORY, number)
+    assert "working on it" not in sticky["body"], sticky["body"]
+    assert "**selfheal stopped:** the run ended with an error:" in sticky["body"]
+    assert "no-such-linter-xyz" in sticky["body"] and RUN_URL in sticky["body"]
 
 
 def test_ack_then_work_without_a_write_token_then_propose_edits_that_comment(

@@ -27,7 +27,7 @@ from bot.config import Config
 from bot.errors import BadInput, SelfhealError
 from bot.fix.loop import Job
 from bot.forge import git
-from bot.forge.github import GitHub
+from bot.forge.github import ForgeError, GitHub
 from bot.github.acknowledge import acknowledged, links_for
 from bot.github.actions import Runner, usage_outputs
 from bot.github.bundle import BundleMeta, read_bundle, write_meta
@@ -233,7 +233,18 @@ def _stage(args: argparse.Namespace, stage: str) -> int:
             progress = None
             if stage == "run":  # one job holds the write token: acknowledge, then follow
                 target, progress = acknowledged(github, ctx.decision, target, ctx.config, run_url())
-            report = _work(ctx, target, token, progress)
+            try:
+                report = _work(ctx, target, token, progress)
+            except SelfhealError as exc:
+                if stage == "run" and target.sticky_id is not None:
+                    # One job: nobody else will replace "working on it" when this one ends.
+                    why = f"the run ended with an error: {exc}"
+                    body = render_stopped(runs=target.runs + 1, why=why, links=links_for(run_url()))
+                    try:
+                        github.edit_comment(target.sticky_id, body)
+                    except ForgeError as failed:  # the error above is the one to report
+                        print(f"selfheal: the comment still says working on it: {failed}")
+                raise
             if stage == "work":
                 ctx.runner.summary(render_markdown(report))
                 _outputs(ctx, report, target.job)
