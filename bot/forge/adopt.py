@@ -31,6 +31,8 @@ def refusal(user: UserRepo, base_sha: str, head: str, env: Mapping[str, str]) ->
     workspace = env.get("GITHUB_WORKSPACE", "")
     if env.get("GITHUB_ACTIONS") != "true" or not workspace:
         return "not on GitHub Actions"
+    if env.get("ACT"):
+        return "running under act, where the checkout may be the developer's own"
     if Path(os.path.realpath(workspace)) != user.top:
         return "the repository is not $GITHUB_WORKSPACE"
     dot = user.top / ".git"

@@ -114,6 +114,7 @@ def test_the_checkout_is_the_work_tree_and_its_git_is_out_of_reach(
     [
         ("not on GitHub Actions", lambda repo, mp: mp.delenv("GITHUB_ACTIONS")),
         ("is not $GITHUB_WORKSPACE", lambda repo, mp: mp.setenv("GITHUB_WORKSPACE", "/")),
+        ("act", lambda repo, mp: mp.setenv("ACT", "true")),
         ("untracked files", lambda repo, mp: (repo / "new.txt").write_text("x\n")),
         ("encloses the checkout", lambda repo, mp: (repo.parent / ".git").mkdir()),
         ("submodules", lambda repo, mp: (repo / ".gitmodules").write_text("")),
