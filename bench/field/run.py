@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts: dict[str, trial.Verdict] = {}
     reds: dict[str, list[trial.RedBuild]] = {}
     heals: dict[str, list[real_agent.AgentHeal]] = {}
+    unfinished: list[str] = []
     # Every project's zero-config verdict first: it is cheap, and it decides the mutations.
     for name in names:
         stored = store.read(projects[name]) if reuse else {}
@@ -241,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[name] = trial.Verdict(**stored["verdict"])
             if stored.get("reds") is not None:
                 reds[name] = [trial.RedBuild(**r) for r in stored["reds"]]
+            elif args.table and stored.get("partial"):
+                unfinished.append(name)  # a run cut short: what it measured is shown
+                reds[name] = [trial.RedBuild(**r) for r in stored["partial"]]
             continue
         if args.table:
             continue
@@ -266,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
                 heals[name] = [real_agent.AgentHeal(**h) for h in kept]
     every = [r for name in names for r in reds.get(name, [])]
     text = table(verdicts, every, projects, time.monotonic() - started)
+    if unfinished:
+        text += (
+            f"\nRed builds of a run not finished (`--resume` goes on): {', '.join(unfinished)}\n"
+        )
     if args.agent:
         text += "\n" + real_agent.block(args.agent, [h for n in names for h in heals.get(n, [])])
     print(text)
