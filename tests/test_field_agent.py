@@ -150,9 +150,12 @@ def test_cost_per_heal_is_not_made_up_when_a_run_reports_none() -> None:
             "p", "off-by-one", "w", "f.py", status, 1, 2, 100, 10, cost, "m"
         )
 
-    text = real_agent.block("aider", [heal("healed", None), heal("gave_up", 0.5)])
+    text = real_agent.block("aider", [heal("healed", None), heal("gave_up", None)])
     assert "- heal rate: 1/2 (50%)" in text
-    assert "- cost per heal: n/a: 1 of 2 runs report no cost" in text
+    assert "- cost per heal: n/a; 2 of 2 runs report no cost" in text
     assert "- input tokens per heal: 200 tokens" in text  # both runs' spending, one heal
     assert "- outcomes: healed 1, gave_up 1" in text
+    # A run with no report among priced ones: the figure stands, and says what it leaves out.
+    text = real_agent.block("claude", [heal("healed", 0.25), heal("error", None)])
+    assert "- cost per heal: 0.2500 USD (total 0.2500 USD); 1 of 2 runs report no cost" in text
     assert "No red builds" in real_agent.block("claude", [])

@@ -154,11 +154,12 @@ def block(agent: str, heals: list[AgentHeal]) -> str:
         " (fresh, cache writes and cache reads)",
         f"- output tokens per heal: {_per_heal(outputs, len(won), 'tokens')}",
         "- cost per heal: "
+        + (f"{_per_heal(cost, len(won), 'USD')} (total {cost:.4f} USD)" if priced else "n/a")
         + (
-            f"{_per_heal(cost, len(won), 'USD')} (total {cost:.4f} USD)"
-            if len(priced) == len(heals)
-            else f"n/a: {len(heals) - len(priced)} of {len(heals)} runs report no cost"
-            " (a command agent, or a model without a price)"
+            f"; {len(heals) - len(priced)} of {len(heals)} runs report no cost"
+            " (a command agent, a model without a price, or a run with no report)"
+            if len(priced) < len(heals)
+            else ""
         ),
         f"- outcomes: {outcomes}",
         f"- model calls: {sum(h.turns for h in heals)}; tokens in all: {inputs + outputs:,}",
