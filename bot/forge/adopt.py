@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.forge.git import UserRepo, run_bytes
-from bot.forge.owned_dirs import PARKED_GIT, PARKED_RECORD, unpark
+from bot.forge.owned_dirs import PARKED_GIT, PARKED_RECORD
 
 
 def refusal(user: UserRepo, base_sha: str, head: str, env: Mapping[str, str]) -> str:
@@ -78,8 +78,3 @@ def adopt_index(parked: UserRepo, private_git: Path) -> None:
     """Start the private git dir from the checkout's own index (it matches the base, with
     stat data of these very files), so no file is read or written to build one."""
     shutil.copy2(parked.git_dir / "index", private_git / "index")
-
-
-def give_back(home: Path) -> bool:
-    """Put the parked .git back; False when it could not be (then `home` must stay)."""
-    return unpark(home)

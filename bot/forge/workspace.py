@@ -18,7 +18,6 @@ from types import TracebackType
 from bot.config import GitIdentity
 from bot.errors import BadInput, GitError, ProposalError
 from bot.forge import carried
-from bot.forge.adopt import give_back
 from bot.forge.git import (
     FULL_SHA,
     GitDir,
@@ -38,7 +37,7 @@ from bot.forge.git_parse import (
     empty_repos,
     parse_numstat,
 )
-from bot.forge.owned_dirs import remove_tree
+from bot.forge.owned_dirs import remove_tree, unpark
 from bot.forge.push import push_commit
 from bot.report import FileChange
 
@@ -317,7 +316,7 @@ class Workspace:
             with contextlib.suppress(GitError, OSError, BadInput):
                 self.reset_to(self.base_sha)
             remove_tree(self.path / ".git")  # never the user's (that is parked): the agent's
-            if not give_back(self._git_home):
+            if not unpark(self._git_home):
                 return  # its .git could not go back: the dir holding it must stay
         else:
             remove_tree(self._work_home)
