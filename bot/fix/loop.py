@@ -575,6 +575,7 @@ class Run:
         selection: Mapping[str, Sequence[str]] | None = None,
         watch: Mapping[str, Sequence[str]] | None = None,
     ) -> GateRun:
+        before = self.ws.untracked()
         gate = run_gate(
             steps,
             self.ws.path,
@@ -586,6 +587,14 @@ class Run:
             selection=selection,
             watch=watch,
         )
+        # What the run itself wrote (pyparsing's tests write diagrams into the checkout) is
+        # the gate's output, not the fix: never proposed, and removed before verification.
+        products = self.ws.untracked() - before
+        if products:
+            self.ws.leave_out(products)
+            self.transcript.write(
+                {"event": "gate_products", "label": label, "paths": sorted(products)}
+            )
         self.transcript.write(
             {
                 "event": "gate",

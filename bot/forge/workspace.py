@@ -11,7 +11,7 @@ is the work tree, its .git parked out of reach for the run: see bot.forge.adopt.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
@@ -177,6 +177,23 @@ class Workspace:
         """Lines added and removed per path in `total_diff` (binary files count 0)."""
         tree = self._snapshot()
         return parse_numstat(run(self._git, "diff", *NUMSTAT_OPTIONS, self.base_sha, tree, "--"))
+
+    def untracked(self) -> frozenset[str]:
+        """Files in the work tree that git does not track and no ignore rule covers."""
+        out = run(self._git, "ls-files", "-z", "--others", "--exclude-standard", "--", ".")
+        return frozenset(path for path in out.split("\0") if path)
+
+    def leave_out(self, paths: Iterable[str]) -> None:
+        """Never stage `paths` (files a gate run wrote, not the fix): no diff, commit or
+        proposal holds them, and a reset removes them as it removes ignored files."""
+        # A name with a line break cannot be one exclude line (it would become two patterns).
+        lines = carried.exclude_lines(sorted(p for p in paths if not set(p) & {"\n", "\r"}))
+        if not lines:
+            return
+        exclude = self._git.path / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
 
     def base_change(self) -> str:
         """What base_sha changed against its first parent, as a unified diff ("" for a root

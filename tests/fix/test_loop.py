@@ -337,3 +337,31 @@ def test_the_agent_is_told_what_the_red_commit_changed(make_repo: MakeRepo, tmp_
     assert section.text.startswith("Files it changed (1): calc/limits.py")
     assert "-HIGH = 10\n+HIGH = 11" in section.text
     assert not section.trusted
+
+
+WRITES_FILES = """\
+from pathlib import Path
+
+from calc.ops import clamp
+
+
+def test_inside():
+    Path("diagram.html").write_text("<p>" * 100_000)  # as pyparsing's example tests do
+    Path("out").mkdir(exist_ok=True)
+    Path("out", "result.txt").write_text(str(clamp(5, 0, 10)))
+    assert clamp(5, 0, 10) == 5
+"""
+
+
+def test_files_the_gates_runs_write_are_not_part_of_the_fix(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({**CALC, "tests/test_ops.py": WRITES_FILES})
+    report = run_loop(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    assert report.proposal is not None
+    assert git(repo, "diff", "--name-only", "main", report.proposal.branch).split() == [
+        "calc/ops.py"
+    ]
+    transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
+    assert '"event": "gate_products"' in transcript and "diagram.html" in transcript

@@ -486,3 +486,21 @@ def test_what_the_gate_writes_is_never_part_of_the_fix(make_repo: MakeRepo) -> N
         (ws.path / ".coverage.host.1234").write_bytes(b"\0")
         (ws.path / "notes.txt").write_text("fixed\n")
         assert [c.path for c in ws.changed_files()] == ["notes.txt"]
+
+
+def test_left_out_files_never_reach_a_diff_and_a_reset_removes_them(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES, origin=False)
+    with open_workspace(repo) as ws:
+        (ws.path / "diagram.html").write_text("<p>")
+        (ws.path / "odd [name]*.txt").write_text("x")
+        (ws.path / "line\nbreak").write_text("x")  # cannot be one exclude line: stays visible
+        (ws.path / "fix.py").write_text("fixed = True\n")
+        products = ws.untracked() - {"fix.py"}
+        assert products == {"diagram.html", "odd [name]*.txt", "line\nbreak"}
+        ws.leave_out(products)
+        assert ws.untracked() == {"fix.py", "line\nbreak"}
+        assert {c.path for c in ws.changed_files()} == {"fix.py", "line\nbreak"}
+        sha = ws.commit(BOT, "candidate")
+        ws.reset_to(sha)
+        assert not (ws.path / "diagram.html").exists()
+        assert (ws.path / "fix.py").exists()
