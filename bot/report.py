@@ -318,6 +318,9 @@ class Report(Frozen):
     # How the gate and the agent were kept from selfheal (bot.isolation), e.g.
     # "process: non-dumpable, same user"; "" in reports written before this was recorded.
     isolation: str = ""
+    # Where the fix was made and checked: a copy of the checkout, or the Actions checkout
+    # adopted in place; and the generated, ignored files carried from the user's checkout.
+    workspace: str = ""
 
     @model_validator(mode="before")
     @classmethod

@@ -27,6 +27,7 @@ from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
 from bot.fix.source import related_source
 from bot.forge import git
+from bot.forge.workspace import Workspace
 from bot.gate.evidence import evidence_problems, failing_ids
 from bot.gate.kinds import has_fixer, selects_tests
 from bot.gate.runner import rerun_plan, run_gate
@@ -82,6 +83,21 @@ def _fails_differently(quick: GateRun, before: Sequence[Failure]) -> bool:
     return not signatures(quick.failures) <= signatures(before)
 
 
+def _described(ws: Workspace) -> str:
+    """The workspace in a sentence for the report."""
+    if ws.mode == "adopt":
+        where = "the Actions checkout, used in place (its .git moved out of the agent's reach)"
+    else:
+        why = f" (not used in place: {ws.adopt_refusal})" if ws.adopt_refusal else ""
+        where = f"a copy of the checkout{why}"
+    if ws.carried:
+        shown = ", ".join(ws.carried[:5]) + (" ..." if len(ws.carried) > 5 else "")
+        where += f"; {len(ws.carried)} generated file(s) carried from it: {shown}"
+    if ws.carried_skipped:
+        where += f"; not carried: {', '.join(ws.carried_skipped[:3])}"
+    return where
+
+
 def as_reference(before: GateRun | None) -> GateRun | None:
     """The baseline as the evidence check reads it. A baseline of named tests only stands for
     the whole gate's red run: its failing tests must pass in the final full gate; its
@@ -133,7 +149,7 @@ class Run:
             self.ws = ws
             # The gate's and the agent's processes find no git repository from the work tree.
             self.env = ws.child_env(self.env)
-            self._update(base_sha=ws.base_sha, base_ref=ws.base_ref)
+            self._update(base_sha=ws.base_sha, base_ref=ws.base_ref, workspace=_described(ws))
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
                 if self.job.config.gate is None:

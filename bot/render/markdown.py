@@ -341,6 +341,8 @@ def _timings(report: Report) -> list[str]:
         lines += ["", f"Peak memory (RSS): {report.peak_rss_mb:.1f} MB."]
     if report.isolation:
         lines += ["", f"Isolation: {md_text(report.isolation, 200)}."]
+    if report.workspace:
+        lines += ["", f"Workspace: {md_text(report.workspace, 400)}."]
     if report.artifacts:
         lines += ["", "Artifacts:"]
         lines += [f"- {md_text(k, 60)}: {md_code(v)}" for k, v in report.artifacts.items()]

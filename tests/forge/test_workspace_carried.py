@@ -248,3 +248,11 @@ def test_heal_of_a_hatch_vcs_project_is_green_and_proposes_no_generated_file(
     assert git(repo, "diff", "--name-only", "main", branch).split() == ["src/hello/greet.py"]
     assert "_version.py" not in (repo / ".selfheal" / "fix.patch").read_text()
     assert (repo / "src/hello/_version.py").read_text() == VERSION
+    assert report["workspace"] == (
+        "a copy of the checkout (not used in place: not on GitHub Actions); 1 generated "
+        "file(s) carried from it: src/hello/_version.py"
+    )
+    assert (
+        "carried from it: src/hello/\\_version.py."
+        in (repo / ".selfheal" / "report.md").read_text()
+    )
