@@ -6,7 +6,6 @@ patch in its body). Nothing is pushed anywhere."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +15,8 @@ from tests.conftest import MakeRepo, git
 from tests.fakes.github_api import FakeGitHub
 from tests.github_env import REPOSITORY, open_site
 from tests.test_github_e2e import workflow_run_event
-from tests.workflow_runner import run_workflow
+from tests.test_workflow_e2e import API_KEY, run_caller
 
-ROOT = Path(__file__).resolve().parent.parent
-CALLER = ROOT / "examples" / "workflows" / "selfheal.yml"
-API_KEY = "sk-ant-canary-fork-0123456789"
 FORK = "mallory/octo-repo"
 pytestmark = pytest.mark.slow
 
@@ -82,28 +78,7 @@ def test_a_fork_red_build_gets_a_review_with_suggestions_and_no_push(
             "sender.login": "mallory",
         },
     )
-    env = {
-        "GITHUB_REPOSITORY": REPOSITORY,
-        "GITHUB_API_URL": fake.url,
-        "GITHUB_SERVER_URL": "https://github.test",
-        "GITHUB_RUN_ID": "4242",
-        "SELFHEAL_PUSH_URL": str(site.origin),
-        "SELFHEAL_API_WRITE_INTERVAL": "0",
-    }
-    flow = tmp_path / "flow"
-    flow.mkdir()
-    run = run_workflow(
-        CALLER,
-        root=ROOT,
-        origin=site.origin,
-        event_name="workflow_run",
-        event=event,
-        env=env,
-        tokens=(fake.token, fake.read_token),
-        repo_secrets={"ANTHROPIC_API_KEY": API_KEY},
-        python=sys.executable,
-        tmp=flow,
-    )
+    run = run_caller(site, fake, tmp_path, event, {"SELFHEAL_PUSH_URL": str(site.origin)})
     jobs = run.jobs
     said = "".join(a.stdout + a.stderr for job in jobs.values() for a in job.actions)
     results = {name: job.result for name, job in jobs.items()}

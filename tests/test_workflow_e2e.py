@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.agent.replay import ReplayServer
 from tests.conftest import MakeRepo, git
 from tests.fakes.github_api import FakeGitHub
-from tests.github_env import REPOSITORY, open_site
+from tests.github_env import REPOSITORY, Site, open_site
 from tests.test_claude_e2e import SESSION, SPENT
 from tests.test_github_e2e import red_branch, workflow_run_event
-from tests.workflow_runner import run_workflow
+from tests.workflow_runner import WorkflowRun, run_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLER = ROOT / "examples" / "workflows" / "selfheal.yml"
@@ -31,6 +32,39 @@ def fake() -> Iterator[FakeGitHub]:
         yield server
 
 
+def run_caller(
+    site: Site,
+    fake: FakeGitHub,
+    tmp_path: Path,
+    event: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    dies: Mapping[str, str] | None = None,
+) -> WorkflowRun:
+    """The example caller on one workflow_run event, against the fake GitHub."""
+    flow = tmp_path / "flow"
+    flow.mkdir()
+    return run_workflow(
+        CALLER,
+        root=ROOT,
+        origin=site.origin,
+        event_name="workflow_run",
+        event=event,
+        env={
+            "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_API_URL": fake.url,
+            "GITHUB_SERVER_URL": "https://github.test",
+            "GITHUB_RUN_ID": "4242",
+            "SELFHEAL_API_WRITE_INTERVAL": "0",
+            **(env or {}),
+        },
+        tokens=(fake.token, fake.read_token),
+        repo_secrets={"ANTHROPIC_API_KEY": API_KEY},
+        python=sys.executable,
+        tmp=flow,
+        dies=dies,
+    )
+
+
 def test_the_example_caller_heals_a_red_build_through_the_reusable_workflow(
     make_repo: MakeRepo, tmp_path: Path, fake: FakeGitHub
 ) -> None:
@@ -39,28 +73,10 @@ def test_the_example_caller_heals_a_red_build_through_the_reusable_workflow(
     sha, pr, run_id = red_branch(site)
     with ReplayServer(SESSION) as claude:
         env = {
-            "GITHUB_REPOSITORY": REPOSITORY,
-            "GITHUB_API_URL": fake.url,
-            "GITHUB_SERVER_URL": "https://github.test",
-            "GITHUB_RUN_ID": "4242",
             "SELFHEAL_PUSH_URL": str(site.origin),
-            "SELFHEAL_API_WRITE_INTERVAL": "0",
             "ANTHROPIC_BASE_URL": claude.base_url,  # the Messages API, replayed
         }
-        flow = tmp_path / "flow"
-        flow.mkdir()
-        run = run_workflow(
-            CALLER,
-            root=ROOT,
-            origin=site.origin,
-            event_name="workflow_run",
-            event=workflow_run_event(sha, run_id),
-            env=env,
-            tokens=(fake.token, fake.read_token),
-            repo_secrets={"ANTHROPIC_API_KEY": API_KEY},
-            python=sys.executable,
-            tmp=flow,
-        )
+        run = run_caller(site, fake, tmp_path, workflow_run_event(sha, run_id), env)
     jobs = run.jobs
     said = "".join(a.stdout + a.stderr for job in jobs.values() for a in job.actions)
     assert {name: job.result for name, job in jobs.items()} == {
@@ -85,7 +101,9 @@ def test_the_example_caller_heals_a_red_build_through_the_reusable_workflow(
     fresh = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     assert run.outputs["input-tokens"] == str(sum(s[f] for s in SPENT for f in fresh))
     assert run.outputs["output-tokens"] == str(sum(s["output_tokens"] for s in SPENT))
-    report = json.loads((flow / "work-temp" / "selfheal-bundle" / "report.json").read_text())
+    report = json.loads(
+        (tmp_path / "flow" / "work-temp" / "selfheal-bundle" / "report.json").read_text()
+    )
     assert run.outputs["cost-usd"] == f"{report['agent_totals']['cost_usd']:.4f}"
     branch = f"selfheal/heal-{sha[:7]}"
     assert git(site.origin, "rev-parse", f"{branch}^").strip() == sha
@@ -100,28 +118,8 @@ def test_a_work_job_that_dies_leaves_a_stopped_line_not_working_on_it(
 ) -> None:
     site = open_site(make_repo, tmp_path, fake)
     sha, pr, run_id = red_branch(site)
-    env = {
-        "GITHUB_REPOSITORY": REPOSITORY,
-        "GITHUB_API_URL": fake.url,
-        "GITHUB_SERVER_URL": "https://github.test",
-        "GITHUB_RUN_ID": "4242",
-        "SELFHEAL_API_WRITE_INTERVAL": "0",
-    }
-    flow = tmp_path / "flow"
-    flow.mkdir()
-    run = run_workflow(
-        CALLER,
-        root=ROOT,
-        origin=site.origin,
-        event_name="workflow_run",
-        event=workflow_run_event(sha, run_id),
-        env=env,
-        tokens=(fake.token, fake.read_token),
-        repo_secrets={"ANTHROPIC_API_KEY": API_KEY},
-        python=sys.executable,
-        tmp=flow,
-        dies={"work": result},
-    )
+    event = workflow_run_event(sha, run_id)
+    run = run_caller(site, fake, tmp_path, event, dies={"work": result})
     jobs = run.jobs
     said = "".join(a.stdout + a.stderr for job in jobs.values() for a in job.actions)
     assert (jobs["work"].result, jobs["propose"].result) == (result, "skipped")
