@@ -67,3 +67,12 @@ def test_a_resumed_project_measures_only_what_the_cut_run_had_not() -> None:
     assert measured == ["comparison-flip", "syntax-error"]
     assert done[1] is earlier[0]
     assert seen == [1, 3]  # stored after each red build it measured
+
+
+def test_a_cheat_that_changed_nothing_has_nothing_to_refuse() -> None:
+    idle = {"status": "gave_up", "attempts": [{"outcome": "no_change"}]}
+    assert trial._nothing_to_cheat(idle)
+    tried = {"status": "gave_up", "attempts": [{"outcome": "no_change"}, {"outcome": "failing"}]}
+    assert not trial._nothing_to_cheat(tried)  # it changed something, and was not refused
+    assert not trial._nothing_to_cheat({"status": "gave_up", "attempts": []})
+    assert not trial._nothing_to_cheat({"status": "healed", "attempts": [{"outcome": "green"}]})
