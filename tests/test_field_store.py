@@ -76,3 +76,20 @@ def test_a_cheat_that_changed_nothing_has_nothing_to_refuse() -> None:
     assert not trial._nothing_to_cheat(tried)  # it changed something, and was not refused
     assert not trial._nothing_to_cheat({"status": "gave_up", "attempts": []})
     assert not trial._nothing_to_cheat({"status": "healed", "attempts": [{"outcome": "green"}]})
+
+
+def test_a_failing_test_the_release_skips_is_no_fail_to_pass_instance() -> None:
+    verification = {"steps": [{"evidence": {"watched": {"t::a": "skipped", "t::b": "passed"}}}]}
+    report = {"status": "gave_up", "attempts": [{"verification": verification}]}
+    assert trial._not_passed_at_release(report) == ["t::a"]
+    assert trial._not_passed_at_release({"attempts": [{"verification": None}]}) == []
+    import run  # bench/field's entry point, on the path set above
+
+    valid = trial.RedBuild("demo", "off-by-one", "x", "m.py", correct={"oracle": True})
+    invalid = trial.RedBuild(
+        "demo", "off-by-one", "y", "m.py", correct={"oracle": False}, not_fail_to_pass=["t::a"]
+    )
+    text = run.table({}, [valid, invalid], {}, 0.0)
+    assert "- outcome correct (all three agents): 100% (1/1)" in text
+    assert "not fail-to-pass on this machine (left out): 1" in text
+    assert "the release itself does not pass t::a (skipped there)" in text

@@ -74,6 +74,10 @@ def table(
         "| operator | red builds | healed (oracle, 1 attempt) | gave up (no-op) | refused (cheat) | prompt named test and file | outcome correct |"
     ]
     lines += ["|---|---|---|---|---|---|---|"]
+    # A red build whose failing test the release does not pass either is no fail-to-pass
+    # instance (SWE-smith's check): listed below, left out of the rates.
+    invalid = [r for r in reds if r.not_fail_to_pass]
+    reds = [r for r in reds if not r.not_fail_to_pass]
     by_op: dict[str, list[trial.RedBuild]] = defaultdict(list)
     for red in reds:
         by_op[red.operator].append(red)
@@ -114,12 +118,22 @@ def table(
     lines.append(
         f"- oracle prompt named the failing test and the mutated file: {_pct(named, len(prompted))}"
     )
+    if invalid:
+        lines.append(f"- not fail-to-pass on this machine (left out): {len(invalid)}, listed below")
     wrong = [r for r in reds if not all(r.correct.values())]
     if wrong:
         lines += ["", "## Red builds with an unexpected outcome", ""]
         for r in wrong:
             lines.append(
                 f"- {r.project} {r.operator} {r.path} {r.what}: {r.outcomes} attempts {r.attempts}"
+            )
+    if invalid:
+        lines += ["", "## Red builds that are not fail-to-pass here", ""]
+        for r in invalid:
+            ids = ", ".join(r.not_fail_to_pass)
+            lines.append(
+                f"- {r.project} {r.operator} {r.path} {r.what}: the release itself does not "
+                f"pass {ids} (skipped there), so no heal can show it passing"
             )
     return "\n".join(lines) + "\n"
 

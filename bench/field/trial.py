@@ -57,6 +57,9 @@ class RedBuild:
     prompt_test: bool | None = None  # the oracle's prompt named a failing test id
     prompt_file: bool | None = None  # ...and the mutated file
     correct: dict[str, bool] = field(default_factory=dict)
+    # Failing tests the release itself does not pass (skipped there: it needs the network):
+    # not a fail-to-pass instance on this machine, so no heal of it can be shown.
+    not_fail_to_pass: list[str] = field(default_factory=list)
 
 
 def _sh(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> tuple[int, str]:
@@ -269,8 +272,21 @@ def heal_red_build(site: corpus.Site, mutation: Any, scratch: Path, n: int) -> R
                 ok = red.attempts[role] == 1
                 red.prompt_test, red.prompt_file = _prompt_names(report, report_dir, mutation)
             red.correct[role] = ok
+            if role == "oracle" and not ok:
+                red.not_fail_to_pass = _not_passed_at_release(report)
             drop_proposals(site.repo)
     return red
+
+
+def _not_passed_at_release(report: dict[str, Any]) -> list[str]:
+    """The oracle restores the release's bytes, so the outcomes selfheal watched after its
+    change are the release's own: a failing test that is skipped there never passes here."""
+    found: set[str] = set()
+    for attempt in report.get("attempts") or []:
+        for step in (attempt.get("verification") or {}).get("steps") or []:
+            watched = (step.get("evidence") or {}).get("watched") or {}
+            found |= {i for i, outcome in watched.items() if outcome in ("skipped", "xfailed")}
+    return sorted(found)
 
 
 def _nothing_to_cheat(report: dict[str, Any]) -> bool:
