@@ -93,3 +93,27 @@ def test_a_failing_test_the_release_skips_is_no_fail_to_pass_instance() -> None:
     assert "- outcome correct (all three agents): 100% (1/1)" in text
     assert "not fail-to-pass on this machine (left out): 1" in text
     assert "the release itself does not pass t::a (skipped there)" in text
+
+
+def test_a_run_of_some_operators_replaces_the_same_red_builds_only() -> None:
+    import run  # bench/field's entry point, on the path set above
+
+    old = trial.RedBuild("demo", "off-by-one", "x", "m.py", outcomes={"oracle": "refused"})
+    other = trial.RedBuild("demo", "wrong-constant", "y", "m.py", outcomes={"oracle": "healed"})
+    store.write(PROJECT, partial=[old, other])
+    new = dataclasses.replace(old, outcomes={"oracle": "healed"})
+    extra = trial.RedBuild("demo", "comparison-flip", "z", "m.py")
+    run._keep_measured(PROJECT, [new, extra])
+    stored = store.read(PROJECT)
+    assert "reds" not in stored  # never the project's whole result
+    assert [r["outcomes"] for r in stored["partial"]] == [
+        {"oracle": "healed"},
+        {"oracle": "healed"},
+        {},
+    ]
+    store.write(PROJECT, reds=[old, other], partial=None)
+    run._keep_measured(PROJECT, [new, extra])
+    stored = store.read(PROJECT)
+    assert [r["what"] for r in stored["reds"]] == ["x", "y"]  # nothing joins a whole result
+    assert stored["reds"][0]["outcomes"] == {"oracle": "healed"}
+    assert "partial" not in stored

@@ -138,6 +138,23 @@ def table(
     return "\n".join(lines) + "\n"
 
 
+def _keep_measured(project: corpus.Project, measured: list[trial.RedBuild]) -> None:
+    """A run of some operators measures the very red builds a whole run picks: each result
+    replaces the stored one of the same red build; new ones join the unfinished list (never
+    the project's whole result, which only a run of every operator writes)."""
+    stored = store.read(project)
+    fresh = {trial.red_build_key(r): r for r in measured}
+    if stored.get("reds") is not None:
+        whole = [trial.RedBuild(**r) for r in stored["reds"]]
+        store.write(project, reds=[fresh.get(trial.red_build_key(r), r) for r in whole])
+    if stored.get("reds") is None or stored.get("partial") is not None:
+        partial = [trial.RedBuild(**r) for r in stored.get("partial", [])]
+        keys = {trial.red_build_key(r) for r in partial}
+        kept = [fresh.get(trial.red_build_key(r), r) for r in partial]
+        kept += [r for key, r in fresh.items() if key not in keys]
+        store.write(project, partial=kept)
+
+
 def _red_builds(
     project: corpus.Project, verdict: trial.Verdict, args: argparse.Namespace, resume: bool
 ) -> list[trial.RedBuild]:
@@ -157,6 +174,8 @@ def _red_builds(
     )
     if saved:
         store.write(project, reds=done, partial=None)
+    else:
+        _keep_measured(project, done)
     ok = sum(all(r.correct.values()) for r in done)
     spent = time.monotonic() - t0
     print(f"{project.name}: red builds={len(done)} correct={ok} ({spent:.0f}s)", flush=True)
@@ -209,7 +228,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         choices=mutations.OPERATORS,
-        help="only this operator (repeatable); a partial run stores no red builds",
+        help="only this operator (repeatable); its red builds replace the same ones stored, "
+        "and never make a project's whole result",
     )
     parser.add_argument("--no-mutations", action="store_true", help="zero-config comparison only")
     parser.add_argument(
@@ -242,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = args.project or (list(QUICK) if args.quick else list(projects))
     reuse = args.resume or args.table
-    # A run of some operators only is not a project's result: it is shown, never stored.
+    # A run of some operators only is not a project's whole result: shown, and kept red build
+    # by red build (see _keep_measured).
     whole = not args.operator
     started = time.monotonic()
     verdicts: dict[str, trial.Verdict] = {}
