@@ -420,7 +420,9 @@ def main() -> int:
         startup_figures(variants, args.repeat)
     with tempfile.TemporaryDirectory(prefix="selfheal-perf-") as tmp:
         root = Path(tmp)
-        python = args.project_python or project_python(root)
+        # Absolute: the projects' commands run in their own directories.
+        python = str(Path(args.project_python).absolute()) if args.project_python else ""
+        python = python or project_python(root)
         config = write_config(root, python)
         if "gate" in only:
             gate_figures(root, "gate-small", args.small, python, config, variants, args.repeat)
