@@ -420,9 +420,9 @@ def main() -> int:
         startup_figures(variants, args.repeat)
     with tempfile.TemporaryDirectory(prefix="selfheal-perf-") as tmp:
         root = Path(tmp)
-        # Absolute: the projects' commands run in their own directories.
-        python = str(Path(args.project_python).absolute()) if args.project_python else ""
-        python = python or project_python(root)
+        python = args.project_python or project_python(root)
+        if os.sep in python:  # a path, not a name on PATH: the commands run elsewhere
+            python = str(Path(python).absolute())
         config = write_config(root, python)
         if "gate" in only:
             gate_figures(root, "gate-small", args.small, python, config, variants, args.repeat)
