@@ -20,15 +20,6 @@ from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, git_fails, refs, tree_state, user_state
 
 
-@pytest.fixture(autouse=True)
-def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Workspaces go to a temp dir of the test's own, so leftovers can be counted."""
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    return temp
-
-
 def leftovers(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "temp").iterdir())
 

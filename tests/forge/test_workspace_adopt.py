@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, git_fails, tree_state
 
 GENERATED = {".gitignore": "*.log\n_version.py\n.venv/\nbuild/\n", "pkg/_version.py": ""}
-
-
-@pytest.fixture(autouse=True)
-def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    return temp
 
 
 def on_actions(monkeypatch: pytest.MonkeyPatch, repo: Path) -> None:

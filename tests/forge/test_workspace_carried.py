@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,10 +32,8 @@ VERSION = "__version__ = '1.2.3'\n"
 
 
 @pytest.fixture(autouse=True)
-def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+def _not_on_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy, never an adopted checkout (the temp dir is tests/forge/conftest.py's)."""
     for name in ("GITHUB_ACTIONS", "GITHUB_WORKSPACE"):
         monkeypatch.delenv(name, raising=False)
 
