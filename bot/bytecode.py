@@ -14,21 +14,30 @@ never checked. So no check on a cache's contents makes it safe; only who could w
 
 - `selfheal gate` on the user's checkout: the user's own cache (like their __pycache__),
   kept from run to run: `user_cache_dir()`.
-- heal and implement: no cache at all (`without_bytecode_cache`), as before. The work tree
-  is new each run, so a cache would start cold for the project's files anyway, and a cold
-  prefix also recompiles the interpreter's and pytest's modules (their own __pycache__ is
-  not read under a prefix): measured, that cost more than it saved. The final gate then
-  reads no pyc the agent could have written (reset_to removes the work tree's __pycache__).
+- heal and implement: a cache of their own (`RunCache`), new each run, in the workspace's
+  private dir. It is filled before any agent runs (the user's own bytecode of the files the
+  work tree shares with their checkout, restamped; the interpreter's and packages' from the
+  last heal) and by the gate runs that come before the agent (the base's code); then sealed.
+  From then on, before every gate run, any file in it that the seal did not see, or that
+  changed since (size, mtime, ctime, inode: ctime no process can set back), is removed, and
+  so is the bytecode of every work-tree source that changed since the seal: an agent that
+  edits a file and sets its mtime back gets its own code compiled, never the base's served.
+  What the agent, or code it changed, writes there is never read. Bytecode of files outside
+  the work tree is as trusted as their own __pycache__, which the same user can write too.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Mapping
+import shutil
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 PREFIX = "PYTHONPYCACHEPREFIX"
 RUFF_CACHE = "RUFF_CACHE_DIR"
+PYCACHE = "pycache"  # the prefix, under a cache dir
 
 
 def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -36,6 +45,12 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
     base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or "~") / ".cache")
     return Path(base).expanduser() / "selfheal"
+
+
+def kept_bytecode() -> Path:
+    """Where a heal or implement run leaves the interpreter's and packages' bytecode for the
+    next one (see `RunCache.keep`)."""
+    return user_cache_dir() / "heal" / PYCACHE
 
 
 def bytecode_env(env: Mapping[str, str], cache: Path, repo: Path) -> dict[str, str]:
@@ -46,12 +61,12 @@ def bytecode_env(env: Mapping[str, str], cache: Path, repo: Path) -> dict[str, s
         cache = cache.resolve()
         if cache.is_relative_to(repo.resolve()):
             raise OSError("inside the repository")
-        (cache / "pycache").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (cache / PYCACHE).mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         out.pop(PREFIX, None)
         out["PYTHONDONTWRITEBYTECODE"] = "1"
         return out
-    out[PREFIX] = str(cache / "pycache")
+    out[PREFIX] = str(cache / PYCACHE)
     out[RUFF_CACHE] = str(cache / "ruff")
     out.pop("PYTHONDONTWRITEBYTECODE", None)
     return out
@@ -63,3 +78,225 @@ def without_bytecode_cache(env: Mapping[str, str]) -> dict[str, str]:
     out = {k: v for k, v in env.items() if k not in (PREFIX, RUFF_CACHE)}
     out["PYTHONDONTWRITEBYTECODE"] = "1"
     return out
+
+
+# A pyc starts with 16 bytes, in Python's and in pytest's rewritten ones alike: the magic
+# number, flags, then the source's mtime and size (flags 0) or its hash (PEP 552).
+_HEADER = 16
+_CHECKED_HASH = 3  # PEP 552: hash-based, and the hash is checked
+Stamp = tuple[int, int, int, int]
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    """What changes whenever a file is written, replaced or touched (ctime included)."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def mirror(prefix: Path, directory: Path) -> Path:
+    """Where Python keeps the bytecode of `directory`'s modules under `prefix`."""
+    return prefix / directory.relative_to(directory.anchor)
+
+
+def _files(root: Path) -> Iterator[os.DirEntry[str]]:
+    """Every entry under `root` that is not a real directory (links are not followed)."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _files(Path(entry.path))
+        else:
+            yield entry
+
+
+def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
+    """`pyc` (compiled from the checkout's file `theirs`) as it serves the work tree's file
+    `ours`, or None where it would not: a checked-hash pyc (pytest's rewritten tests) whose
+    hash is of `ours`; a timestamp pyc that is current for `theirs`, when `ours` holds the
+    same bytes, restamped with `ours`'s mtime. An unchecked-hash pyc is never taken."""
+    try:
+        data, mine = pyc.read_bytes(), ours.read_bytes()
+        if len(data) < _HEADER:
+            return None
+        flags = int.from_bytes(data[4:8], "little")
+        if flags == _CHECKED_HASH:
+            return data if importlib.util.source_hash(mine) == data[8:16] else None
+        their_stat = theirs.stat()
+        mtime = int.from_bytes(data[8:12], "little")
+        size = int.from_bytes(data[12:16], "little")
+        current = mtime == int(their_stat.st_mtime) & 0xFFFFFFFF
+        if flags or not current or size != their_stat.st_size & 0xFFFFFFFF:
+            return None
+        if theirs != ours and theirs.read_bytes() != mine:
+            return None
+        stamp = int(ours.stat().st_mtime) & 0xFFFFFFFF
+    except OSError:
+        return None
+    return data[:8] + stamp.to_bytes(4, "little") + data[12:]
+
+
+class RunCache:
+    """The bytecode cache of one heal or implement run (see the module doc): `seed` it,
+    `seal` it before the agent first runs, `prune` it before every gate run after that,
+    hand the gate `env(...)`, and `keep` what is worth keeping for the next run."""
+
+    def __init__(self, root: Path, work_tree: Path) -> None:
+        self.prefix = root / PYCACHE
+        self.prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.work_tree = work_tree.resolve()  # as a process started in it sees its cwd
+        self.seeded = 0
+        self._sealed: dict[str, Stamp] | None = None
+        self._sources: dict[str, tuple[Path, Stamp]] = {}  # a work-tree pyc: its source
+
+    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """`env` for a gate run: this cache and no other; ruff's cache stays in the work
+        tree, which every reset clears."""
+        out = without_bytecode_cache(env)
+        out.pop("PYTHONDONTWRITEBYTECODE")
+        out[PREFIX] = str(self.prefix)
+        return out
+
+    # -- before the agent -------------------------------------------------------------
+
+    def seed(self, kept: Path, checkout: Path, sources: Iterable[str]) -> None:
+        """Warm the cache before any gate run: the files `keep` left in `kept` (outside the
+        work tree), and for each of `sources` (work-tree paths) that is the same file in the
+        user's `checkout`, its bytecode there (its __pycache__, or `selfheal gate`'s cache),
+        restamped with the work tree's mtime. Best effort: what can't be read is compiled."""
+        if self._sealed is not None:
+            raise RuntimeError("a sealed cache is not seeded")
+        self._copy_tree(kept, self.prefix)
+        checkout = checkout.resolve()
+        gate_cache = mirror(user_cache_dir() / "gate" / PYCACHE, checkout)
+        by_dir: dict[str, list[str]] = {}
+        for rel in sources:
+            if rel.endswith(".py") and not set(rel) & {"\n", "\r", "\0"}:
+                head, _, name = rel.rpartition("/")
+                by_dir.setdefault(head, []).append(name[:-3])
+        for head, stems in by_dir.items():
+            found: dict[str, list[Path]] = {}
+            for where in (checkout / head / "__pycache__", gate_cache / head):
+                try:
+                    names = [path.name for path in where.iterdir()]
+                except OSError:
+                    continue
+                for name in names:
+                    stem, dot, rest = name.partition(".")
+                    if dot and rest.endswith(".pyc"):
+                        found.setdefault(stem, []).append(where / name)
+            for stem in stems:
+                for pyc in found.get(stem, ()):
+                    self._restamp(pyc, checkout / head / f"{stem}.py", self.work_tree / head)
+
+    def _restamp(self, pyc: Path, theirs: Path, into: Path) -> None:
+        ours = into / theirs.name
+        target = mirror(self.prefix, into) / pyc.name
+        if target.exists() or not ours.is_file() or ours.is_symlink():
+            return  # the checkout's own __pycache__ came first
+        data = _usable(pyc, theirs, ours)
+        if data is None:
+            return
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError:
+            return
+        self.seeded += 1
+
+    def seal(self) -> None:
+        """From now on only what the cache holds now is read (see the module doc)."""
+        if self._sealed is not None:
+            return
+        self._sealed = {}
+        inside = mirror(self.prefix, self.work_tree)
+        for entry in _files(self.prefix):
+            path = Path(entry.path)
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # never read: prune removes it
+                if path.is_relative_to(inside):
+                    folder = self.work_tree / path.parent.relative_to(inside)
+                    source = folder / f"{path.name.partition('.')[0]}.py"
+                    self._sources[entry.path] = (source, _stamp(source.lstat()))
+            except OSError:
+                continue
+            self._sealed[entry.path] = _stamp(st)
+
+    # -- after the agent --------------------------------------------------------------
+
+    def prune(self) -> None:
+        """Before a gate run, once sealed: remove all the seal did not see or that changed."""
+        if self._sealed is None:
+            return
+        if self.prefix.is_symlink() or not self.prefix.is_dir():
+            _remove(self.prefix)
+            self.prefix.mkdir(mode=0o700)
+            self._sealed, self._sources = {}, {}
+            return
+        for entry in list(_files(self.prefix)):
+            try:
+                now_stamp = _stamp(entry.stat(follow_symlinks=False))
+            except OSError:
+                now_stamp = None
+            if now_stamp is None or self._sealed.get(entry.path) != now_stamp:
+                _remove(Path(entry.path))
+                self._sealed.pop(entry.path, None)
+        for pyc, (source, stamp) in list(self._sources.items()):
+            try:
+                same = _stamp(source.lstat()) == stamp
+            except OSError:
+                same = False
+            if not same:
+                _remove(Path(pyc))
+                self._sealed.pop(pyc, None)
+                del self._sources[pyc]
+
+    def keep(self, kept: Path) -> None:
+        """Leave in `kept`, for the next run's seed, the sealed bytecode of files outside the
+        work tree that is still as sealed (the interpreter's, the packages'). Replaces what
+        was there: it holds one environment's worth, never a work tree's."""
+        if not self._sealed:
+            return
+        inside = mirror(self.prefix, self.work_tree)
+        fresh = kept.with_name(f"{kept.name}.new-{os.getpid()}")
+        _remove(fresh)
+        try:
+            for path, stamp in self._sealed.items():
+                source = Path(path)
+                if source.is_relative_to(inside) or _stamp(source.lstat()) != stamp:
+                    continue
+                target = fresh / source.relative_to(self.prefix)
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                shutil.copyfile(source, target)
+            old = kept.with_name(f"{kept.name}.old-{os.getpid()}")
+            if kept.exists():
+                kept.rename(old)
+            fresh.rename(kept)
+            _remove(old)
+        except OSError:
+            _remove(fresh)
+
+    @staticmethod
+    def _copy_tree(source: Path, target: Path) -> None:
+        for entry in _files(source):
+            path = Path(entry.path)
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                into = target / path.relative_to(source)
+                into.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                shutil.copyfile(path, into)
+            except OSError:
+                continue
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -17,11 +17,11 @@ from typing import Literal
 
 from bot import __version__
 from bot.agent.base import Agent, AgentOutcome, AgentRequest
-from bot.bytecode import without_bytecode_cache
+from bot.bytecode import RunCache, kept_bytecode
 from bot.config import Config, GateStep
 from bot.errors import ProposalError, SelfhealError
 from bot.fix import proposal
-from bot.fix.ci_log import ci_failure, failing_test_ids
+from bot.fix.ci_log import ci_failure, failing_test_ids, last_failed_ids
 from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
@@ -150,6 +150,10 @@ class Run:
             # The gate's and the agent's processes find no git repository from the work tree.
             self.env = ws.child_env(self.env)
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref, workspace=_described(ws))
+            # Bytecode warm from the user's checkout and the last run, sealed before the agent.
+            self.bytecode = RunCache(ws.private_dir("bytecode"), ws.path)
+            self.bytecode.seed(kept_bytecode(), ws.repo, ws.tracked("*.py"))
+            self.transcript.write({"event": "bytecode", "seeded": self.bytecode.seeded})
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
                 if self.job.config.gate is None:
@@ -159,6 +163,8 @@ class Run:
                         break
             finally:
                 self.patch = self._safe_total_diff()
+                self.bytecode.seal()  # a no-op once sealed; else no agent has run
+                self.bytecode.keep(kept_bytecode())
         return self.finish()
 
     def baseline(self, steps: Sequence[GateStep]) -> bool:
@@ -189,13 +195,21 @@ class Run:
         return False
 
     def _named_baseline(self, steps: Sequence[GateStep]) -> GateRun | None:
-        """When the failing tests are known (`--tests`, or the CI log names them), reproduce
-        with those alone: the full gate then runs once, on the fix. None when that run does
-        not show exactly them failing here (the whole gate reproduces instead)."""
-        ids = list(self.job.failing_tests) or failing_test_ids(self.job.ci_log)
+        """When the failing tests are known (`--tests`, the CI log names them, or pytest's
+        last run in the checkout failed them), reproduce with those alone: the full gate
+        then runs once, on the fix. None when that run does not show exactly them failing
+        here (the whole gate reproduces instead)."""
         tests = [s.name for s in steps if selects_tests(s)]
-        if self.job.mode != "heal" or not ids or len(tests) != 1:
+        if self.job.mode != "heal" or len(tests) != 1:
             return None
+        ids, source = list(self.job.failing_tests), "--tests"
+        if not ids:
+            ids, source = failing_test_ids(self.job.ci_log), "the CI log"
+        if not ids:
+            ids, source = last_failed_ids(self.ws.repo), "pytest's last run in the checkout"
+        if not ids:
+            return None
+        self.transcript.write({"event": "known_failures", "source": source, "ids": ids})
         gate = self._gate(steps, "before", selection={tests[0]: ids})
         step = next(s for s in gate.steps if s.name == tests[0])
         outcomes = step.evidence.selected if step.evidence is not None else {}
@@ -232,6 +246,9 @@ class Run:
         return True
 
     def attempts(self, steps: Sequence[GateStep]) -> bool:
+        # What the gate compiled so far ran only the base's code: from here on, nothing the
+        # agent (or code it wrote) puts in the bytecode cache is read.
+        self.bytecode.seal()
         current = self.report.failures
         fixable = [f for f in current if f.category not in UNFIXABLE_CATEGORIES]
         if self.job.mode == "heal" and not fixable:
@@ -592,12 +609,12 @@ class Run:
         watch: Mapping[str, Sequence[str]] | None = None,
     ) -> GateRun:
         before = self.ws.untracked()
+        self.bytecode.prune()  # only what was there before the agent ran (see bot.bytecode)
         gate = run_gate(
             steps,
             self.ws.path,
             label=label,
-            # No bytecode cache the agent could write to (see bot.bytecode).
-            env=without_bytecode_cache(self.env),
+            env=self.bytecode.env(self.env),
             deadline=self.deadline,
             only=only,
             selection=selection,

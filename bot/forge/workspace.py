@@ -183,6 +183,19 @@ class Workspace:
         out = run(self._git, "ls-files", "-z", "--others", "--exclude-standard", "--", ".")
         return frozenset(path for path in out.split("\0") if path)
 
+    def tracked(self, pattern: str) -> list[str]:
+        """The index's files matching the pathspec `pattern` (e.g. `*.py`): the base's, until
+        the first checkpoint."""
+        out = run(self._git, "ls-files", "-z", "--", pattern)
+        return [path for path in out.split("\0") if path]
+
+    def private_dir(self, name: str) -> Path:
+        """A dir of selfheal's own beside the private git dir (mode 0700, outside the work
+        tree, removed on close)."""
+        path = self._git_home / name
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
     def leave_out(self, paths: Iterable[str]) -> None:
         """Never stage `paths` (files a gate run wrote, not the fix): no diff, commit or
         proposal holds them, and a reset removes them as it removes ignored files."""
