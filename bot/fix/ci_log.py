@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.render.text import cap_text
 
@@ -82,6 +83,30 @@ def failing_test_ids(text: str) -> list[str]:
     if len(ids) > MAX_NAMED_TESTS:
         return []
     return list(ids)
+
+
+# pytest's own record of the tests its last run failed, where its cache plugin keeps it.
+_LAST_FAILED = Path(".pytest_cache/v/cache/lastfailed")
+_MAX_CACHE_BYTES = 1 << 20
+
+
+def last_failed_ids(checkout: Path) -> list[str]:
+    """The tests pytest's last run in `checkout` failed (its cache plugin's `lastfailed`, at
+    the default cache_dir): a developer's red run, or an earlier step of the same CI job.
+    A hint only, checked like a CI log's names (see failing_test_ids): empty for a file that
+    failed to collect, more than MAX_NAMED_TESTS, or anything that is not that record."""
+    path = checkout / _LAST_FAILED
+    try:
+        if path.is_symlink() or path.stat().st_size > _MAX_CACHE_BYTES:
+            return []
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(record, dict) or len(record) > MAX_NAMED_TESTS:
+        return []
+    ids = [key for key in record if isinstance(key, str)]
+    bad = any("::" not in i or len(i) > _MAX_ID_CHARS or not i.isprintable() for i in ids)
+    return [] if bad or len(ids) != len(record) else ids
 
 
 # What ci_log_excerpt writes before each job, and what a step's log starts with once the

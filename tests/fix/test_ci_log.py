@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from bot.fix.ci_log import (
     MAX_NAMED_TESTS,
     JobLog,
@@ -7,6 +12,7 @@ from bot.fix.ci_log import (
     ci_log_excerpt,
     clean_log,
     failing_test_ids,
+    last_failed_ids,
 )
 from tests.conftest import FIXTURES
 
@@ -97,3 +103,44 @@ def test_a_failed_run_names_its_jobs_steps_and_the_command_that_failed() -> None
         'gate:\n  - name: ci-1\n    run: "python -m pytest -n 2 -v --color=yes"\n'
     )
     assert ci_failure("").gate_yaml() == ""
+
+
+def _last_failed(root: Path, text: str) -> Path:
+    cache = root / ".pytest_cache" / "v" / "cache"
+    cache.mkdir(parents=True)
+    (cache / "lastfailed").write_text(text)
+    return root
+
+
+def test_last_failed_ids_read_pytests_own_record(tmp_path: Path) -> None:
+    record = {"tests/a.py::test_x": True, "tests/a.py::test_p[1-2]": True}
+    assert last_failed_ids(_last_failed(tmp_path, json.dumps(record))) == list(record)
+    assert last_failed_ids(tmp_path / "nowhere") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"tests/test_b.py": True}),  # a file that failed to collect
+        json.dumps({f"tests/a.py::test_{i}": True for i in range(MAX_NAMED_TESTS + 1)}),
+        json.dumps({"tests/a.py::test_x\nFAILED": True}),
+        json.dumps(["tests/a.py::test_x"]),
+        "{not json",
+        json.dumps({f"tests/a.py::test_{'x' * 600}": True}),
+    ],
+)
+def test_last_failed_ids_empty_for_anything_but_a_short_list_of_tests(
+    tmp_path: Path, text: str
+) -> None:
+    assert last_failed_ids(_last_failed(tmp_path, text)) == []
+
+
+def test_last_failed_ids_follow_no_link_and_read_no_huge_file(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"tests/a.py::test_x": True}))
+    linked = tmp_path / "linked"
+    (linked / ".pytest_cache" / "v" / "cache").mkdir(parents=True)
+    (linked / ".pytest_cache" / "v" / "cache" / "lastfailed").symlink_to(target)
+    assert last_failed_ids(linked) == []
+    huge = json.dumps({"tests/a.py::test_x": True, "pad": "x" * (2 << 20)})
+    assert last_failed_ids(_last_failed(tmp_path / "huge", huge)) == []

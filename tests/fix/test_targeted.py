@@ -1,8 +1,12 @@
-"""Targeted reproduce: when the failing tests are known (a CI log names them, or `--tests`),
-the baseline runs those alone and the full gate runs once, on the fix."""
+"""Targeted reproduce: when the failing tests are known (a CI log names them, `--tests`, or
+pytest's last run in the checkout failed them), the baseline runs those alone and the full
+gate runs once, on the fix."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,6 +92,46 @@ def test_named_tests_that_are_not_collected_fall_back_to_the_whole_gate(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     report, _ = heal(make_repo(CALC), tmp_path, failing_tests=("tests/gone.py::test_x",))
+    assert report.status is Status.HEALED, report.detail
+    assert report.gate_before is not None and not report.gate_before.partial
+    assert [f.test_id for f in report.failures] == [FAILING]
+
+
+def _red_run_in(repo: Path) -> None:
+    """The developer's own pytest run in the checkout, red: pytest records what failed."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"], cwd=repo, env=env, capture_output=True, check=False
+    )
+    assert done.returncode == 1, done.stdout
+
+
+def test_pytests_last_red_run_in_the_checkout_names_the_tests_to_reproduce(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+    _red_run_in(repo)
+    report, _ = heal(repo, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and before.partial
+    assert before.steps[0].selection == [FAILING] and before.steps[0].tests_run == 1
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert after.steps[0].evidence is not None and after.steps[0].evidence.collected == 32
+    transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
+    assert "pytest's last run in the checkout" in transcript
+
+
+def test_a_stale_record_of_pytests_last_run_falls_back_to_the_whole_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo(CALC)
+    cache = repo / ".pytest_cache" / "v" / "cache"
+    cache.mkdir(parents=True)
+    (repo / ".pytest_cache" / ".gitignore").write_text("*\n")
+    (cache / "lastfailed").write_text('{"tests/test_more.py::test_3": true}')
+    report, _ = heal(repo, tmp_path)
     assert report.status is Status.HEALED, report.detail
     assert report.gate_before is not None and not report.gate_before.partial
     assert [f.test_id for f in report.failures] == [FAILING]
