@@ -52,7 +52,7 @@ def _load(pyc: Path, source: Path) -> dict[str, object]:
     else:
         assert data[8:16] == importlib.util.source_hash(source.read_bytes())
     namespace: dict[str, object] = {}
-    exec(marshal.loads(data[16:]), namespace)  # noqa: S102 - our own compiled test module
+    exec(marshal.loads(data[16:]), namespace)  # our own compiled test module
     return namespace
 
 
