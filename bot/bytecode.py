@@ -22,8 +22,11 @@ never checked. So no check on a cache's contents makes it safe; only who could w
   changed since (size, mtime, ctime, inode: ctime no process can set back), is removed, and
   so is the bytecode of every work-tree source that changed since the seal: an agent that
   edits a file and sets its mtime back gets its own code compiled, never the base's served.
-  What the agent, or code it changed, writes there is never read. Bytecode of files outside
-  the work tree is as trusted as their own __pycache__, which the same user can write too.
+  What the agent, or code it changed, writes there during the run is never read. The seed
+  is trusted as the user's own caches are (their pytest reads their __pycache__ too): an
+  agent's tools never reach them, but a command agent running as the same user could plant
+  bytecode there for a *later* run, as it could in site-packages. Where that matters, run
+  agents as another user (not built yet: bot.isolation) or on a fresh runner, as Actions is.
 """
 
 from __future__ import annotations
