@@ -31,6 +31,7 @@ never checked. So no check on a cache's contents makes it safe; only who could w
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -151,6 +152,7 @@ class RunCache:
         self.seeded = 0
         self._sealed: dict[str, Stamp] | None = None
         self._sources: dict[str, tuple[Path, Stamp]] = {}  # a work-tree pyc: its source
+        self._from_kept: set[str] = set()  # what the seed copied from the last run's
 
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
         """`env` for a gate run: this cache and no other; ruff's cache stays in the work
@@ -169,7 +171,7 @@ class RunCache:
         restamped with the work tree's mtime. Best effort: what can't be read is compiled."""
         if self._sealed is not None:
             raise RuntimeError("a sealed cache is not seeded")
-        self._copy_tree(kept, self.prefix)
+        self._from_kept = self._copy_tree(kept, self.prefix)
         checkout = checkout.resolve()
         gate_cache = mirror(user_cache_dir() / "gate" / PYCACHE, checkout)
         by_dir: dict[str, list[str]] = {}
@@ -263,13 +265,18 @@ class RunCache:
         if not self._sealed:
             return
         inside = mirror(self.prefix, self.work_tree)
+        keep = []
+        for path, stamp in self._sealed.items():
+            with contextlib.suppress(OSError):
+                if not Path(path).is_relative_to(inside) and _stamp(os.lstat(path)) == stamp:
+                    keep.append(path)
+        if set(keep) == self._from_kept:
+            return  # what the last run left, and nothing more: as it is
         fresh = kept.with_name(f"{kept.name}.new-{os.getpid()}")
         _remove(fresh)
         try:
-            for path, stamp in self._sealed.items():
+            for path in keep:
                 source = Path(path)
-                if source.is_relative_to(inside) or _stamp(source.lstat()) != stamp:
-                    continue
                 target = fresh / source.relative_to(self.prefix)
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 shutil.copyfile(source, target)
@@ -282,7 +289,9 @@ class RunCache:
             _remove(fresh)
 
     @staticmethod
-    def _copy_tree(source: Path, target: Path) -> None:
+    def _copy_tree(source: Path, target: Path) -> set[str]:
+        """Copy the files under `source` to `target`; the copies' paths."""
+        copied = set()
         for entry in _files(source):
             path = Path(entry.path)
             try:
@@ -293,6 +302,8 @@ class RunCache:
                 shutil.copyfile(path, into)
             except OSError:
                 continue
+            copied.add(str(into))
+        return copied
 
 
 def _remove(path: Path) -> None:

@@ -161,6 +161,11 @@ def test_keep_leaves_only_sealed_bytecode_from_outside_the_work_tree(tmp_path: P
     again.seed(kept, tmp_path / "checkout", [])
     assert (again.prefix / outside.relative_to(cache.prefix)).read_bytes() == outside.read_bytes()
     assert inside.is_file()
+    # Nothing new to keep: what is kept is left as it is, not copied again.
+    stamp = (kept / outside.relative_to(cache.prefix)).stat().st_ino
+    again.seal()
+    again.keep(kept)
+    assert (kept / outside.relative_to(cache.prefix)).stat().st_ino == stamp
 
 
 # -- a heal, end to end, with an agent that goes after the cache -------------------------
