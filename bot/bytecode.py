@@ -140,6 +140,12 @@ def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
     return data[:8] + stamp.to_bytes(4, "little") + data[12:]
 
 
+def _source_of(prefix: Path, pyc: Path) -> Path:
+    """The source file `pyc` (under `prefix`) was compiled from: mirror's inverse."""
+    folder = Path(pyc.anchor or "/") / pyc.parent.relative_to(prefix)
+    return folder / f"{pyc.name.partition('.')[0]}.py"
+
+
 class RunCache:
     """The bytecode cache of one heal or implement run (see the module doc): `seed` it,
     `seal` it before the agent first runs, `prune` it before every gate run after that,
@@ -222,8 +228,7 @@ class RunCache:
                 if not stat.S_ISREG(st.st_mode):
                     continue  # never read: prune removes it
                 if path.is_relative_to(inside):
-                    folder = self.work_tree / path.parent.relative_to(inside)
-                    source = folder / f"{path.name.partition('.')[0]}.py"
+                    source = _source_of(self.prefix, path)
                     self._sources[entry.path] = (source, _stamp(source.lstat()))
             except OSError:
                 continue
@@ -260,15 +265,19 @@ class RunCache:
 
     def keep(self, kept: Path) -> None:
         """Leave in `kept`, for the next run's seed, the sealed bytecode of files outside the
-        work tree that is still as sealed (the interpreter's, the packages'). Replaces what
-        was there: it holds one environment's worth, never a work tree's."""
+        work tree that is still as sealed and whose source is still there (the interpreter's,
+        the packages'; not a gate run's scratch dir). What the seed took from `kept` is part
+        of it, so this adds to what was there; never a work tree's."""
         if not self._sealed:
             return
         inside = mirror(self.prefix, self.work_tree)
         keep = []
         for path, stamp in self._sealed.items():
+            pyc = Path(path)
+            if pyc.is_relative_to(inside) or not _source_of(self.prefix, pyc).is_file():
+                continue
             with contextlib.suppress(OSError):
-                if not Path(path).is_relative_to(inside) and _stamp(os.lstat(path)) == stamp:
+                if _stamp(pyc.lstat()) == stamp:
                     keep.append(path)
         if set(keep) == self._from_kept:
             return  # what the last run left, and nothing more: as it is
@@ -290,7 +299,8 @@ class RunCache:
 
     @staticmethod
     def _copy_tree(source: Path, target: Path) -> set[str]:
-        """Copy the files under `source` to `target`; the copies' paths."""
+        """Link (else copy) the files under `source` into `target`; their paths there. A
+        link costs no copy, and is no weaker: `source` is the same user's as the copy."""
         copied = set()
         for entry in _files(source):
             path = Path(entry.path)
@@ -299,7 +309,10 @@ class RunCache:
                     continue
                 into = target / path.relative_to(source)
                 into.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                shutil.copyfile(path, into)
+                try:
+                    os.link(path, into)
+                except OSError:
+                    shutil.copyfile(path, into)
             except OSError:
                 continue
             copied.add(str(into))

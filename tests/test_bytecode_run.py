@@ -101,9 +101,15 @@ def _sealed_cache(tmp_path: Path) -> tuple[RunCache, Path, Path, Path]:
     cache = RunCache(tmp_path / "run", work)
     cache.seed(tmp_path / "kept", checkout, ["pkg/a.py"])
     inside = mirror(cache.prefix, work.resolve() / "pkg") / f"a.{TAG}.pyc"
-    outside = cache.prefix / "usr" / "lib" / "python3" / f"json.{TAG}.pyc"
+    site = tmp_path / "site-packages"  # outside the work tree: a package's module
+    site.mkdir()
+    (site / "lib.py").write_text("Z = 1\n")
+    outside = mirror(cache.prefix, site.resolve()) / f"lib.{TAG}.pyc"
     outside.parent.mkdir(parents=True)
     outside.write_bytes(b"compiled before the agent")
+    gone = mirror(cache.prefix, (tmp_path / "selfheal-gate-1").resolve()) / f"plugin.{TAG}.pyc"
+    gone.parent.mkdir(parents=True)
+    gone.write_bytes(b"a gate run's scratch dir, removed since")
     cache.seal()
     return cache, work, inside, outside
 
@@ -151,7 +157,8 @@ def test_keep_leaves_only_sealed_bytecode_from_outside_the_work_tree(tmp_path: P
     cache, work, inside, outside = _sealed_cache(tmp_path)
     kept = tmp_path / "kept"
     (kept / "old").mkdir(parents=True)
-    (cache.prefix / f"late.{TAG}.pyc").write_bytes(b"written after the seal")
+    (outside.parent / f"late.{TAG}.pyc").write_bytes(b"written after the seal")
+    (tmp_path / "site-packages" / "late.py").write_text("")
     cache.keep(kept)
     assert sorted(p.relative_to(kept) for p in kept.rglob("*") if p.is_file()) == [
         outside.relative_to(cache.prefix)
