@@ -155,6 +155,9 @@ class RunCache:
         self.prefix = root / PYCACHE
         self.prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.work_tree = work_tree.resolve()  # as a process started in it sees its cwd
+        # Python mirrors a module's path as it was imported: through PYTHONPATH's entry (the
+        # path as given) or the cwd (resolved). Both are the work tree's.
+        self._inside = tuple({mirror(self.prefix, p) for p in (work_tree, self.work_tree)})
         self.seeded = 0
         self._sealed: dict[str, Stamp] | None = None
         self._sources: dict[str, tuple[Path, Stamp]] = {}  # a work-tree pyc: its source
@@ -167,6 +170,9 @@ class RunCache:
         out.pop("PYTHONDONTWRITEBYTECODE")
         out[PREFIX] = str(self.prefix)
         return out
+
+    def _in_work_tree(self, pyc: Path) -> bool:
+        return any(pyc.is_relative_to(inside) for inside in self._inside)
 
     # -- before the agent -------------------------------------------------------------
 
@@ -220,14 +226,13 @@ class RunCache:
         if self._sealed is not None:
             return
         self._sealed = {}
-        inside = mirror(self.prefix, self.work_tree)
         for entry in _files(self.prefix):
             path = Path(entry.path)
             try:
                 st = entry.stat(follow_symlinks=False)
                 if not stat.S_ISREG(st.st_mode):
                     continue  # never read: prune removes it
-                if path.is_relative_to(inside):
+                if self._in_work_tree(path):
                     source = _source_of(self.prefix, path)
                     self._sources[entry.path] = (source, _stamp(source.lstat()))
             except OSError:
@@ -270,11 +275,10 @@ class RunCache:
         of it, so this adds to what was there; never a work tree's."""
         if not self._sealed:
             return
-        inside = mirror(self.prefix, self.work_tree)
         keep = []
         for path, stamp in self._sealed.items():
             pyc = Path(path)
-            if pyc.is_relative_to(inside) or not _source_of(self.prefix, pyc).is_file():
+            if self._in_work_tree(pyc) or not _source_of(self.prefix, pyc).is_file():
                 continue
             with contextlib.suppress(OSError):
                 if _stamp(pyc.lstat()) == stamp:

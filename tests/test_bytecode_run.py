@@ -143,6 +143,28 @@ def test_prune_drops_the_bytecode_of_a_source_changed_with_its_mtime_set_back(
     assert not inside.exists()  # else Python would run the base's X = 1 for it
 
 
+def test_bytecode_of_the_work_tree_by_a_linked_path_is_the_work_trees(tmp_path: Path) -> None:
+    # PYTHONPATH names the work tree as given; were that through a link, Python would keep
+    # its modules' bytecode under the link's path: that is the work tree's too.
+    _, work = _trees(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(work)
+    cache = RunCache(tmp_path / "run", link)
+    pyc = mirror(cache.prefix, link / "pkg") / f"a.{TAG}.pyc"
+    pyc.parent.mkdir(parents=True)
+    pyc.write_bytes(b"compiled by the baseline")
+    cache.seal()
+    source = work / "pkg" / "a.py"
+    before = source.stat()
+    source.write_text("X = 7\n")
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    cache.prune()
+    assert not pyc.exists()
+    kept = tmp_path / "kept"
+    cache.keep(kept)
+    assert not kept.exists()  # never kept as if it were a package's
+
+
 def test_a_prefix_swapped_for_a_link_is_emptied(tmp_path: Path) -> None:
     cache, _, _, _ = _sealed_cache(tmp_path)
     elsewhere = tmp_path / "elsewhere"
