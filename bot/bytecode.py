@@ -39,6 +39,8 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from bot.forge.owned_dirs import remove_tree
+
 PREFIX = "PYTHONPYCACHEPREFIX"
 RUFF_CACHE = "RUFF_CACHE_DIR"
 PYCACHE = "pycache"  # the prefix, under a cache dir
@@ -152,12 +154,14 @@ class RunCache:
     hand the gate `env(...)`, and `keep` what is worth keeping for the next run."""
 
     def __init__(self, root: Path, work_tree: Path) -> None:
+        self._root = root
         self.prefix = root / PYCACHE
         self.prefix.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.work_tree = work_tree.resolve()  # as a process started in it sees its cwd
         # Python mirrors a module's path as it was imported: through PYTHONPATH's entry (the
         # path as given) or the cwd (resolved). Both are the work tree's.
-        self._inside = tuple({mirror(self.prefix, p) for p in (work_tree, self.work_tree)})
+        self._work_trees = (work_tree, self.work_tree)
+        self._inside = tuple({mirror(self.prefix, p) for p in self._work_trees})
         self.seeded = 0
         self._sealed: dict[str, Stamp] | None = None
         self._sources: dict[str, tuple[Path, Stamp]] = {}  # a work-tree pyc: its source
@@ -246,27 +250,39 @@ class RunCache:
         if self._sealed is None:
             return
         if self.prefix.is_symlink() or not self.prefix.is_dir():
-            _remove(self.prefix)
-            self.prefix.mkdir(mode=0o700)
-            self._sealed, self._sources = {}, {}
+            self._start_over()
             return
+        doomed = []
         for entry in list(_files(self.prefix)):
             try:
                 now_stamp = _stamp(entry.stat(follow_symlinks=False))
             except OSError:
                 now_stamp = None
             if now_stamp is None or self._sealed.get(entry.path) != now_stamp:
-                _remove(Path(entry.path))
-                self._sealed.pop(entry.path, None)
+                doomed.append(entry.path)
         for pyc, (source, stamp) in list(self._sources.items()):
             try:
                 same = _stamp(source.lstat()) == stamp
             except OSError:
                 same = False
             if not same:
-                _remove(Path(pyc))
-                self._sealed.pop(pyc, None)
+                doomed.append(pyc)
                 del self._sources[pyc]
+        for path in doomed:
+            remove_tree(Path(path))
+            self._sealed.pop(path, None)
+            if os.path.lexists(path):  # it would be read: no file of this cache is trusted
+                self._start_over()
+                return
+
+    def _start_over(self) -> None:
+        """An empty cache in a new dir (the old one could not be cleaned): colder, and
+        nothing in it the agent could have written."""
+        remove_tree(self.prefix)
+        self.prefix = self._root / f"{PYCACHE}-{len(list(self._root.iterdir()))}"
+        self.prefix.mkdir(mode=0o700)
+        self._inside = tuple({mirror(self.prefix, p) for p in self._work_trees})
+        self._sealed, self._sources = {}, {}
 
     def keep(self, kept: Path) -> None:
         """Leave in `kept`, for the next run's seed, the sealed bytecode of files outside the
@@ -286,7 +302,7 @@ class RunCache:
         if set(keep) == self._from_kept:
             return  # what the last run left, and nothing more: as it is
         fresh = kept.with_name(f"{kept.name}.new-{os.getpid()}")
-        _remove(fresh)
+        remove_tree(fresh)
         try:
             for path in keep:
                 source = Path(path)
@@ -297,9 +313,9 @@ class RunCache:
             if kept.exists():
                 kept.rename(old)
             fresh.rename(kept)
-            _remove(old)
+            remove_tree(old)
         except OSError:
-            _remove(fresh)
+            remove_tree(fresh)
 
     @staticmethod
     def _copy_tree(source: Path, target: Path) -> set[str]:
@@ -321,13 +337,3 @@ class RunCache:
                 continue
             copied.add(str(into))
         return copied
-
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import bytecode
 from bot.bytecode import RunCache, kept_bytecode, mirror
 from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
@@ -320,3 +321,18 @@ def test_a_change_with_its_mtime_set_back_is_compiled_not_served_from_the_base(
     status, _ = _heal(repo, tmp_path, FakeAgent([fix_and_break]))
     # The base's bytecode for other.py would pass test_double: the gate must run the change.
     assert status is not Status.HEALED
+
+
+def test_a_file_that_cannot_be_removed_leaves_no_cache_to_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An agent that takes the write permission from a dir in the cache (as another user
+    # than root) keeps prune from removing what it planted: then nothing there is read.
+    cache, _, inside, _ = _sealed_cache(tmp_path)
+    planted = inside.with_name(f"planted.{TAG}.pyc")
+    planted.write_bytes(b"the agent's")
+    monkeypatch.setattr(bytecode, "remove_tree", lambda path: None)  # as if refused
+    cache.prune()
+    assert cache.env({})["PYTHONPYCACHEPREFIX"] == str(cache.prefix)
+    assert not planted.is_relative_to(cache.prefix) and planted.exists()
+    assert cache.prefix.is_dir() and not any(cache.prefix.iterdir())
