@@ -16,6 +16,7 @@ from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
 from bot.report import Status
 from bot.transcript import Transcript
+from tests.calc import BROKEN, FIXED
 from tests.cli import selfheal
 from tests.conftest import MakeRepo, git
 from tests.fakes.agent import FakeAgent
@@ -23,8 +24,6 @@ from tests.fakes.agent import FakeAgent
 BIN = str(Path(sys.executable).parent)
 ENV = {"PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
 TAG = sys.implementation.cache_tag
-BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
-FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
 PROJECT = {
     ".github/selfheal.yml": """\
         gate:
@@ -89,7 +88,7 @@ def test_gate_keeps_bytecode_and_rewritten_tests_in_the_user_cache(
     assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
 
 
-def _plant_fixed_bytecode(root: Path, prefix: Path) -> None:
+def plant_fixed_bytecode(root: Path, prefix: Path) -> None:
     """A pyc of the fixed function where Python looks for ops.py's, stamped with the broken
     source's mtime and size, so the unchanged source seems fixed to every run using it."""
     source = root / "calc" / "ops.py"
@@ -117,7 +116,7 @@ def test_a_pyc_the_agent_plants_in_a_cache_selfheal_was_given_proves_nothing(
     planted: list[Path] = []
 
     def cheat(root: Path) -> None:
-        _plant_fixed_bytecode(root, prefix)
+        plant_fixed_bytecode(root, prefix)
         planted.append(cached(prefix, root / "calc" / "ops.py"))
         (root / "NOTES.md").write_text("looked at clamp\n")  # a change, so the gate runs
 

@@ -19,8 +19,10 @@ from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
 from bot.report import Status
 from bot.transcript import Transcript
+from tests.calc import BROKEN, FIXED
 from tests.conftest import MakeRepo, git
 from tests.fakes.agent import FakeAgent
+from tests.test_bytecode import cached, plant_fixed_bytecode
 
 TAG = sys.implementation.cache_tag
 Mode = py_compile.PycInvalidationMode
@@ -200,8 +202,6 @@ def test_keep_leaves_only_sealed_bytecode_from_outside_the_work_tree(tmp_path: P
 
 # -- a heal, end to end, with an agent that goes after the cache -------------------------
 
-BROKEN = "def clamp(value, low, high):\n    return max(low, min(value, low))\n"
-FIXED = "def clamp(value, low, high):\n    return max(low, min(value, high))\n"
 PROJECT = {
     ".gitignore": "__pycache__/\n",
     "calc/__init__.py": "",
@@ -288,16 +288,11 @@ def test_bytecode_the_agent_plants_in_the_runs_own_cache_is_never_read(
     planted: list[Path] = []
 
     def cheat(root: Path) -> None:
-        source = root / "calc" / "ops.py"
-        st = source.stat()
-        data = bytearray(importlib.util.MAGIC_NUMBER) + (0).to_bytes(4, "little")
-        data += (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
-        data += (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-        data += marshal.dumps(compile(FIXED, str(source), "exec"))
-        target = mirror(_run_prefix(root), source.resolve().parent) / f"ops.{TAG}.pyc"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(bytes(data))
-        planted.append(target)
+        prefix = _run_prefix(root)
+        plant_fixed_bytecode(root, prefix)
+        target = cached(prefix, root / "calc" / "ops.py")
+        if target.is_file():  # planted where the next gate run would look
+            planted.append(target)
         (root / "NOTES.md").write_text("looked at clamp\n")  # a change, so the gate runs
 
     status, _ = _heal(repo, tmp_path, FakeAgent([cheat]))
