@@ -120,9 +120,16 @@ class Site:
         return self.tmp / "runner-temp" / "selfheal-bundle"
 
 
-def open_site(make_repo: Any, tmp_path: Path, fake: FakeGitHub, fixture: str = "demo") -> Site:
-    """A checkout of `fixture` with a bare origin, and the repository on the fake server."""
-    repo = make_repo(fixture=fixture)
+def open_site(
+    make_repo: Any,
+    tmp_path: Path,
+    fake: FakeGitHub,
+    fixture: str | None = "demo",
+    files: dict[str, str] | None = None,
+) -> Site:
+    """A checkout of `fixture` (and `files`) with a bare origin, and the repository on the
+    fake server."""
+    repo = make_repo(files, fixture=fixture)
     origin = Path(git(repo, "remote", "get-url", "origin").strip())
     fake.origin = origin
     fake.add_repo(REPOSITORY, default_branch="main")

@@ -550,3 +550,138 @@ def test_an_event_for_another_repository_is_refused(site: Site) -> None:
         "the event is for evil/octo-repo but GITHUB_REPOSITORY is octo-org/octo-repo" in result.said
     )
     assert site.fake.calls == []
+
+
+# The project of fixtures/ci-logs/pytest-job.log (a real `pytest -n 2 -v --color=yes` job on
+# GitHub): the tests it names, red here for the same reasons, and 30 more that pass.
+RECORDED_LOG = ROOT / "fixtures" / "ci-logs" / "pytest-job.log"
+RECORDED_FAILING = [
+    "tests/test_calc.py::test_sub",
+    "tests/test_calc.py::TestDiv::test_zero",
+    "tests/test_calc.py::test_split[a b]",
+    "tests/test_calc.py::test_uses_db",
+]
+RECORDED_BROKEN = """\
+def add(a, b):
+    return a + b
+
+
+def sub(a, b):
+    return a + b
+
+
+def div(a, b):
+    return a * b / 2
+
+
+def words(text):
+    return text.split(" ", 1) if "-" in text else [text]
+
+
+def connect():
+    raise RuntimeError("database not reachable")
+"""
+RECORDED_PROJECT = {
+    "pyproject.toml": '[project]\nname = "calc"\nversion = "0.1"\n\n'
+    '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n',
+    "calc/__init__.py": RECORDED_BROKEN,
+    "tests/test_calc.py": """\
+import pytest
+
+import calc
+
+
+@pytest.fixture
+def broken():
+    return calc.connect()
+
+
+def test_add():
+    assert calc.add(1, 2) == 3
+
+
+def test_sub():
+    assert calc.sub(3, 1) == 2
+
+
+def test_uses_db(broken):
+    assert broken == "db"
+
+
+@pytest.mark.parametrize("words", ["a b", "c - d"])
+def test_split(words):
+    assert calc.words(words)[0] == words.split()[0]
+
+
+class TestDiv:
+    def test_zero(self):
+        assert calc.div(1, 1) == 1
+""",
+    "tests/test_more.py": "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(30)),
+}
+RECORDED_FIXED = (
+    RECORDED_BROKEN.replace("return a + b\n\n\ndef div", "return a - b\n\n\ndef div")
+    .replace("return a * b / 2", "return a / b")
+    .replace('return text.split(" ", 1) if "-" in text else [text]', "return text.split()")
+    .replace('raise RuntimeError("database not reachable")', 'return "db"')
+)
+
+
+def test_the_recorded_job_log_names_the_tests_a_heal_reproduces_alone(
+    make_repo: MakeRepo, tmp_path: Path, fake: FakeGitHub
+) -> None:
+    site = open_site(make_repo, tmp_path, fake, fixture=None, files=RECORDED_PROJECT)
+    site.env = {
+        "SELFHEAL_API_WRITE_INTERVAL": "0",
+        "SELFHEAL_AGENT": "command",
+        "SELFHEAL_AGENT_COMMAND": scripted(
+            tmp_path,
+            {
+                "summary": "fix calc",
+                "edits": [{"path": "calc/__init__.py", "write": RECORDED_FIXED}],
+            },
+        ),
+    }
+    sha = site.branch("changes")
+    run_id = site.fake.add_workflow_run(
+        REPOSITORY,
+        head_branch="changes",
+        head_sha=sha,
+        actor=MAINTAINER,
+        jobs=[
+            {
+                "name": "test",
+                "conclusion": "failure",
+                "labels": ["ubuntu-latest"],
+                "runner_name": "GitHub Actions 2",
+                "steps": [
+                    {
+                        "name": "Run python -m pytest -n 2 -v --color=yes",
+                        "conclusion": "failure",
+                        "number": 3,
+                    }
+                ],
+                "log": RECORDED_LOG.read_text(encoding="utf-8"),  # served as GitHub serves it
+            }
+        ],
+    )
+    event = workflow_run_event(sha, run_id, **{"workflow_run.pull_requests": []})
+    done = site.run("run", "workflow_run", event)
+    assert done.code == 0, done.said
+    assert done.outputs["status"] == "healed"
+    report = json.loads((site.bundle / "report.json").read_text())
+    # Reproduced with the four tests the log names, alone: not the 32 others.
+    before = report["gate_before"]
+    assert before["partial"] is True
+    (step,) = before["steps"]
+    assert step["selection"] == RECORDED_FAILING
+    assert step["tests_run"] == 4
+    assert sorted(f["test_id"] for f in report["failures"]) == sorted(RECORDED_FAILING)
+    # The fix was gated in full once: all 36 tests, the four named ones watched and passed.
+    after = report["gate_after"]
+    assert after["partial"] is False
+    (final,) = after["steps"]
+    assert final["evidence"]["collected"] == 36
+    assert final["evidence"]["watched"] == dict.fromkeys(RECORDED_FAILING, "passed")
+    transcript = (site.bundle / "transcript.jsonl").read_text()
+    assert '"event": "known_failures", "source": "the CI log"' in transcript
