@@ -90,6 +90,8 @@ def _described(ws: Workspace) -> str:
     else:
         why = f" (not used in place: {ws.adopt_refusal})" if ws.adopt_refusal else ""
         where = f"a copy of the checkout{why}"
+        if ws.kept_tree:
+            where += ", in the tree an earlier run left, every file checked against the base"
     if ws.carried:
         shown = ", ".join(ws.carried[:5]) + (" ..." if len(ws.carried) > 5 else "")
         where += f"; {len(ws.carried)} generated file(s) carried from it: {shown}"

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from bot.config import GitIdentity
 from bot.errors import BadInput, GitError, ProposalError
-from bot.forge import carried
+from bot.forge import carried, kept_trees
 from bot.forge.git import (
     FULL_SHA,
     GitDir,
@@ -80,6 +80,7 @@ class Workspace:
         self.path = work_tree or work_home / (user.top.name or "repo")
         self.mode = "adopt" if work_tree is not None else "copy"
         self.adopt_refusal = ""
+        self.kept_tree = False  # a copy whose tree an earlier workspace left (bot.forge.kept_trees)
         self.carried: tuple[str, ...] = ()
         self.carried_skipped: tuple[str, ...] = ()
         self.base_sha = base_sha
@@ -336,7 +337,8 @@ class Workspace:
             raise BadInput(f"commit {short_sha(sha)} is not in the workspace")
 
     def close(self) -> None:
-        """Remove the work tree and the private git dir; idempotent, never raises."""
+        """Keep the work tree for the next workspace of the repository (copy mode) and remove
+        the rest and the private git dir; idempotent, never raises."""
         if self._closed:
             return
         self._closed = True
@@ -349,6 +351,11 @@ class Workspace:
             if not unpark(self._git_home):
                 return  # its .git could not go back: the dir holding it must stay
         else:
+            # The tree stays for the next workspace of this repository, which checks it
+            # (bot.forge.kept_trees); the rest goes.
+            with contextlib.suppress(OSError):
+                self._work_home.chmod(0o700)
+            kept_trees.keep(self._user.common_dir, self.path)
             remove_tree(self._work_home)
         remove_tree(self._git_home)
 

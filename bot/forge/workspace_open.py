@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from bot.errors import BadInput
-from bot.forge import carried
+from bot.forge import carried, kept_trees
 from bot.forge.adopt import adopt_index, park, refusal
 from bot.forge.git import UserRepo, current_branch, register_work_tree, remote_url, run
 from bot.forge.owned_dirs import make_owned_dir, remove_stale, remove_tree
@@ -94,13 +94,21 @@ def _adopt(ws: Workspace, ignored: list[str]) -> None:
 
 def _check_out(ws: Workspace, user: UserRepo, ignored: list[str]) -> None:
     init_private(ws._git_home, user)
-    ws.path.mkdir()
     # A `git` run in the work tree, even without child_env's ceiling, stops here: an
     # invalid gitfile ends the search for a repository, so it never reaches one that
     # encloses the temp dir. Read-only, so removing it takes a deliberate chmod first.
     (ws._work_home / ".git").write_text(f"gitdir: {_NO_REPOSITORY}\n", encoding="utf-8")
+    # The tree an earlier workspace of this repository left, brought to the base and checked
+    # file by file (see bot.forge.kept_trees), else the base written out afresh.
+    ws.kept_tree = kept_trees.take(user.common_dir, ws.path) and kept_trees.bring_to_base(
+        ws._git, ws.base_sha
+    )
+    if not ws.kept_tree:
+        remove_tree(ws.path)
+        ws.path.mkdir()
     ws._work_home.chmod(0o555)
-    run(ws._git, "read-tree", "-u", "--reset", ws.base_sha)
+    if not ws.kept_tree:
+        run(ws._git, "read-tree", "-u", "--reset", ws.base_sha)
     # What the base tracks stays the base's; only paths it lacks are carried.
     candidates = carried.generated_candidates(user.top, ignored)
     _take_generated(ws, user.top, [c for c in candidates if not os.path.lexists(ws.path / c)])

@@ -18,10 +18,13 @@ from bot.forge.owned_dirs import OWNER_FILE, make_owned_dir
 from bot.report import FileChange
 from tests.conftest import MakeRepo, git
 from tests.forge.states import BOT, FILES, git_fails, refs, tree_state, user_state
+from tests.forge.test_kept_trees import kept_tree
 
 
 def leftovers(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "temp").iterdir())
+    """The temp dir's entries but the kept work trees (tests/forge/test_kept_trees.py)."""
+    temp = (tmp_path / "temp").iterdir()
+    return sorted(p.name for p in temp if not p.name.startswith("selfheal-trees-"))
 
 
 def test_workspace_has_no_git_and_its_git_dir_is_elsewhere(
@@ -50,6 +53,8 @@ def test_workspace_has_no_git_and_its_git_dir_is_elsewhere(
         said = git_fails(ws.path / "pkg", "status", env=env)
         assert "not a git repository" in said
     assert leftovers(tmp_path) == []
+    # The work tree stays for the next workspace of the repository, the rest is gone.
+    assert tree_state(kept_tree(repo)) == tree_state(repo)
     assert user_state(repo) == before
 
 
@@ -439,9 +444,11 @@ def test_an_enclosing_repository_is_never_written(
         sha = ws.commit(BOT, "fix")
         ws.reset_to(sha)
         ws.publish_branch(sha, "selfheal/enclosed")
-    after = user_state(enclosing)
-    # The temp dirs came and went under scratch/ (untracked), and nothing else changed.
-    assert after == before
+    # The temp dirs came and went under scratch/ (untracked) but the tree kept for the next
+    # workspace, and nothing else changed.
+    assert kept_tree(repo).is_relative_to(enclosing / "scratch")
+    shutil.rmtree(kept_tree(repo).parent)
+    assert user_state(enclosing) == before
 
 
 def test_the_agents_tools_read_the_workspace_through_its_private_git_dir(
