@@ -27,7 +27,9 @@ with its goal, to paste into a note:
                           and after the developer's own red pytest run (its lastfailed record)
   parallel / slowest      `selfheal gate`'s wall time / its slowest step's own duration
   heal vs files           a heal of a trivial bug in repositories of 500 and --files files;
-                          the workspace's checkout (open_workspace) timed on its own beside
+                          the workspace's checkout (open_workspace) timed on its own beside;
+                          and the repository's first heal (a temp dir with no work tree
+                          kept by an earlier heal: bot.forge.kept_trees)
   own suite               selfheal's tests on 2 cores (taskset to CPUs 0 and 1, -n 2, spread
                           as .ci/run does), wall minutes; only with `suite` in --only
 
@@ -169,9 +171,14 @@ def direct_gate(repo: Path, python: str) -> None:
         list(pool.map(one, gate_steps(python)))
 
 
-def selfheal(src: Path, *args: str, expect: int = 0) -> dict[str, object]:
-    """`python -m bot ARGS --json` from the source tree `src`; its report."""
+def selfheal(
+    src: Path, *args: str, expect: int = 0, tmpdir: str | None = None
+) -> dict[str, object]:
+    """`python -m bot ARGS --json` from the source tree `src` (with TMPDIR `tmpdir`, if
+    given); its report."""
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if tmpdir is not None:
+        env["TMPDIR"] = tmpdir
     done = subprocess.run(
         [sys.executable, "-m", "bot", *args, "--json"],
         cwd=src,
@@ -377,8 +384,11 @@ def file_figures(
     fixes = {n: break_one_test(repo)[1] for n, repo in repos.items()}
     reports = root / "files-reports"
 
-    def heal(src: Path, n: int) -> Callable[[], None]:
+    def heal(src: Path, n: int, first: bool = False) -> Callable[[], None]:
         def run() -> None:
+            # The first heal of a repository: a temp dir of its own, so no work tree kept
+            # by an earlier heal (bot.forge.kept_trees) is there to take.
+            tmpdir = tempfile.mkdtemp(dir=root / "first-heals") if first else None
             selfheal(
                 src,
                 "heal",
@@ -393,6 +403,7 @@ def file_figures(
                 "--no-push",
                 "--report-dir",
                 str(reports),
+                tmpdir=tmpdir,
             )
 
         return run
@@ -417,16 +428,24 @@ def file_figures(
     for v, src in variants.items():
         for n in repos:
             fns[f"{v} heal {n}"] = heal(src, n)
+            fns[f"{v} first heal {n}"] = heal(src, n, first=True)
             fns[f"{v} workspace {n}"] = open_ws(src, n)
+    (root / "first-heals").mkdir()
     wall = in_turn(fns, repeat)
     print("heal of a trivial bug against repository size (files):")
     for v in variants:
-        small = med(wall[f"{v} heal 500"])
+        small, first_small = med(wall[f"{v} heal 500"]), med(wall[f"{v} first heal 500"])
         for n in repos:
             heal_s, ws_s = med(wall[f"{v} heal {n}"]), med(wall[f"{v} workspace {n}"])
             show(
                 f"[{v}] {n:>6} files: heal {heal_s:.2f}s (open+close ws {ws_s:.2f}s), / 500",
                 heal_s / small,
+                "<= 1.2",
+            )
+            first = med(wall[f"{v} first heal {n}"])
+            show(
+                f"[{v}] {n:>6} files, the repository's first heal: {first:.2f}s, / 500",
+                first / first_small,
                 "<= 1.2",
             )
 
