@@ -128,12 +128,12 @@ def _holds_exactly(tree: Path, listing: bytes) -> bool:
     """Whether `tree` holds the index's paths (`ls-files -z --stage`) and nothing else, each
     of its type: a plain file of ours with one link, a link, or an empty dir (a submodule)."""
     expected: dict[bytes, str] = {}
-    for entry in listing.split(b"\0"):
-        if entry:
-            meta, _, path = entry.partition(b"\t")
+    for line in listing.split(b"\0"):
+        if line:
+            meta, _, path = line.partition(b"\t")
             expected[path] = meta.split(b" ", 1)[0].decode("ascii", "replace")
     parents = {b"/".join(p.split(b"/")[:i]) for p in expected for i in range(1, p.count(b"/") + 1)}
-    uid, seen = os.getuid(), 0
+    seen = 0
     pending = [(os.fsencode(tree), b"")]
     try:
         while pending:
@@ -141,31 +141,34 @@ def _holds_exactly(tree: Path, listing: bytes) -> bool:
             with os.scandir(where) as entries:
                 for entry in entries:
                     path = rel + b"/" + entry.name if rel else entry.name
-                    info = entry.stat(follow_symlinks=False)
-                    mode = expected.get(path)
-                    if stat.S_ISDIR(info.st_mode):
-                        if info.st_uid != uid or info.st_mode & 0o700 != 0o700:
-                            return False
-                        if mode == _GITLINK:
-                            seen += 1
-                            if any(os.scandir(entry.path)):
+                    kind = _kind(entry.stat(follow_symlinks=False), expected.get(path))
+                    if kind == "dir" and path in parents:
+                        pending.append((entry.path, path))
+                        continue
+                    if kind == "submodule":
+                        with os.scandir(entry.path) as inside:
+                            if next(inside, None) is not None:
                                 return False
-                        elif path in parents:
-                            pending.append((entry.path, path))
-                        else:
-                            return False
-                    elif stat.S_ISLNK(info.st_mode):
-                        if mode != _SYMLINK:
-                            return False
-                        seen += 1
-                    elif stat.S_ISREG(info.st_mode):
-                        if mode is None or mode in (_SYMLINK, _GITLINK) or info.st_nlink != 1:
-                            return False
-                        if info.st_uid != uid or info.st_mode & 0o600 != 0o600:
-                            return False
-                        seen += 1
-                    else:
-                        return False  # a fifo, socket or device
+                    elif kind != "tracked":
+                        return False
+                    seen += 1
     except OSError:
         return False
     return seen == len(expected)
+
+
+def _kind(info: os.stat_result, mode: str | None) -> str:
+    """What an entry is, against the index's mode for its path (None: not in the index):
+    "tracked" (a file or link as the index has it), "dir", "submodule", or "wrong"."""
+    ours = info.st_uid == os.getuid()
+    if stat.S_ISDIR(info.st_mode):
+        if not ours or info.st_mode & 0o700 != 0o700:
+            return "wrong"
+        return "submodule" if mode == _GITLINK else "dir"
+    if stat.S_ISLNK(info.st_mode):
+        return "tracked" if mode == _SYMLINK else "wrong"
+    file = stat.S_ISREG(info.st_mode) and mode not in (None, _SYMLINK, _GITLINK)
+    # One link: a write here changes no file anywhere else. Ours and writable.
+    if file and info.st_nlink == 1 and ours and info.st_mode & 0o600 == 0o600:
+        return "tracked"
+    return "wrong"  # a fifo, socket or device, or a file the index does not have
