@@ -35,7 +35,7 @@ from bot.errors import GitError
 from bot.forge.git import GitDir, execute, run_bytes
 from bot.forge.owned_dirs import remove_tree
 
-MAX_KEPT = 3
+MAX_KEPT = 8
 _GITLINK, _SYMLINK = "160000", "120000"
 
 

@@ -173,7 +173,7 @@ def test_a_kept_trees_dir_others_can_enter_is_not_used(make_repo: MakeRepo) -> N
     assert not (kept_tree(repo) / "doomed.txt").is_symlink()
 
 
-def test_at_most_three_trees_are_kept_the_least_recent_go(make_repo: MakeRepo) -> None:
+def test_at_most_max_kept_trees_are_kept_the_least_recent_go(make_repo: MakeRepo) -> None:
     repos = [make_repo(FILES) for _ in range(kept_trees.MAX_KEPT + 1)]
     for repo in repos:
         open_workspace(repo).close()
