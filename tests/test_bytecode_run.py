@@ -17,7 +17,7 @@ from bot import bytecode
 from bot.bytecode import RunCache, kept_bytecode, mirror
 from bot.config import Config, GateStep
 from bot.fix.loop import Job, Run
-from bot.report import Status
+from bot.report import Report, Status
 from bot.transcript import Transcript
 from tests.calc import BROKEN, FIXED
 from tests.conftest import MakeRepo, git
@@ -224,6 +224,11 @@ PROJECT = {
 
 def _heal(repo: Path, tmp_path: Path, agent: FakeAgent) -> tuple[Status, Path]:
     report_dir = tmp_path / "report"
+    return heal_once(repo, report_dir, agent).status, report_dir
+
+
+def heal_once(repo: Path, report_dir: Path, agent: FakeAgent) -> Report:
+    """One heal of `repo` by `agent`: one attempt, its gate pytest alone, no flaky check."""
     report_dir.mkdir(exist_ok=True)
     job = Job(
         mode="heal",
@@ -243,8 +248,7 @@ def _heal(repo: Path, tmp_path: Path, agent: FakeAgent) -> tuple[Status, Path]:
         report_dir=report_dir,
         push=False,
     )
-    report = Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
-    return report.status, report_dir
+    return Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
 
 
 def _run_prefix(root: Path) -> Path:

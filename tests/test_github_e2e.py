@@ -58,7 +58,12 @@ def red_branch(site: Site, branch: str = "changes") -> tuple[str, int, int]:
     pr = site.fake.add_pull(
         REPOSITORY, head=branch, base="main", head_sha=sha, user=MAINTAINER, title="Changes"
     )
-    run_id = site.fake.add_workflow_run(
+    return sha, pr, failed_run(site, sha, branch, "pytest", CI_LOG)
+
+
+def failed_run(site: Site, sha: str, branch: str, step: str, log: str) -> int:
+    """A workflow run on `branch` whose one job failed at `step`, with the job log `log`."""
+    return site.fake.add_workflow_run(
         REPOSITORY,
         head_branch=branch,
         head_sha=sha,
@@ -69,12 +74,11 @@ def red_branch(site: Site, branch: str = "changes") -> tuple[str, int, int]:
                 "conclusion": "failure",
                 "labels": ["ubuntu-latest"],
                 "runner_name": "GitHub Actions 2",
-                "steps": [{"name": "pytest", "conclusion": "failure", "number": 3}],
-                "log": CI_LOG,
+                "steps": [{"name": step, "conclusion": "failure", "number": 3}],
+                "log": log,
             }
         ],
     )
-    return sha, pr, run_id
 
 
 def workflow_run_event(
@@ -643,28 +647,9 @@ def test_the_recorded_job_log_names_the_tests_a_heal_reproduces_alone(
         ),
     }
     sha = site.branch("changes")
-    run_id = site.fake.add_workflow_run(
-        REPOSITORY,
-        head_branch="changes",
-        head_sha=sha,
-        actor=MAINTAINER,
-        jobs=[
-            {
-                "name": "test",
-                "conclusion": "failure",
-                "labels": ["ubuntu-latest"],
-                "runner_name": "GitHub Actions 2",
-                "steps": [
-                    {
-                        "name": "Run python -m pytest -n 2 -v --color=yes",
-                        "conclusion": "failure",
-                        "number": 3,
-                    }
-                ],
-                "log": RECORDED_LOG.read_text(encoding="utf-8"),  # served as GitHub serves it
-            }
-        ],
-    )
+    # The job log as GitHub serves it: the recorded file itself.
+    log = RECORDED_LOG.read_text(encoding="utf-8")
+    run_id = failed_run(site, sha, "changes", "Run python -m pytest -n 2 -v --color=yes", log)
     event = workflow_run_event(sha, run_id, **{"workflow_run.pull_requests": []})
     done = site.run("run", "workflow_run", event)
     assert done.code == 0, done.said

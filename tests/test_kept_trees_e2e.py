@@ -4,19 +4,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-from bot.config import Config, GateStep
-from bot.fix.loop import Job, Run
 from bot.report import Report, Status
-from bot.transcript import Transcript
 from tests.calc import BROKEN, CALC, FAILING, FIXED
 from tests.conftest import MakeRepo, git
 from tests.fakes.agent import FakeAgent
 from tests.forge.test_kept_trees import kept_tree
+from tests.test_bytecode_run import heal_once
 
 pytestmark = pytest.mark.slow
 
@@ -27,26 +24,7 @@ COLLECT_NOTHING = 'collect_ignore_glob = ["test_*.py"]\n'
 
 
 def heal(repo: Path, report_dir: Path) -> Report:
-    report_dir.mkdir()
-    job = Job(
-        mode="heal",
-        repo=repo,
-        config=Config(
-            gate=[
-                GateStep(
-                    name="tests",
-                    run=[sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                    kind="pytest",
-                )
-            ],
-            flaky_check=False,
-            max_attempts=1,
-        ),
-        agent=FakeAgent([{"calc/ops.py": FIXED}]),  # type: ignore[arg-type]
-        report_dir=report_dir,
-        push=False,
-    )
-    return Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    return heal_once(repo, report_dir, FakeAgent([{"calc/ops.py": FIXED}]))
 
 
 def test_a_kept_tree_made_to_look_fixed_is_healed_from_the_base(
