@@ -48,8 +48,9 @@ def test_a_strict_project_heals(make_repo: MakeRepo, tmp_path: Path, runner: str
     assert before["status"] == "failed"
     assert {f["test_id"] for f in before["failures"]} == {"tests/test_calc.py::test_mean"}
     assert after["status"] == "passed"
-    evidence = after["evidence"]
-    assert evidence["collected"] == before["evidence"]["collected"]
+    # Reproduced with the tests of what the red commit changed; the fix gated in full.
+    assert before["selection"] == ["tests/test_calc.py"]
+    assert report["gate_before"]["partial"] and not report["gate_after"]["partial"]
     gpu_tests = len(list((repo / "tests").glob("test_gpu*.py")))
     assert gpu_tests
     if runner == "gpu":

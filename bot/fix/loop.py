@@ -26,6 +26,7 @@ from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructio
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
 from bot.fix.source import related_source
+from bot.fix.suspects import suspect_tests
 from bot.forge import git
 from bot.forge.workspace import Workspace
 from bot.gate.evidence import evidence_problems, failing_ids
@@ -130,6 +131,7 @@ class Run:
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
         self.patch = ""
+        self._tracked_py: list[str] = []  # the base's Python files, once the workspace opens
         self.report = Report(
             tool_version=__version__,
             mode=job.mode,
@@ -154,7 +156,8 @@ class Run:
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref, workspace=_described(ws))
             # Bytecode warm from the user's checkout and the last run, sealed before the agent.
             self.bytecode = RunCache(ws.private_dir("bytecode"), ws.path)
-            self.bytecode.seed(kept_bytecode(), ws.repo, ws.tracked("*.py"))
+            self._tracked_py = ws.tracked("*.py")
+            self.bytecode.seed(kept_bytecode(), ws.repo, self._tracked_py)
             self.transcript.write({"event": "bytecode", "seeded": self.bytecode.seeded})
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
@@ -210,15 +213,33 @@ class Run:
         if not ids:
             ids, source = last_failed_ids(self.ws.repo), "pytest's last run in the checkout"
         if not ids:
+            ids = suspect_tests(self.ws.base_changed_paths(), self._tracked_py, self._read)
+            source = "the test files of what the commit changed"
+        if not ids:
             return None
         self.transcript.write({"event": "known_failures", "source": source, "ids": ids})
         gate = self._gate(steps, "before", selection={tests[0]: ids})
         step = next(s for s in gate.steps if s.name == tests[0])
         outcomes = step.evidence.selected if step.evidence is not None else {}
+        # A test id, or a test file (its tests as one: bot/fix/suspects.py).
         failed = {i for i, outcome in outcomes.items() if outcome in ("failed", "error")}
-        if not failed or any(f.test_id not in failed for f in step.failures):
+        named = [
+            f.test_id is not None and (f.test_id in failed or f.test_id.split("::")[0] in failed)
+            for f in step.failures
+        ]
+        if not failed or not all(named):
             return None  # passes here, not collected, or failures that name no test
         return gate
+
+    def _read(self, path: str) -> str | None:
+        """A tracked file's text in the work tree (None for a link, or over 1 MiB)."""
+        file = self.ws.path / path
+        try:
+            if file.is_symlink() or file.stat().st_size > 1 << 20:
+                return None
+            return file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
 
     def flaky_check(self, steps: Sequence[GateStep]) -> bool:
         """Re-run failing tests once on their own; those that pass are flaky, not broken."""

@@ -213,10 +213,21 @@ class Workspace:
         """What base_sha changed against its first parent, as a unified diff ("" for a root
         commit or a shallow clone without the parent): the red commit's own change, which
         names the file that broke even when no traceback enters it."""
+        parent = self._base_parent()
+        return "" if parent is None else self._diff(parent, self.base_sha)
+
+    def base_changed_paths(self) -> list[str]:
+        """The paths base_sha changed against its first parent (a rename as both its paths;
+        none for a root commit or a shallow clone without the parent)."""
+        parent = self._base_parent()
+        if parent is None:
+            return []
+        out = run(self._git, "diff", "--name-only", "-z", "--no-renames", parent, self.base_sha)
+        return [path for path in out.split("\0") if path]
+
+    def _base_parent(self) -> str | None:
         status, _, _ = execute(self._git, ["rev-parse", "--verify", "-q", f"{self.base_sha}^1"])
-        if status != 0:
-            return ""
-        return self._diff(f"{self.base_sha}^1", self.base_sha)
+        return f"{self.base_sha}^1" if status == 0 else None
 
     def base_file(self, path: str) -> bytes | None:
         """The bytes of `path` (relative to the top) at base_sha; None when it is not a file there."""

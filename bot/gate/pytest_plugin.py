@@ -24,7 +24,9 @@ Options:
   as `-m "not gpu"` would, and-ed with whatever -m the project gave; `marker_deselected`
   counts them.
 - `--selfheal-select=FILE` (a JSON list of node ids) keeps only those tests, collecting only
-  their files; `selected` maps each id to its outcome, or "not collected".
+  their files; `selected` maps each id to its outcome, or "not collected". An id that is a
+  file (no "::") keeps every test of that file; its outcome is "failed" or "error" when one
+  of them did (failed first), else "passed" when one passed, else as the others.
 - `--selfheal-watch=FILE` (same format) runs everything and reports these ids' outcomes in
   `watched`: the tests that failed before a fix.
 
@@ -108,6 +110,10 @@ def _function_of(nodeid: str) -> str:
     return nodeid.split("[", 1)[0] if _is_case(nodeid) else nodeid
 
 
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 class _Collection:
     """Counts in the process that collects (the only one, or each xdist worker)."""
 
@@ -128,13 +134,18 @@ class _Collection:
         # cases: they stand for it (see _Recorder._cases_outcome).
         present = {item.nodeid for item in items}
         lost = {_function_of(i) for i in self.select if i not in present and _is_case(i)}
-        kept = [
-            item
-            for item in items
-            if item.nodeid in self.select or (lost and _function_of(item.nodeid) in lost)
-        ]
+        files = {i for i in self.select if "::" not in i}  # every test of the file
+
+        def wanted(nodeid: str) -> bool:
+            return (
+                nodeid in self.select
+                or (bool(files) and _file_of(nodeid) in files)
+                or (bool(lost) and _function_of(nodeid) in lost)
+            )
+
+        kept = [item for item in items if wanted(item.nodeid)]
         if len(kept) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i.nodeid not in self.select])
+            config.hook.pytest_deselected(items=[i for i in items if not wanted(i.nodeid)])
             items[:] = kept
 
     def pytest_deselected(self, items: Any) -> None:
@@ -266,7 +277,18 @@ class _Recorder:
         for test_id, outcome in outcomes.items():
             if outcome == NOT_COLLECTED and _is_case(test_id):
                 outcomes[test_id] = self._cases_outcome(test_id)
+            elif outcome == NOT_COLLECTED and "::" not in test_id:
+                outcomes[test_id] = self._file_outcome(test_id)
         return outcomes
+
+    def _file_outcome(self, path: str) -> str:
+        """A file's tests as one: failed, or error, when one of them was, else passed when
+        one passed, else what they were (skipped, ...), or not collected (none of them)."""
+        seen = {o for nodeid, o in self.outcomes.items() if _file_of(nodeid) == path}
+        for outcome in ("failed", "error", "passed"):
+            if outcome in seen:
+                return outcome
+        return min(seen) if seen else NOT_COLLECTED
 
     def _cases_outcome(self, test_id: str) -> str:
         """A parametrized case whose id is gone: parameters hashed by address (a set of

@@ -142,3 +142,69 @@ def test_heal_takes_the_failing_tests_on_the_command_line() -> None:
     assert args.tests == [FAILING, "tests/a.py::test_b[1 2]"]
     assert build_parser().parse_args(["heal"]).tests is None
     assert (FIXTURES / "ci-logs" / "pytest-job.log").is_file()  # the recorded log's home
+
+
+# --- the test files of what the red commit changed (bot/fix/suspects.py) ---------------------
+
+OTHER = {
+    "calc/other.py": "def double(x):\n    return 2 * x\n",
+    "tests/test_other.py": "from calc.other import double\n\n\ndef test_double():\n"
+    "    assert double(2) == 4\n",
+}
+
+
+def _commit(repo: Path, files: dict[str, str], message: str) -> None:
+    for path, text in files.items():
+        (repo / path).write_text(text)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@a",
+            "commit",
+            "-qm",
+            message,
+        ],
+        check=True,
+    )
+
+
+def test_the_commit_that_broke_a_module_names_its_tests_to_reproduce(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({**CALC, **OTHER, "calc/ops.py": FIXED})
+    _commit(repo, {"calc/ops.py": calc.BROKEN}, "a change to clamp")
+    report, agent = heal(repo, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and before.partial
+    assert before.steps[0].selection == ["tests/test_ops.py"]
+    assert before.steps[0].tests_run == 2  # that file's two tests, not the other 31
+    assert [f.test_id for f in agent.requests[0].failures] == [FAILING]
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert after.steps[0].evidence is not None and after.steps[0].evidence.collected == 33
+    transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
+    assert "the test files of what the commit changed" in transcript
+
+
+def test_a_commit_that_points_elsewhere_falls_back_to_the_whole_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # clamp broke in the first commit; the last one changed calc/other.py, whose tests pass.
+    repo = make_repo({**CALC, **OTHER})
+    _commit(repo, {"calc/other.py": "def double(x):\n    return x + x\n"}, "another change")
+    report, _ = heal(repo, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and not before.partial
+    assert before.steps[0].tests_run == 33
+    assert [f.test_id for f in report.failures] == [FAILING]
+    # The guess ran first (tests/test_other.py, green) and was not taken as the reproduction.
+    transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
+    assert '"ids": ["tests/test_other.py"]' in transcript

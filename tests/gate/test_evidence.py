@@ -240,6 +240,24 @@ def test_a_selection_collects_only_the_selected_files(
     assert (result.evidence.collected, result.evidence.selected) == (1, {DOUBLE: "passed"})
 
 
+def test_a_selected_file_runs_every_test_of_it_and_stands_for_them(
+    make_repo: MakeRepo, gate_env: dict[str, str]
+) -> None:
+    broken = "def test_half():\n    assert 1 == 2\n\n\ndef test_whole():\n    assert 1 == 1\n"
+    files = {**TESTS, "tests/test_other.py": broken, "tests/test_gone.py": "import nope_xyz\n"}
+    repo = make_repo(files, origin=False)
+    result = run(repo, gate_env, selection={"tests": ["tests/test_pkg.py"]})
+    assert result.status is StepStatus.PASSED, result.output
+    assert result.evidence is not None
+    assert result.evidence.collected == 3  # the file's three tests (one skipped), no other
+    assert result.evidence.selected == {"tests/test_pkg.py": "passed"}
+    red = run(repo, gate_env, selection={"tests": ["tests/test_other.py", DOUBLE]})
+    assert red.status is StepStatus.FAILED
+    assert [f.test_id for f in red.failures] == ["tests/test_other.py::test_half"]
+    assert red.evidence is not None and red.evidence.ran == 3
+    assert red.evidence.selected == {"tests/test_other.py": "failed", DOUBLE: "passed"}
+
+
 def test_a_watched_test_must_be_collected_and_pass_in_a_full_run(
     make_repo: MakeRepo, gate_env: dict[str, str]
 ) -> None:
