@@ -72,7 +72,9 @@ def suspect_tests(
     """The test files (paths, in `tracked` order) the change to `changed` points at, or []
     when it points at nothing or everything. `read(path)` is a tracked file's text (None
     when it cannot be read)."""
-    tests = [path for path in tracked if is_test_file(path)]
+    # A name that starts with "-" would be an option on a command line (pytest without the
+    # plugin gets the selection there): never a suspect.
+    tests = [path for path in tracked if is_test_file(path) and not path.startswith("-")]
     if any(path.rsplit("/", 1)[-1] == "conftest.py" for path in changed):
         return []
     changed_tests = set(changed) & set(tests)

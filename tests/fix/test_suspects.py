@@ -81,5 +81,8 @@ def test_no_guess_when_the_change_points_at_nothing_or_everything() -> None:
     assert suspect_tests(many[: MAX_SUSPECTS + 1], many, lambda _: "") == []
 
 
-def test_an_unreadable_test_file_is_no_suspect() -> None:
+def test_an_unreadable_test_file_or_one_named_like_an_option_is_no_suspect() -> None:
     assert suspect_tests(["pkg/mod.py"], TRACKED, lambda _: None) == []
+    tracked = [*TRACKED, "-p_test.py", "--co_test.py"]
+    changed = ["-p_test.py", "--co_test.py", "tests/test_mod.py"]
+    assert suspect_tests(changed, tracked, SOURCES.get) == ["tests/test_mod.py"]
