@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the pytest node ids known to fail (e.g. from the CI log): reproduce with these "
         "alone, then run the whole gate once on the fix; if they don't fail here, the whole "
         "gate reproduces. Without it: those the failed CI run's log names (on GitHub), else "
-        "those pytest's last run in the checkout failed (.pytest_cache)",
+        "those pytest's last run in the checkout failed (.pytest_cache), else the test files "
+        "of what the commit changed (a guess, taken only if they fail)",
     )
     p.set_defaults(func=_lazy("loop", "heal"))
 
