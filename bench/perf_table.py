@@ -22,9 +22,11 @@ with its goal, to paste into a note:
   gate big / gate small   `selfheal gate` / the same three steps (ruff, ruff format, pytest)
                           run directly and concurrently, as a CI script would
   heal / full gate        `selfheal heal` of 1 failing test in the big project (a command
-                          agent writes the fix) / one full direct gate run; and the same heal
-                          given the failing test (`--tests ID`, as when the CI log names it),
-                          and after the developer's own red pytest run (its lastfailed record)
+                          agent writes the fix) / one full direct gate run: with nothing that
+                          names the test (a later commit changed something else), the red
+                          commit itself on top (its module's tests are the suspects), given
+                          the failing test (`--tests ID`, as when the CI log names it), and
+                          after the developer's own red pytest run (its lastfailed record)
   parallel / slowest      `selfheal gate`'s wall time / its slowest step's own duration
   heal vs files           a heal of a trivial bug in repositories of 500 and --files files;
                           the workspace's checkout (open_workspace) timed on its own beside;
@@ -317,21 +319,28 @@ def heal_figures(
 ) -> None:
     repo = build_project(root, "heal-big", tests)
     test_id, fix = break_one_test(repo)
+    # The same break, with a later commit on top that changed something else: nothing points
+    # at the failing test (bot/fix/suspects.py finds no test file of the last change).
+    later = build_project(root, "heal-big-later", tests)
+    later_fix = break_one_test(later)[1]
+    (later / "NOTES.md").write_text("a later change\n")
+    git(later, "add", "NOTES.md")
+    git(later, "commit", "-qm", "notes")
     reports = root / "heal-reports"
 
-    def heal(src: Path, *more: str) -> Callable[[], None]:
+    def heal(src: Path, *more: str, where: Path = repo) -> Callable[[], None]:
         def run() -> None:
             selfheal(
                 src,
                 "heal",
                 "--repo",
-                str(repo),
+                str(where),
                 "--config",
                 str(config),
                 "--agent",
                 "command",
                 "--agent-command",
-                f"{sys.executable} {fix}",
+                f"{sys.executable} {fix if where == repo else later_fix}",
                 "--no-push",
                 "--report-dir",
                 str(reports),
@@ -359,9 +368,13 @@ def heal_figures(
 
         return with_record
 
+    direct_gate(later, python)  # warm
     fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
     for v, src in variants.items():
-        fns[f"{v} heal, no test named"] = heal(src)
+        fns[f"{v} heal, no test named, a later commit changed something else"] = heal(
+            src, where=later
+        )
+        fns[f"{v} heal, no test named, the red commit changed the module"] = heal(src)
         if knows_tests_option(src):
             fns[f"{v} heal --tests ID, as a CI log names it"] = heal(src, "--tests", test_id)
             fns[f"{v} heal after the developer's red pytest run"] = after_a_red_run(src)
