@@ -25,6 +25,7 @@ from bot.fix.ci_log import ci_failure, failing_test_ids, last_failed_ids
 from bot.fix.context import CHARS_PER_TOKEN, Brief, build_brief, repo_instructions
 from bot.fix.fixers import run_fixers
 from bot.fix.proposal import branch_name, commit_message, guard_diff
+from bot.fix.pyfiles import RepoPython
 from bot.fix.source import related_source
 from bot.fix.suspects import suspect_tests
 from bot.forge import git
@@ -213,7 +214,8 @@ class Run:
         if not ids:
             ids, source = last_failed_ids(self.ws.repo), "pytest's last run in the checkout"
         if not ids:
-            ids = suspect_tests(self.ws.base_changed_paths(), self._tracked_py, self._read)
+            read = RepoPython(self.ws.path).read  # never through a link that leaves the tree
+            ids = suspect_tests(self.ws.base_changed_paths(), self._tracked_py, read)
             source = "the test files of what the commit changed"
         if not ids:
             return None
@@ -230,16 +232,6 @@ class Run:
         if not failed or not all(named):
             return None  # passes here, not collected, or failures that name no test
         return gate
-
-    def _read(self, path: str) -> str | None:
-        """A tracked file's text in the work tree (None for a link, or over 1 MiB)."""
-        file = self.ws.path / path
-        try:
-            if file.is_symlink() or file.stat().st_size > 1 << 20:
-                return None
-            return file.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
 
     def flaky_check(self, steps: Sequence[GateStep]) -> bool:
         """Re-run failing tests once on their own; those that pass are flaky, not broken."""

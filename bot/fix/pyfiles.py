@@ -52,6 +52,47 @@ def package_of(rel: str) -> str:
     return ".".join(PurePosixPath(rel).parent.parts)
 
 
+def module_of(rel: str) -> str | None:
+    """The module a file is: `pkg/mod.py` (or `src/pkg/mod.py`) -> `pkg.mod`, `pkg/__init__.py`
+    -> `pkg`; None for a file no import can name."""
+    if not rel.endswith(".py"):
+        return None
+    parts = rel[: -len(".py")].split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    if parts[:1] == ["src"]:
+        parts.pop(0)
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    return ".".join(parts)
+
+
+_FROM = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
+
+
+def imported_modules(text: str) -> set[str]:
+    """The absolute modules a file's import lines name (for `from X import a`, X and X.a: a
+    may be a submodule), read from the text without parsing it: cheap enough for every test
+    file of a large suite, where imports_of parses one module to resolve its names."""
+    names: set[str] = set()
+    for match in _FROM.finditer(text):
+        base = match.group(1)
+        if base.startswith("."):
+            continue  # relative: the file's own package
+        names.add(base)
+        for item in match.group(2).strip("()").split(","):
+            words = item.split()
+            if words and words[0].isidentifier():
+                names.add(f"{base}.{words[0]}")
+    for match in _IMPORT.finditer(text):
+        for item in match.group(1).split(","):
+            words = item.split()
+            if words:
+                names.add(words[0])
+    return names
+
+
 @dataclass(frozen=True)
 class Module:
     """One parsed file: its repo-relative path, lines, top-level definitions and imports."""

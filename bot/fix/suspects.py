@@ -17,53 +17,11 @@ everything: no guess.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from bot.fix.pyfiles import imported_modules, is_test_module, module_of
+
 MAX_SUSPECTS = 200
-# pytest's default python_files: test_*.py and *_test.py.
-_TEST_FILE = re.compile(r"(?:^|/)(?:test_[^/]*|[^/]*_test)\.py$")
-_FROM = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.M)
-
-
-def is_test_file(path: str) -> bool:
-    return bool(_TEST_FILE.search(path))
-
-
-def module_of(path: str) -> str | None:
-    """`pkg/mod.py` (or `src/pkg/mod.py`) -> `pkg.mod`; `pkg/__init__.py` -> `pkg`."""
-    if not path.endswith(".py"):
-        return None
-    parts = path[: -len(".py")].split("/")
-    if parts[-1] == "__init__":
-        parts.pop()
-    if parts[:1] == ["src"]:
-        parts.pop(0)
-    if not parts or not all(part.isidentifier() for part in parts):
-        return None
-    return ".".join(parts)
-
-
-def imported_modules(text: str) -> set[str]:
-    """The absolute module names a file's top-level-looking imports name (and, for `from X
-    import a`, X.a too: a may be a submodule)."""
-    names: set[str] = set()
-    for match in _FROM.finditer(text):
-        base = match.group(1)
-        if base.startswith("."):
-            continue  # relative: the test's own package
-        names.add(base)
-        for item in match.group(2).strip("()").split(","):
-            words = item.split()
-            if words and words[0].isidentifier():
-                names.add(f"{base}.{words[0]}")
-    for match in _IMPORT.finditer(text):
-        for item in match.group(1).split(","):
-            words = item.split()
-            if words:
-                names.add(words[0])
-    return names
 
 
 def suspect_tests(
@@ -74,11 +32,11 @@ def suspect_tests(
     when it cannot be read)."""
     # A name that starts with "-" would be an option on a command line (pytest without the
     # plugin gets the selection there): never a suspect.
-    tests = [path for path in tracked if is_test_file(path) and not path.startswith("-")]
+    tests = [path for path in tracked if is_test_module(path) and not path.startswith("-")]
     if any(path.rsplit("/", 1)[-1] == "conftest.py" for path in changed):
         return []
     changed_tests = set(changed) & set(tests)
-    modules = {m for p in changed if not is_test_file(p) and (m := module_of(p)) is not None}
+    modules = {m for p in changed if not is_test_module(p) and (m := module_of(p)) is not None}
     suspects = []
     for path in tests:
         if path in changed_tests:

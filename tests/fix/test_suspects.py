@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.fix.suspects import MAX_SUSPECTS, imported_modules, module_of, suspect_tests
+from bot.fix.pyfiles import imported_modules, module_of
+from bot.fix.suspects import MAX_SUSPECTS, suspect_tests
 
 
 @pytest.mark.parametrize(
