@@ -97,6 +97,20 @@ def test_named_tests_that_are_not_collected_fall_back_to_the_whole_gate(
     assert [f.test_id for f in report.failures] == [FAILING]
 
 
+def reproduced_alone(
+    report: Report, tmp_path: Path, selection: list[str], *, ran: int, collected: int
+) -> None:
+    """Healed: the baseline ran `selection` alone (`ran` tests), the final gate everything."""
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and before.partial
+    assert before.steps[0].selection == selection and before.steps[0].tests_run == ran
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert after.steps[0].evidence is not None
+    assert after.steps[0].evidence.collected == collected
+
+
 def _red_run_in(repo: Path) -> None:
     """The developer's own pytest run in the checkout, red: pytest records what failed."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -112,13 +126,7 @@ def test_pytests_last_red_run_in_the_checkout_names_the_tests_to_reproduce(
     repo = make_repo(CALC)
     _red_run_in(repo)
     report, _ = heal(repo, tmp_path)
-    assert report.status is Status.HEALED, report.detail
-    before = report.gate_before
-    assert before is not None and before.partial
-    assert before.steps[0].selection == [FAILING] and before.steps[0].tests_run == 1
-    after = report.gate_after
-    assert after is not None and after.green and not after.partial
-    assert after.steps[0].evidence is not None and after.steps[0].evidence.collected == 32
+    reproduced_alone(report, tmp_path, [FAILING], ran=1, collected=32)
     transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
     assert "pytest's last run in the checkout" in transcript
 
@@ -180,15 +188,9 @@ def test_the_commit_that_broke_a_module_names_its_tests_to_reproduce(
     repo = make_repo({**CALC, **OTHER, "calc/ops.py": FIXED})
     _commit(repo, {"calc/ops.py": calc.BROKEN}, "a change to clamp")
     report, agent = heal(repo, tmp_path)
-    assert report.status is Status.HEALED, report.detail
-    before = report.gate_before
-    assert before is not None and before.partial
-    assert before.steps[0].selection == ["tests/test_ops.py"]
-    assert before.steps[0].tests_run == 2  # that file's two tests, not the other 31
+    # That file's two tests, not the other 31; the fix gated on all 33.
+    reproduced_alone(report, tmp_path, ["tests/test_ops.py"], ran=2, collected=33)
     assert [f.test_id for f in agent.requests[0].failures] == [FAILING]
-    after = report.gate_after
-    assert after is not None and after.green and not after.partial
-    assert after.steps[0].evidence is not None and after.steps[0].evidence.collected == 33
     transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
     assert "the test files of what the commit changed" in transcript
 
