@@ -20,7 +20,9 @@ with its goal, to paste into a note:
                           `python -c pass` (bench/startup.py)
 
   gate big / gate small   `selfheal gate` / the same three steps (ruff, ruff format, pytest)
-                          run directly and concurrently, as a CI script would
+                          run directly and concurrently, as a CI script would; in wall time,
+                          and in CPU time (user + system of every process, selfheal's own
+                          included): the steadier figure on a VM whose speed drifts
   heal / full gate        `selfheal heal` of 1 failing test in the big project (a command
                           agent writes the fix) / one full direct gate run: with nothing that
                           names the test (a later commit changed something else), the red
@@ -47,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -221,6 +224,20 @@ def in_turn(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list
     return wall
 
 
+def with_cpu(fn: Callable[[], object], seconds: list[float]) -> Callable[[], None]:
+    """`fn`, appending to `seconds` the CPU time (user + system) of every process it ran and
+    waited for, descendants included: steadier than wall time on a VM whose speed drifts."""
+
+    def run() -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        fn()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        seconds.append(used)
+
+    return run
+
+
 def med(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -298,8 +315,11 @@ def gate_figures(
 
         return run
 
-    fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
-    fns |= {v: gate_of(v, src) for v, src in variants.items()}
+    cpu: dict[str, list[float]] = {"direct": [], **{v: [] for v in variants}}
+    fns: dict[str, Callable[[], object]] = {
+        "direct": with_cpu(lambda: direct_gate(repo, python), cpu["direct"])
+    }
+    fns |= {v: with_cpu(gate_of(v, src), cpu[v]) for v, src in variants.items()}
     wall = in_turn(fns, repeat)
     print(f"green gate, {tests} tests: direct {med(wall['direct']):.3f}s (median of {repeat})")
     for v in variants:
@@ -310,6 +330,12 @@ def gate_figures(
             goal,
         )
         print(f"  {'':<58} {med(wall[v]) - med(wall['direct']):+7.3f}s fixed overhead")
+        show(
+            f"[{v}] {tests} tests: the same in CPU time ({med(cpu[v]):.2f}s"
+            f" / {med(cpu['direct']):.2f}s)",
+            med(cpu[v]) / med(cpu["direct"]),
+            goal,
+        )
         ratios = [w / s for w, s in zip(walls[v], slowest[v], strict=True)]
         show(f"[{v}] {tests} tests: parallel gate wall / slowest step", med(ratios), "<= 1.1")
 
