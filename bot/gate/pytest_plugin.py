@@ -212,6 +212,8 @@ class _Recorder:
         self.loop_ended = outcome.excinfo is None
 
     def pytest_runtest_logreport(self, report: Any) -> None:
+        if getattr(report, "outcome", None) == "passed" and getattr(report, "when", None) != "call":
+            return  # a passing setup or teardown: two of every test's three reports, no outcome
         final = _outcome(report)
         nodeid = getattr(report, "nodeid", "")
         old = self.outcomes.get(nodeid)
