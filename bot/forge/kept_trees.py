@@ -3,7 +3,8 @@ again for every heal.
 
 Writing every file of the base into a new work tree is most of what opening a copy-mode
 workspace costs (50,000 files: 2 to 18 s of system time on a small VM's disk), and removing
-them again most of what closing one costs. So a closed workspace's tree is moved (a rename, on
+them again most of what closing one costs. So a closed workspace's tree, less what git does
+not track (ignored output, caches: cleaned as it closes), is moved (a rename, on
 the temp dir's own filesystem) into a slot of `selfheal-trees-UID` in the temp dir, one slot
 per repository, and the next workspace of that repository takes it back and brings it to its
 own base. Nothing in a kept tree is trusted: the last agent and the last gate could have

@@ -363,7 +363,10 @@ class Workspace:
                 return  # its .git could not go back: the dir holding it must stay
         else:
             # The tree stays for the next workspace of this repository, which checks it
-            # (bot.forge.kept_trees); the rest goes.
+            # (bot.forge.kept_trees); the rest goes. Whatever the agent and the gate left
+            # that git does not track (ignored output, caches) goes now, not at the next run.
+            with contextlib.suppress(GitError, OSError, BadInput):
+                self._clean("-ffdxq")
             with contextlib.suppress(OSError):
                 self._work_home.chmod(0o700)
             kept_trees.keep(self._user.common_dir, self.path)
