@@ -132,7 +132,6 @@ class Run:
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
         self.patch = ""
-        self._tracked_py: list[str] = []  # the base's Python files, once the workspace opens
         self.report = Report(
             tool_version=__version__,
             mode=job.mode,
@@ -157,8 +156,7 @@ class Run:
             self._update(base_sha=ws.base_sha, base_ref=ws.base_ref, workspace=_described(ws))
             # Bytecode warm from the user's checkout and the last run, sealed before the agent.
             self.bytecode = RunCache(ws.private_dir("bytecode"), ws.path)
-            self._tracked_py = ws.tracked("*.py")
-            self.bytecode.seed(kept_bytecode(), ws.repo, self._tracked_py)
+            self.bytecode.seed(kept_bytecode(), ws.repo, ws.tracked("*.py"))
             self.transcript.write({"event": "bytecode", "seeded": self.bytecode.seeded})
             try:
                 steps = resolve_gate(self.job.config.gate, ws.path)
@@ -215,7 +213,7 @@ class Run:
             ids, source = last_failed_ids(self.ws.repo), "pytest's last run in the checkout"
         if not ids:
             read = RepoPython(self.ws.path).read  # never through a link that leaves the tree
-            ids = suspect_tests(self.ws.base_changed_paths(), self._tracked_py, read)
+            ids = suspect_tests(self.ws.base_changed_paths(), self.ws.tracked("*.py"), read)
             source = "the test files of what the commit changed"
         if not ids:
             return None

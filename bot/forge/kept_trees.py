@@ -40,9 +40,13 @@ MAX_KEPT = 8
 _GITLINK, _SYMLINK = "160000", "120000"
 
 
+def _trees_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"selfheal-trees-{os.getuid()}"
+
+
 def _root(create: bool) -> Path | None:
     """The dir of kept trees: ours alone (mode 0700, not a link), or None."""
-    root = slot_path(Path()).parent
+    root = _trees_dir()
     if create:
         try:
             root.mkdir(mode=0o700)
@@ -61,7 +65,7 @@ def _root(create: bool) -> Path | None:
 def slot_path(common_dir: Path) -> Path:
     """Where the tree of the repository whose git dir is `common_dir` is kept."""
     name = hashlib.sha256(os.fsencode(os.path.realpath(common_dir))).hexdigest()[:32]
-    return Path(tempfile.gettempdir()) / f"selfheal-trees-{os.getuid()}" / name
+    return _trees_dir() / name
 
 
 def take(common_dir: Path, dest: Path) -> bool:

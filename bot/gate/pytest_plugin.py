@@ -386,7 +386,7 @@ def _narrow(config: Any, select: list[str]) -> None:
     reported as not collected.
     """
     root = Path(str(config.rootpath))
-    files = dict.fromkeys(node.split("::", 1)[0] for node in select)
+    files = dict.fromkeys(_file_of(node) for node in select)
     config.args[:] = [str(root / f) for f in files if f and (root / f).exists()]
 
 
