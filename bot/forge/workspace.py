@@ -367,6 +367,7 @@ class Workspace:
             # that git does not track (ignored output, caches) goes now, not at the next run.
             with contextlib.suppress(GitError, OSError, BadInput):
                 self._clean("-ffdxq")
+            remove_tree(self.path / ".git")  # an agent's: git never lists a top-level .git
             with contextlib.suppress(OSError):
                 self._work_home.chmod(0o700)
             kept_trees.keep(self._user.common_dir, self.path)

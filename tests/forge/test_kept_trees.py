@@ -30,9 +30,12 @@ def test_the_next_workspace_takes_the_tree_the_last_one_left(make_repo: MakeRepo
         (ws.path / "new.py").write_text("x = 1\n")
         ws.checkpoint()
         (ws.path / "big.log").write_bytes(b"\0" * 4096)  # ignored output of a gate run
+        (ws.path / ".git" / "hooks").mkdir(parents=True)  # an agent's repository
+        (ws.path / ".git" / "config").write_text("[core]\n\thooksPath = hooks\n")
     assert kept_tree(repo).is_dir()
     # Kept without what git does not track: the next run would remove it, and it takes room.
     assert not (kept_tree(repo) / "big.log").exists()
+    assert not (kept_tree(repo) / ".git").exists()
     assert (kept_tree(repo) / "new.py").exists()  # staged by the checkpoint: tracked
     assert (kept_tree(repo) / "pkg" / "calc.py").read_text() == "the agent's change\n"
     with open_workspace(repo) as ws:
