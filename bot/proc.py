@@ -7,6 +7,7 @@ cap, invalid UTF-8 replaced, binary output elided, and an environment with secre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import signal
@@ -33,12 +34,15 @@ from bot.secrets import (
 __all__ = [
     "ALWAYS_SECRET",
     "ProcessResult",
+    "Started",
+    "abandon",
     "is_secret_name",
     "redact",
     "redact_data",
     "run_process",
     "scrubbed_env",
     "secret_values",
+    "start",
     "stop_all",
 ]
 
@@ -209,6 +213,69 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
     return not waiter.is_alive()
 
 
+class Started:
+    """A process `_spawn` began; one `start` made waits for `run_process(adopt=)`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], argv: tuple[str, ...], tag: str, at: float):
+        self.proc, self.argv, self.tag, self.at = proc, argv, tag, at  # at: time.monotonic()
+        self.ended_at: float | None = None  # when it exited, where a watcher saw it
+
+    def watch(self) -> None:
+        """Note when it exits (from a thread of its own): its time is its own, not the time
+        it waited to be supervised."""
+
+        def note() -> None:
+            with contextlib.suppress(ChildProcessError, OSError):
+                self.proc.wait()
+                self.ended_at = time.monotonic()
+
+        threading.Thread(target=note, daemon=True).start()
+
+
+def _spawn(
+    argv: tuple[str, ...], cwd: Path, env: Mapping[str, str] | None, *, stdin: bool
+) -> Started:
+    """Start `argv` in a session of its own with a tag of ours; OSError if it cannot."""
+    started = time.monotonic()
+    child_env = dict(scrubbed_env() if env is None else env)
+    tag = f"{reaper.tag_prefix()}{next(_tags)}"
+    child_env[reaper.TAG_VARIABLE] = tag
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=child_env,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _live[proc.pid] = proc
+    return Started(proc=proc, argv=argv, tag=tag, at=started)
+
+
+def start(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Started | None:
+    """Start `argv` now, for a `run_process(..., adopt=)` with the same argv, cwd and env to
+    supervise later (without stdin); None when it cannot start. Its output waits in its
+    pipes meanwhile. Every one that is not adopted must be given to `abandon`."""
+    try:
+        began = _spawn(tuple(str(a) for a in argv), cwd, env, stdin=False)
+    except OSError:
+        return None
+    began.watch()
+    return began
+
+
+def abandon(started: Started) -> None:
+    """End a process `start` began that will not be supervised, and all it started."""
+    _kill_group(started.proc)
+    _end_strays(started.proc, started.tag)
+    for stream in (started.proc.stdout, started.proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    _live.pop(started.proc.pid, None)
+
+
 def run_process(
     argv: Sequence[str],
     cwd: Path,
@@ -219,6 +286,7 @@ def run_process(
     output_cap: int = DEFAULT_OUTPUT_CAP,
     redact_values: Sequence[str] | None = None,
     on_line: Callable[[str], None] | None = None,
+    adopt: Started | None = None,
 ) -> ProcessResult:
     """Run `argv` (never through a shell) and return what happened; it never raises for the child.
 
@@ -226,49 +294,46 @@ def run_process(
     Output is redacted of `redact_values` (default: the secret values in our environment).
     `on_line` is told each line of stdout and stderr as it arrives (redacted, without its
     newline), from reader threads, one call at a time; never after this returns. What the
-    result holds is the same with or without it.
+    result holds is the same with or without it. `adopt`: the process `start` began with
+    this very argv, cwd and env (the caller has checked): it is supervised instead of a new
+    one, and its time counts from its start.
     """
     argv = tuple(str(a) for a in argv)
     if redact_values is None:
         redact_values = secret_values()
-    started = time.monotonic()
-    child_env = dict(scrubbed_env() if env is None else env)
-    tag = f"{reaper.tag_prefix()}{next(_tags)}"
-    child_env[reaper.TAG_VARIABLE] = tag
+    if adopt is not None and adopt.argv == argv and stdin is None:
+        began: Started = adopt
+    else:
+        if adopt is not None:
+            abandon(adopt)  # not what the caller checked: never supervise a stranger
+        try:
+            began = _spawn(argv, cwd, env, stdin=stdin is not None)
+        except OSError as exc:
+            return ProcessResult(
+                argv=argv,
+                returncode=None,
+                stdout="",
+                stderr=f"could not start {argv[0]}: {exc.strerror or exc}",
+                duration_s=0.0,
+                start_error=str(exc.strerror or exc),
+            )
     try:
-        proc = subprocess.Popen(
+        result = _supervise(
+            began.proc,
             argv,
-            cwd=cwd,
-            env=child_env,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return ProcessResult(
-            argv=argv,
-            returncode=None,
-            stdout="",
-            stderr=f"could not start {argv[0]}: {exc.strerror or exc}",
-            duration_s=time.monotonic() - started,
-            start_error=str(exc.strerror or exc),
-        )
-    _live[proc.pid] = proc
-    try:
-        return _supervise(
-            proc,
-            argv,
-            started=started,
+            started=began.at,
             stdin=stdin,
-            timeout=timeout,
+            timeout=None if timeout is None else max(timeout - (time.monotonic() - began.at), 0.0),
             output_cap=output_cap,
             redact_values=redact_values,
-            tag=tag,
+            tag=began.tag,
             on_line=on_line,
         )
     finally:
-        _live.pop(proc.pid, None)
+        _live.pop(began.proc.pid, None)
+    if began.ended_at is not None and not result.timed_out:
+        return dataclasses.replace(result, duration_s=began.ended_at - began.at)
+    return result
 
 
 def _supervise(

@@ -159,6 +159,9 @@ class GateRun(Frozen):
     # commit: nothing ignored, untracked or compiled): set on the run that proves a proposal.
     tree: str | None = None
     gpus: list[GpuDevice] = Field(default_factory=list)  # the GPUs this runner showed
+    # Steps whose process started before the configuration was read: the last run's, found
+    # to be exactly the step (bot.gate.head_start).
+    started_ahead: list[str] = Field(default_factory=list)
 
     @property
     def green(self) -> bool:

@@ -71,3 +71,16 @@ def test_the_probe_sees_a_package_that_is_imported(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout.splitlines()[-1])["loaded"] == ["pydantic", "yaml"]
+
+
+def test_the_gate_starts_the_last_runs_steps_before_it_imports_pydantic() -> None:
+    """The configuration (pydantic) is read while the steps started ahead run
+    (bot.gate.head_start): nothing on the way to them may import it."""
+    probe = (
+        "import sys; from bot.cli import main, build_parser; import bot.commands.gate;"
+        " import bot.gate.head_start; build_parser();"
+        " print(sorted(m for m in sys.modules if m == 'bot.config' or m.partition('.')[0] in"
+        " ('pydantic', 'pydantic_core', 'yaml')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

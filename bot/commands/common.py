@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Config, load_config
 from bot.errors import BadInput
+
+if TYPE_CHECKING:  # imported where it is used: pydantic is not what `gate` starts with
+    from bot.config import Config
 
 
 def repo_root(path: str | None) -> Path:
@@ -20,6 +23,8 @@ def repo_root(path: str | None) -> Path:
 
 def config_from_args(args: argparse.Namespace, repo: Path) -> Config:
     """The layered configuration, with the flags this subcommand has on top."""
+    from bot.config import load_config
+
     preset = getattr(args, "agent_preset", None)
     agent = getattr(args, "agent", None)
     flags = {

@@ -7,21 +7,36 @@ import sys
 import time
 from pathlib import Path
 
-from bot import __version__
-from bot.bytecode import bytecode_env, user_cache_dir
-from bot.commands.common import check_gate_programs, config_from_args, repo_root
-from bot.fix.digest import failure_digest
-from bot.gate.evidence import gate_sentence
-from bot.gate.runner import run_gate
-from bot.gate.steps import detection_notes, resolve_gate
-from bot.proc import scrubbed_env
-from bot.progress import commands_paused, loop_progress, on_actions
-from bot.render.console import summary_lines, terminal_text
-from bot.report import Report, Status, now
+from bot.commands.common import repo_root
+from bot.gate.head_start import HeadStart
 
 
 def gate(args: argparse.Namespace) -> int:
     repo = repo_root(args.repo)
+    # The last run's steps start now, before the configuration is read and checked (pydantic
+    # is most of the time to the first step); each is used only if it is exactly a step the
+    # configuration gives, else ended (bot.gate.head_start).
+    command = {k: v for k, v in vars(args).items() if k != "func"}
+    head = HeadStart.begin(command, repo, Path(args.config) if args.config else None)
+    try:
+        return _gate(args, repo, head)
+    finally:
+        head.stop()
+
+
+def _gate(args: argparse.Namespace, repo: Path, head: HeadStart) -> int:
+    from bot import __version__
+    from bot.bytecode import bytecode_env, user_cache_dir
+    from bot.commands.common import check_gate_programs, config_from_args
+    from bot.fix.digest import failure_digest
+    from bot.gate.evidence import gate_sentence
+    from bot.gate.runner import run_gate
+    from bot.gate.steps import detection_notes, resolve_gate
+    from bot.proc import scrubbed_env
+    from bot.progress import commands_paused, loop_progress, on_actions
+    from bot.render.console import summary_lines, terminal_text
+    from bot.report import Report, Status, now
+
     config = config_from_args(args, repo)
     check_gate_programs(config, repo)
     report_dir = None
@@ -35,7 +50,8 @@ def gate(args: argparse.Namespace) -> int:
     env = bytecode_env(scrubbed_env(allow=config.env_allow), user_cache_dir() / "gate", repo)
     # Each step's end on stderr; under Actions its output too, on stdout unless that is JSON.
     with loop_progress(out=sys.stderr if args.json else None).shown():
-        result = run_gate(steps, repo, label="gate", env=env)
+        result = run_gate(steps, repo, label="gate", env=env, head_start=head)
+    head.remember()
     report = Report(
         tool_version=__version__,
         mode="gate",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from bot.config import GateStep
 from bot.gate import gpu, metrics
+from bot.gate.head_start import HeadStart, Launch
 from bot.gate.kinds import Options, PreparedStep, Reading, StepKind, kind_for, selects_tests
 from bot.gate.triage import Triage, signature
-from bot.proc import ProcessResult, run_process
+from bot.proc import ProcessResult, Started, run_process
 from bot.progress import StepEnd, StepProgress, current_steps
 from bot.report import (
     Category,
@@ -63,6 +64,10 @@ class _Job:
     timeout: float
     gpus: tuple[int, ...] = ()  # the GPUs it may use, when it requires one: sample their memory
     no_gpu: str = ""  # why no GPU is visible to it (it requires one, or has gpu tests)
+    started: Started | None = None  # its process, started ahead of the configuration
+
+    def launch(self, repo: Path) -> Launch:
+        return Launch.of(self.prepared.argv, repo, self.env)
 
 
 def _execute(
@@ -72,7 +77,13 @@ def _execute(
     pytest without selfheal's plugin); whether it fell back."""
     prepared, timeout, cap = job.prepared, job.timeout, job.kind.output_cap
     result = run_process(
-        prepared.argv, repo, env=job.env, timeout=timeout, output_cap=cap, on_line=on_line
+        prepared.argv,
+        repo,
+        env=job.env,
+        timeout=timeout,
+        output_cap=cap,
+        on_line=on_line,
+        adopt=job.started,
     )
     fell_back = False
     for _ in range(_FALLBACKS):
@@ -279,6 +290,7 @@ def run_gate(
     watch: Mapping[str, Sequence[str]] | None = None,
     deadline: float | None = None,
     progress: StepProgress | None = None,
+    head_start: HeadStart | None = None,
 ) -> GateRun:
     """Run the steps (those in `only`, if given) concurrently; `deadline` is a
     time.monotonic() value no step may outlive. `progress` (default: the run's, see
@@ -286,7 +298,8 @@ def run_gate(
 
     `selection` maps a test step to the node ids to re-run (only those); `watch` maps one
     to ids whose outcome a full run must report (the tests that failed before a fix). Each
-    such id must be collected and pass, or the step fails naming it.
+    such id must be collected and pass, or the step fails naming it. `head_start`: processes
+    started before the configuration was read, each taken for the step it exactly is.
     """
     started = time.monotonic()
     selection, watch = selection or {}, watch or {}
@@ -295,21 +308,36 @@ def run_gate(
     wants_gpu = any(s.requires == "gpu" or selects_tests(s) for s in chosen)
     found = gpu.probe(env, repo) if wants_gpu else gpu.GpuProbe()
     with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
+
+        def prepared(scratch: Path) -> list[_Job]:
+            return [
+                _job(
+                    step,
+                    repo,
+                    env,
+                    scratch,
+                    found=found,
+                    wants_gpu=wants_gpu,
+                    deadline=deadline,
+                    selection=selection,
+                    watch=watch,
+                )
+                for step in chosen
+            ]
+
         scratch = Path(tmp)
-        jobs = [
-            _job(
-                step,
-                repo,
-                env,
-                scratch,
-                found=found,
-                wants_gpu=wants_gpu,
-                deadline=deadline,
-                selection=selection,
-                watch=watch,
-            )
-            for step in chosen
-        ]
+        jobs = prepared(scratch)
+        if head_start is not None:
+            runnable = [job.launch(repo) for job in jobs if _runnable(job)]
+            ahead = head_start.take(runnable, scratch)
+            again = prepared(ahead) if ahead is not None else []
+            began = head_start.adopt([job.launch(repo) for job in again if _runnable(job)])
+            if ahead is not None and began is not None:  # where their processes look
+                scratch, processes = ahead, iter(began)
+                jobs = [
+                    dataclasses.replace(job, started=next(processes)) if _runnable(job) else job
+                    for job in again
+                ]
         shown = progress if progress is not None else current_steps()
         if shown is not None:
             shown.gate_started(label, [job.prepared.step.name for job in jobs])
@@ -332,6 +360,7 @@ def run_gate(
         duration_s=round(time.monotonic() - started, 3),
         partial=partial,
         gpus=found.devices,
+        started_ahead=[job.prepared.step.name for job in jobs if job.started is not None],
     )
 
 

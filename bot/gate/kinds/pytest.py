@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,10 +47,18 @@ def plugin_dir(scratch: Path) -> Path:
 
 
 def install_plugin(scratch: Path) -> Path:
-    """Copy selfheal's pytest plugin into `scratch`; returns `plugin_dir(scratch)`."""
+    """Copy selfheal's pytest plugin into `scratch`; returns `plugin_dir(scratch)`. A copy
+    that is already there, the same, is left as it is: a step started ahead of the gate's
+    configuration may be reading it (bot.gate.head_start)."""
     where = plugin_dir(scratch)
     where.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_PLUGIN_SOURCE, where / f"{PLUGIN_MODULE}.py")
+    copy, source = where / f"{PLUGIN_MODULE}.py", _PLUGIN_SOURCE.read_bytes()
+    try:
+        same = copy.read_bytes() == source
+    except OSError:
+        same = False
+    if not same:
+        copy.write_bytes(source)
     return where
 
 

@@ -1,0 +1,234 @@
+"""`selfheal gate` starts the last run's steps before it reads its configuration, and takes
+a process for a step only when it is exactly that step: a record that says anything else
+(another command, a file in the scratch dir, a secret, a stale configuration) costs at most a
+process that is ended at once, and the gate's result is the configuration's."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import selfheal
+from tests.conftest import MakeRepo, git
+
+BIN = str(Path(sys.executable).parent)
+PROJECT = {
+    "pyproject.toml": "[tool.ruff]\nline-length = 88\n",
+    ".github/selfheal.yml": """\
+        gate:
+          - {name: lint, run: ruff check ., kind: ruff}
+          - {name: tests, run: python -m pytest -q, kind: pytest}
+        """,
+    "calc/__init__.py": "",
+    "calc/ops.py": "def double(x: int) -> int:\n    return 2 * x\n",
+    "tests/test_ops.py": """\
+        from calc.ops import double
+
+
+        def test_double() -> None:
+            assert double(2) == 4
+        """,
+}
+Env = dict[str, str]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Env:
+    return {
+        "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+        "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"),
+    }
+
+
+def gate(repo: Path, env: Env, expect: int = 0) -> dict[str, Any]:
+    done = selfheal("gate", "--repo", str(repo), "--json", env=env)
+    assert done.returncode == expect, done.stdout[-2000:] + done.stderr[-2000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def outcome(report: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    steps = report["gate_before"]["steps"]
+    return [(s["name"], s["status"], s["tests_run"]) for s in steps]
+
+
+def record_of(env: Env) -> Path:
+    records = list((Path(env["XDG_CACHE_HOME"]) / "selfheal" / "gate" / "head-start").iterdir())
+    assert len(records) == 1, records
+    return records[0]
+
+
+def rewrite(record: Path, change: Any) -> None:
+    data = json.loads(record.read_text())
+    change(data)
+    record.write_text(json.dumps(data))
+
+
+def gone(pid_file: Path) -> bool:
+    """The process whose pid the file holds has ended (and is no zombie of anyone's)."""
+    pid = int(pid_file.read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def hostile(marker: Path) -> list[str]:
+    """A step's argv that says it ran (its pid in `marker`) and would run on for a minute."""
+    return ["sh", "-c", f"echo $$ > {marker}; exec sleep 60"]
+
+
+def test_the_next_gate_takes_the_steps_it_started_ahead_and_reports_the_same(
+    make_repo: MakeRepo, cache: Env
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    first = gate(repo, cache)
+    assert first["gate_before"]["started_ahead"] == []
+    record = record_of(cache)
+    assert record.stat().st_mode & 0o077 == 0
+    assert record.parent.stat().st_mode & 0o077 == 0
+    text = record.read_text()
+    assert os.environ["HOME"] not in text.replace(os.environ["HOME"] + "/", "")  # names only
+    second = gate(repo, cache)
+    assert second["gate_before"]["started_ahead"] == ["lint", "tests"]
+    assert outcome(second) == outcome(first) == [("lint", "passed", None), ("tests", "passed", 1)]
+    # Its time is the step's own, not the time it waited for the configuration to be read.
+    lint = second["gate_before"]["steps"][0]
+    assert lint["duration_s"] < 5
+    assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+    # A failing step started ahead fails the gate as it would have.
+    (repo / "calc" / "ops.py").write_text("def double(x: int) -> int:\n    return 3 * x\n")
+    third = gate(repo, cache, expect=1)
+    assert third["gate_before"]["started_ahead"] == ["lint", "tests"]
+    assert outcome(third) == [("lint", "passed", None), ("tests", "failed", 1)]
+
+
+def test_a_record_that_starts_another_command_is_ended_and_the_configuration_runs(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    honest = gate(repo, cache)
+    record = record_of(cache)
+    marker = tmp_path / "started"
+
+    def other_command(data: dict[str, Any]) -> None:
+        data["launches"][1]["argv"] = hostile(marker)
+
+    rewrite(record, other_command)
+    report = gate(repo, cache)
+    assert marker.exists()  # it was started: the record looked like the last run's
+    assert gone(marker)  # and ended; the gate did not wait a minute for it
+    assert report["gate_before"]["started_ahead"] == []
+    assert outcome(report) == outcome(honest)
+    # The run left the true steps for the next one.
+    assert gate(repo, cache)["gate_before"]["started_ahead"] == ["lint", "tests"]
+
+
+def test_a_file_the_record_adds_to_the_scratch_dir_is_not_taken(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path
+) -> None:
+    """A module next to selfheal's plugin (on the step's PYTHONPATH) would run in the step:
+    the scratch dir must be exactly what the configuration's steps need."""
+    repo = make_repo(PROJECT, origin=False)
+    gate(repo, cache)
+    record = record_of(cache)
+    marker = tmp_path / "imported"
+
+    def plant(data: dict[str, Any]) -> None:
+        plugin = next(name for name in data["files"] if name.endswith(".py"))
+        planted = str(Path(plugin).with_name("sitecustomize.py"))
+        data["files"][planted] = f"open({str(marker)!r}, 'w').write('x')\n"
+
+    rewrite(record, plant)
+    report = gate(repo, cache)
+    assert report["gate_before"]["started_ahead"] == []
+    assert outcome(report) == [("lint", "passed", None), ("tests", "passed", 1)]
+
+
+@pytest.mark.parametrize("where", ["inherit", "set"])
+def test_a_record_that_names_a_secret_starts_nothing(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path, where: str
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    gate(repo, cache)
+    record = record_of(cache)
+    marker = tmp_path / "started"
+
+    def leak(data: dict[str, Any]) -> None:
+        launch = data["launches"][0]
+        launch["argv"] = hostile(marker)
+        if where == "inherit":
+            launch["inherit"].append("GITHUB_TOKEN")
+        else:
+            launch["set"]["DEPLOY_KEY"] = "x"
+
+    rewrite(record, leak)
+    report = gate(repo, {**cache, "GITHUB_TOKEN": "ghp_" + "s" * 36})
+    assert not marker.exists()
+    assert report["gate_before"]["started_ahead"] == []
+
+
+def test_a_configuration_that_lets_a_secret_through_is_never_recorded(
+    make_repo: MakeRepo, cache: Env
+) -> None:
+    project = dict(PROJECT)
+    project[".github/selfheal.yml"] = PROJECT[".github/selfheal.yml"] + "env_allow: [MY_TOKEN]\n"
+    repo = make_repo(project, origin=False)
+    env = {**cache, "MY_TOKEN": "t" * 20}
+    gate(repo, env)
+    assert gate(repo, env)["gate_before"]["started_ahead"] == []
+    records = Path(cache["XDG_CACHE_HOME"]) / "selfheal" / "gate" / "head-start"
+    assert not records.exists() or not any(records.iterdir())
+
+
+def test_a_changed_configuration_starts_nothing_stale(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    gate(repo, cache)
+    record = record_of(cache)
+    marker = tmp_path / "started"
+    rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
+    config = repo / ".github" / "selfheal.yml"
+    config.write_text(config.read_text().replace("ruff check .", "ruff check calc"))
+    report = gate(repo, cache)
+    assert not marker.exists()
+    assert report["gate_before"]["steps"][0]["argv"][:3] == ["ruff", "check", "calc"]
+
+
+def test_a_records_dir_open_to_others_is_neither_read_nor_written(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    gate(repo, cache)
+    record = record_of(cache)
+    marker = tmp_path / "started"
+    rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
+    record.parent.chmod(0o777)
+    written = record.read_text()
+    report = gate(repo, cache)
+    assert not marker.exists()
+    assert report["gate_before"]["started_ahead"] == []
+    assert record.read_text() == written
+
+
+def test_a_gate_that_stops_on_bad_input_ends_what_it_started_ahead(
+    make_repo: MakeRepo, cache: Env, tmp_path: Path
+) -> None:
+    repo = make_repo(PROJECT, origin=False)
+    gate(repo, cache)
+    marker = tmp_path / "started"
+    rewrite(record_of(cache), lambda data: data["launches"][0].update(argv=hostile(marker)))
+    done = selfheal(
+        "gate", "--repo", str(repo), "--json", env={**cache, "SELFHEAL_MAX_ATTEMPTS": "many"}
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert marker.exists()
+    assert gone(marker)
