@@ -334,6 +334,7 @@ def run_gate(
             began = head_start.adopt([job.launch(repo) for job in again if _runnable(job)])
             if ahead is not None and began is not None:  # where their processes look
                 scratch, processes = ahead, iter(began)
+                started = min([started, *(process.at for process in began)])
                 jobs = [
                     dataclasses.replace(job, started=next(processes)) if _runnable(job) else job
                     for job in again
