@@ -70,19 +70,16 @@ class Launch:
 
     def written(self, scratch: Path) -> Launch:
         """The same with the scratch dir's path written as SCRATCH (and back, `read`)."""
-        where = str(scratch)
-        return Launch(
-            tuple(a.replace(where, SCRATCH) for a in self.argv),
-            self.cwd,
-            tuple((k, v.replace(where, SCRATCH)) for k, v in self.env),
-        )
+        return self._replaced(str(scratch), SCRATCH)
 
     def read(self, scratch: Path) -> Launch:
-        where = str(scratch)
+        return self._replaced(SCRATCH, str(scratch))
+
+    def _replaced(self, old: str, new: str) -> Launch:
         return Launch(
-            tuple(a.replace(SCRATCH, where) for a in self.argv),
+            tuple(a.replace(old, new) for a in self.argv),
             self.cwd,
-            tuple((k, v.replace(SCRATCH, where)) for k, v in self.env),
+            tuple((k, v.replace(old, new)) for k, v in self.env),
         )
 
 

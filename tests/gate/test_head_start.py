@@ -84,6 +84,14 @@ def hostile(marker: Path) -> list[str]:
     return ["sh", "-c", f"echo $$ > {marker}; exec sleep 60"]
 
 
+def recorded_then_hostile(repo: Path, env: Env, marker: Path) -> Path:
+    """After one honest gate, its record with the first step's argv made `hostile`."""
+    gate(repo, env)
+    record = record_of(env)
+    rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
+    return record
+
+
 def test_the_next_gate_takes_the_steps_it_started_ahead_and_reports_the_same(
     make_repo: MakeRepo, cache: Env
 ) -> None:
@@ -194,10 +202,8 @@ def test_a_changed_configuration_starts_nothing_stale(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
     repo = make_repo(PROJECT, origin=False)
-    gate(repo, cache)
-    record = record_of(cache)
     marker = tmp_path / "started"
-    rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
+    recorded_then_hostile(repo, cache, marker)
     config = repo / ".github" / "selfheal.yml"
     config.write_text(config.read_text().replace("ruff check .", "ruff check calc"))
     report = gate(repo, cache)
@@ -209,10 +215,8 @@ def test_a_records_dir_open_to_others_is_neither_read_nor_written(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
     repo = make_repo(PROJECT, origin=False)
-    gate(repo, cache)
-    record = record_of(cache)
     marker = tmp_path / "started"
-    rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
+    record = recorded_then_hostile(repo, cache, marker)
     record.parent.chmod(0o777)
     written = record.read_text()
     report = gate(repo, cache)
@@ -225,9 +229,8 @@ def test_a_gate_that_stops_on_bad_input_ends_what_it_started_ahead(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
     repo = make_repo(PROJECT, origin=False)
-    gate(repo, cache)
     marker = tmp_path / "started"
-    rewrite(record_of(cache), lambda data: data["launches"][0].update(argv=hostile(marker)))
+    recorded_then_hostile(repo, cache, marker)
     done = selfheal(
         "gate", "--repo", str(repo), "--json", env={**cache, "SELFHEAL_MAX_ATTEMPTS": "many"}
     )
