@@ -31,11 +31,17 @@ gate:
 """
 
 
-def first_step_after(src: Path, repo: Path, stamp: Path) -> tuple[float, float]:
+def first_step_after(
+    src: Path, repo: Path, stamp: Path, *, first: bool = False
+) -> tuple[float, float]:
     """Seconds from starting `selfheal gate` to its first step's start, and selfheal's CPU
-    seconds by then (the step's parent is selfheal itself)."""
+    seconds by then (the step's parent is selfheal itself). `first`: as its first run here,
+    with a cache of its own (no record of the last run's steps to start ahead:
+    bot.gate.head_start)."""
     stamp.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(src)}
+    if first:
+        env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="selfheal-startup-cache-")
     start = time.time_ns()
     subprocess.run(
         [sys.executable, "-m", "bot", "gate", "--repo", str(repo)],
@@ -100,14 +106,17 @@ def main() -> int:
     print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="selfheal-startup-") as tmp:
         repo, stamp = make_repo(Path(tmp))
+        firsts = {f"{name}, first run here": src for name, src in variants.items()}
         times: dict[str, list[tuple[float, float]]] = {
-            name: [] for name in [*variants, "python -c pass"]
+            name: [] for name in [*variants, *firsts, "python -c pass"]
         }
         for src in variants.values():
             first_step_after(src, repo, stamp)  # warm the pyc of selfheal itself
         for _ in range(args.repeat):
             for name, src in variants.items():
                 times[name].append(first_step_after(src, repo, stamp))
+            for name, src in firsts.items():
+                times[name].append(first_step_after(src, repo, stamp, first=True))
             times["python -c pass"].append(bare_python())
         print(f"median (min) of {args.repeat} runs, in turn:")
         for name, values in times.items():
