@@ -4,6 +4,7 @@ real git with a bare origin, and the real PyGithub client against the fake GitHu
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,6 +327,10 @@ def test_a_person_cannot_fake_the_run_count(site: Site) -> None:
 
 
 def test_work_then_propose(site: Site) -> None:
+    """One work stage, its bundle proposed three times: for another commit (refused before
+    any write), tampered with (re-checked and refused), then as it was (proposed). The work
+    stage is the expensive part, and each propose reads its own copy of the same bundle;
+    these were three tests that each ran the very same work stage first."""
     sha, pr, run_id = red_branch(site)
     event = workflow_run_event(sha, run_id)
 
@@ -339,43 +344,44 @@ def test_work_then_propose(site: Site) -> None:
     meta = json.loads((site.bundle / "bundle.json").read_text())
     assert meta["sha"] == sha and meta["into"] == "changes"
     assert git(site.origin, "for-each-ref", "refs/heads/selfheal/") == ""
+    kept = site.tmp / "bundle-as-the-work-stage-left-it"
+    shutil.copytree(site.bundle, kept)
 
+    def fresh_bundle() -> Path:
+        shutil.rmtree(site.bundle, ignore_errors=True)
+        shutil.copytree(kept, site.bundle)
+        return site.bundle
+
+    # a bundle for another commit is refused before any write
+    fresh_bundle()
+    other = site.run("propose", "workflow_run", workflow_run_event("f" * 40, run_id))
+    assert other.code == 2
+    assert "refused" in other.said
+    assert site.fake.writes() == []
+
+    # something in the work job rewrote the patch after the guards had passed it
+    patch = fresh_bundle() / "fix.patch"
+    patch.write_text(
+        patch.read_text() + "diff --git a/.github/workflows/x.yml b/.github/workflows/x.yml\n"
+        "new file mode 100644\n--- /dev/null\n+++ b/.github/workflows/x.yml\n"
+        "@@ -0,0 +1 @@\n+on: push\n"
+    )
+    tampered = site.run("propose", "workflow_run", event)
+    assert tampered.code == 1, tampered.said
+    assert tampered.outputs["status"] == "refused"
+    assert not [p for p in site.fake.pulls(REPOSITORY) if p["head"].startswith("selfheal/")]
+    assert git(site.origin, "for-each-ref", "refs/heads/selfheal/") == ""
+    (comment,) = site.fake.comments(REPOSITORY, pr)
+    assert "re-checked" in comment["body"]
+
+    # the bundle as the work stage left it is proposed
+    fresh_bundle()
     propose = site.run("propose", "workflow_run", event)
     assert propose.code == 0, propose.said
     assert propose.outputs["status"] == "healed"
     (pull,) = [p for p in site.fake.pulls(REPOSITORY) if p["head"].startswith("selfheal/")]
     assert pull["base"] == "changes"
     assert len(site.fake.comments(REPOSITORY, pr)) == 1
-
-
-def test_propose_rechecks_a_tampered_bundle(site: Site) -> None:
-    sha, pr, run_id = red_branch(site)
-    event = workflow_run_event(sha, run_id)
-    assert site.run("work", "workflow_run", event, token=site.fake.read_token).code == 0
-    # something in the work job rewrote the patch after the guards had passed it
-    patch = site.bundle / "fix.patch"
-    patch.write_text(
-        patch.read_text() + "diff --git a/.github/workflows/x.yml b/.github/workflows/x.yml\n"
-        "new file mode 100644\n--- /dev/null\n+++ b/.github/workflows/x.yml\n"
-        "@@ -0,0 +1 @@\n+on: push\n"
-    )
-    result = site.run("propose", "workflow_run", event)
-    assert result.code == 1, result.said
-    assert result.outputs["status"] == "refused"
-    assert not [p for p in site.fake.pulls(REPOSITORY) if p["head"].startswith("selfheal/")]
-    assert git(site.origin, "for-each-ref", "refs/heads/selfheal/") == ""
-    (comment,) = site.fake.comments(REPOSITORY, pr)
-    assert "re-checked" in comment["body"]
-
-
-def test_propose_refuses_a_bundle_for_another_commit(site: Site) -> None:
-    sha, _, run_id = red_branch(site)
-    assert site.run("work", "workflow_run", workflow_run_event(sha, run_id)).code == 0
-    other = workflow_run_event("f" * 40, run_id)
-    result = site.run("propose", "workflow_run", other)
-    assert result.code == 2
-    assert "refused" in result.said
-    assert site.fake.writes() == []
 
 
 # -- GitHub saying no ---------------------------------------------------------------------
