@@ -311,18 +311,6 @@ def test_refuses_past_the_run_cap(site: Site) -> None:
     _refused(site, "issues", event, "max_runs")
 
 
-def test_a_person_cannot_fake_the_run_count(site: Site) -> None:
-    """A comment with the marker by a User is not selfheal's: its state is not read."""
-    sha, pr, run_id = red_branch(site)
-    forged = '<!-- selfheal:report -->\n<!-- selfheal:state {"runs": 99} -->'
-    site.fake.add_comment(REPOSITORY, pr, body=forged, user="mallory")
-    result = site.run("run", "workflow_run", workflow_run_event(sha, run_id))
-    assert result.outputs["status"] == "healed", result.said
-    bodies = [c["body"] for c in site.fake.comments(REPOSITORY, pr)]
-    assert bodies[0] == forged  # left alone
-    assert '{"runs": 1}' in bodies[1]
-
-
 # -- two stages: the loop never holds a write token ------------------------------------------
 
 
@@ -387,21 +375,25 @@ def test_work_then_propose(site: Site) -> None:
 # -- GitHub saying no ---------------------------------------------------------------------
 
 
-def test_no_check_run_permission_falls_back_to_error_lines(site: Site) -> None:
-    sha, _, run_id = red_branch(site)
+def test_a_heal_gets_past_githubs_refusals_errors_and_a_forged_run_count(site: Site) -> None:
+    """One heal of the red branch against three things in its way, each checked by its own
+    assertions (three tests before, each healing the very same red branch): no permission
+    for check runs (error lines instead), a server error (retried), and a comment with the
+    marker by a User (not selfheal's: its state is not read)."""
+    sha, pr, run_id = red_branch(site)
     site.fake.fail("POST", r"/check-runs$", 403, times=10)
-    result = site.run("run", "workflow_run", workflow_run_event(sha, run_id))
-    assert result.code == 0, result.said
-    assert "::error file=" in result.done.stdout
-    assert result.outputs["status"] == "healed"
-
-
-def test_a_server_error_is_retried(site: Site) -> None:
-    sha, _, run_id = red_branch(site)
     site.fake.fail("GET", r"/collaborators/", 502, times=1)
+    forged = '<!-- selfheal:report -->\n<!-- selfheal:state {"runs": 99} -->'
+    site.fake.add_comment(REPOSITORY, pr, body=forged, user="mallory")
     result = site.run("run", "workflow_run", workflow_run_event(sha, run_id))
     assert result.code == 0, result.said
-    assert result.outputs["status"] == "healed"
+    assert result.outputs["status"] == "healed", result.said
+    # no check-run permission: the failures are error lines in the log instead
+    assert "::error file=" in result.done.stdout
+    # the forged comment is left alone, and the count starts at 1 in selfheal's own
+    bodies = [c["body"] for c in site.fake.comments(REPOSITORY, pr)]
+    assert bodies[0] == forged  # left alone
+    assert '{"runs": 1}' in bodies[1]
 
 
 def test_a_bad_token_is_a_clear_error(site: Site) -> None:
