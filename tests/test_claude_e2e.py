@@ -45,9 +45,12 @@ def claude_env(server: ReplayServer) -> dict[str, str]:
 
 
 def test_claude_heals_and_reports_exact_usage(make_repo: MakeRepo) -> None:
+    # Overloaded, then a server error, then the session: retried (this was its own test,
+    # test_overloaded_then_ok_is_retried, healing the very same repo with the same session).
     repo = make_repo(CALC)
     before = state(repo)
-    with ReplayServer(SESSION) as server:
+    script = [failure(529, "overloaded_error"), failure(500, "api_error"), *SESSION]
+    with ReplayServer(script) as server:
         done = heal(repo, None, "--agent", "claude", env=claude_env(server))
         bodies = [json.dumps(r.body) for r in server.message_requests]
     assert done.returncode == 0, done.stdout + done.stderr
@@ -97,15 +100,6 @@ def test_bad_key_exits_2_and_says_what_to_fix(make_repo: MakeRepo) -> None:
     assert done.returncode == 2, done.stderr
     assert "ANTHROPIC_API_KEY" in done.stderr
     assert state(repo)[0] == git(repo, "rev-parse", "HEAD")
-
-
-def test_overloaded_then_ok_is_retried(make_repo: MakeRepo) -> None:
-    repo = make_repo(CALC)
-    script = [failure(529, "overloaded_error"), failure(500, "api_error"), *SESSION]
-    with ReplayServer(script) as server:
-        done = heal(repo, None, "--agent", "claude", env=claude_env(server))
-    assert done.returncode == 0, done.stderr
-    assert load(repo)["status"] == "healed"
 
 
 def test_usd_budget_stops_the_run_and_names_itself(make_repo: MakeRepo, tmp_path: Path) -> None:
