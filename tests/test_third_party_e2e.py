@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -44,8 +47,19 @@ print("restored the empty-iterable check in first()")
 """
 
 
+def _cache() -> Path:
+    # Not the test's HOME: the sdist is kept between runs, as the field trials keep theirs
+    # (tests/test_field_slice.py); its download (~2 s) is not what this test is about.
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return home / ".cache" / "selfheal-third-party"
+
+
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    name = SDIST.replace("==", "-").replace("-", "_", 1) + ".tar.gz"  # more_itertools-11.2.1
+    kept = _cache() / name
+    if kept.is_file():
+        return kept
     where = tmp_path_factory.mktemp("sdist")
     done = subprocess.run(
         [
@@ -69,6 +83,13 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     archives = list(where.glob("*.tar.gz"))
     if done.returncode != 0 or not archives:
         pytest.skip(f"cannot download {SDIST} from the package index: {done.stderr.strip()[-300:]}")
+    if archives[0].name != name:
+        return archives[0]
+    with contextlib.suppress(OSError):  # kept for the next run; this run needs no cache
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.part")
+        shutil.copyfile(archives[0], partial)
+        partial.replace(kept)  # whole or not at all, with xdist workers or runs side by side
     return archives[0]
 
 
