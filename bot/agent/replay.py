@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -434,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen on port {args.port}: {exc.strerror}", file=sys.stderr)
         return 2
+    # Ctrl-C stops it even where it was started with SIGINT ignored (a background job of a
+    # script, nohup), which Python would otherwise leave ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with server:
         print(
             f"ANTHROPIC_BASE_URL={server.base_url}  ({len(script)} response(s) scripted)",
