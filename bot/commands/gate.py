@@ -37,6 +37,10 @@ def _gate(args: argparse.Namespace, repo: Path, head: HeadStart) -> int:
     from bot.render.console import summary_lines, terminal_text
     from bot.report import Report, Status, now
 
+    if head.started:  # the steps run already: what their reading needs is built meanwhile
+        from bot.report import build_models
+
+        build_models()
     config = config_from_args(args, repo)
     check_gate_programs(config, repo)
     report_dir = None
