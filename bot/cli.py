@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 from bot import __version__
@@ -337,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 128 + 13
     except Exception:  # noqa: BLE001 - the one place that turns a crash into exit code 3
+        import traceback  # only on a crash: not a cost of every start
+
         traceback.print_exc()
         print(
             "selfheal: internal error (a bug in selfheal); the report directory has what was done",

@@ -7,14 +7,12 @@ reversed; each of those forms is redacted too, wherever selfheal stores or sends
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import functools
 import os
 import re
 import sys
-import urllib.parse
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
@@ -119,6 +117,8 @@ def _base64_forms(data: bytes) -> set[str]:
     Inside a longer text the secret starts at one of three byte alignments; for each, the
     characters that depend only on the secret's bytes are a fixed string.
     """
+    import base64  # here, not at import: selfheal's start does not redact
+
     forms = set()
     whole = base64.b64encode(data).decode()
     forms |= {whole, whole.rstrip("=")}
@@ -132,6 +132,8 @@ def _base64_forms(data: bytes) -> set[str]:
 
 def encodings(value: str) -> set[str]:
     """`value` and the forms a test could print it in: base64, hex, reversed, URL-encoded."""
+    import urllib.parse  # here, not at import: selfheal's start does not redact
+
     data = value.encode("utf-8")
     forms = {value, value[::-1], data.hex(), data.hex().upper()}
     forms |= {urllib.parse.quote(value, safe=""), urllib.parse.quote(value)}

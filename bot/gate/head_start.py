@@ -27,13 +27,13 @@ already run code as this user without secrets, and the result is never its doing
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import stat
 import sys
 import tempfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -113,8 +113,11 @@ class HeadStart:
                 sort_keys=True,
                 default=str,
             )
-            name = f"{hashlib.sha256(key.encode()).hexdigest()}.json"
-            head = cls(records_dir_path() / name, _inputs(repo, config))
+            # A name from the key; the record holds the whole key too, so two keys that
+            # share a name only replace each other's record.
+            raw = key.encode()
+            name = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}.json"
+            head = cls(records_dir_path() / name, f"{key}\n{_inputs(repo, config)}")
         except (OSError, ValueError):
             return cls(None, "")
         head._start()
@@ -217,13 +220,13 @@ def _records_dir(*, create: bool) -> Path | None:
 
 
 def _inputs(repo: Path, config: Path | None) -> str:
-    """A digest of what the steps are read from: the configuration file, and each file at
+    """What the steps are read from: the configuration file, and each file at
     the top of the repository (pyproject.toml, setup.cfg, ruff.toml, ...) and which dirs are
     there (src/, tests/): not a dir's times, which change as anything in it comes and goes."""
     seen = [_stat_line(str(config or repo / ".github" / "selfheal.yml"), None)]
     with os.scandir(repo) as entries:
         seen += [_stat_line(entry.name, entry) for entry in entries]
-    return hashlib.sha256(json.dumps(sorted(seen)).encode()).hexdigest()
+    return json.dumps(sorted(seen))
 
 
 def _stat_line(name: str, entry: os.DirEntry[str] | None) -> list[object]:
