@@ -394,6 +394,11 @@ def test_a_heal_gets_past_githubs_refusals_errors_and_a_forged_run_count(site: S
     bodies = [c["body"] for c in site.fake.comments(REPOSITORY, pr)]
     assert bodies[0] == forged  # left alone
     assert '{"runs": 1}' in bodies[1]
+    # both refusals were met on the way, and the 502 was asked again, answered
+    answered = [(c.method, c.status) for c in site.fake.calls if "/check-runs" in c.path]
+    assert ("POST", 403) in answered
+    asked = [c.status for c in site.fake.calls if "/collaborators/" in c.path]
+    assert asked[:2] == [502, 200], asked
 
 
 def test_a_bad_token_is_a_clear_error(site: Site) -> None:
