@@ -99,7 +99,6 @@ class HeadStart:
         self.scratch: Path | None = None  # the started processes' scratch dir
         self._plan: _Plan | None = None
         self.started: list[Started] = []
-        self._launched: list[Launch] = []  # what each of `started` is, scratch and all
         self._seen: _Plan | None = None  # what this run's steps were, for the next run
         self.taken = False
 
@@ -148,7 +147,6 @@ class HeadStart:
                 self.stop()
                 return
             self.started.append(began)
-            self._launched.append(real)
 
     def take(self, launches: Sequence[Launch], scratch: Path) -> Path | None:
         """The validated run's steps, prepared in `scratch`, in the order they start: the
@@ -168,7 +166,9 @@ class HeadStart:
     def adopt(self, launches: Sequence[Launch]) -> list[Started] | None:
         """The processes started ahead, one for each of `launches` (the steps prepared
         again in `take`'s dir) when each is exactly it; else None, and they are ended."""
-        if self.started and list(launches) == self._launched:
+        plan, scratch = self._plan, self.scratch
+        expected = [] if plan is None or scratch is None else plan.launches
+        if self.started and scratch and list(launches) == [x.read(scratch) for x in expected]:
             self.taken = True
             return self.started
         self.stop()

@@ -330,15 +330,16 @@ def run_gate(
         if head_start is not None:
             runnable = [job.launch(repo) for job in jobs if _runnable(job)]
             ahead = head_start.take(runnable, scratch)
-            again = prepared(ahead) if ahead is not None else []
-            began = head_start.adopt([job.launch(repo) for job in again if _runnable(job)])
-            if ahead is not None and began is not None:  # where their processes look
-                scratch, processes = ahead, iter(began)
-                started = min([started, *(process.at for process in began)])
-                jobs = [
-                    dataclasses.replace(job, started=next(processes)) if _runnable(job) else job
-                    for job in again
-                ]
+            if ahead is not None:  # the same steps, prepared where their processes look
+                again = prepared(ahead)
+                began = head_start.adopt([job.launch(repo) for job in again if _runnable(job)])
+                if began is not None:
+                    scratch, processes = ahead, iter(began)
+                    started = min([started, *(process.at for process in began)])
+                    jobs = [
+                        dataclasses.replace(job, started=next(processes)) if _runnable(job) else job
+                        for job in again
+                    ]
         shown = progress if progress is not None else current_steps()
         if shown is not None:
             shown.gate_started(label, [job.prepared.step.name for job in jobs])
