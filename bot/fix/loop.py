@@ -360,6 +360,7 @@ class Run:
                 config=self.job.config,
                 message=commit_message(self.report),
                 verified_tree=verified.tree if verified is not None else None,
+                staged=True,  # total_diff, just now
             )
         except ProposalError as exc:
             return self._not_proposed(str(exc))
@@ -587,7 +588,7 @@ class Run:
             sha = self.ws.commit(self.job.config.git, f"selfheal: candidate {number}")
         except ProposalError:  # only ignored or untracked-by-rule files changed
             sha = self.ws.base_sha
-        self.ws.reset_to(sha)
+        self.ws.reset_to(sha, staged=True)  # commit staged it, whether or not it committed
         return self.ws.tree_of(sha)
 
     def _prompt(self, failures: Sequence[Failure], number: int) -> Brief:

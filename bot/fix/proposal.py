@@ -105,18 +105,21 @@ def build(
     config: Config,
     message: str,
     verified_tree: str | None = None,
+    staged: bool = False,
 ) -> Built:
     """Apply `patch` to the base in a clean work tree, re-check the guards, commit it.
 
     `verified_tree` is the tree the final gate ran on: the commit must hold exactly those
     bytes, or nothing is built (a patch that does not round-trip was not what was proven).
+    `staged`: the caller staged the work tree just now (see `Workspace.commit`).
     """
-    ws.reset_to(ws.base_sha)
+    ws.reset_to(ws.base_sha, staged=staged)
     ws.apply(patch)
     verdicts = guard_diff(ws, ws.total_diff(), mode, config)
     if not all(v.ok for v in verdicts):
         return Built(commit=None, verdicts=verdicts)
-    sha = ws.commit(config.git, message)
+    # The tree total_diff staged, which the guards just checked.
+    sha = ws.commit(config.git, message, staged=True)
     if verified_tree is not None and ws.tree_of(sha) != verified_tree:
         raise ProposalError(
             "the patch does not rebuild the tree the gate verified; nothing was proposed"

@@ -257,9 +257,13 @@ class Workspace:
 
     # -- the proposal -----------------------------------------------------------------
 
-    def commit(self, identity: GitIdentity, message: str) -> str:
-        """Write the whole fix as one commit on base_sha in the private git dir; its sha."""
-        tree = self._snapshot()
+    def commit(self, identity: GitIdentity, message: str, *, staged: bool = False) -> str:
+        """Write the whole fix as one commit on base_sha in the private git dir; its sha.
+
+        `staged`: the caller staged the work tree just now (`total_diff`) and nothing has run
+        since, so the tree it checked is the one committed, without a second walk of every
+        file."""
+        tree = run(self._git, "write-tree").strip() if staged else self._snapshot()
         if tree == run(self._git, "rev-parse", f"{self.base_sha}^{{tree}}").strip():
             raise ProposalError("nothing to propose: the fix changes no file")
         sha = run(
@@ -281,15 +285,17 @@ class Workspace:
         self._check_sha(sha)
         return run(self._git, "rev-parse", f"{sha}^{{tree}}").strip()
 
-    def reset_to(self, sha: str) -> None:
+    def reset_to(self, sha: str, *, staged: bool = False) -> None:
         """Make the work tree exactly commit `sha`: nothing untracked, ignored, compiled or
-        nested survives (the final gate runs on this)."""
+        nested survives (the final gate runs on this). `staged`: as for `commit` (the index
+        already holds every file)."""
         self._check_sha(sha)
         # Every file in the index, so read-tree rewrites what differs even where its stat
         # looks unchanged. Should the agent have made the tree unstageable, the stat check
         # and clean below still get there.
-        with contextlib.suppress(GitError):
-            self._snapshot()
+        if not staged:
+            with contextlib.suppress(GitError):
+                self._snapshot()
         run(self._git, "read-tree", "-u", "--reset", sha)
         # -x: ignored files and bytecode too; -ff: nested repositories too.
         self._clean("-ffdxq")

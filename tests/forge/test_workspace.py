@@ -287,6 +287,28 @@ def test_reset_to_leaves_exactly_the_commits_bytes(make_repo: MakeRepo) -> None:
             ws.reset_to("HEAD")
 
 
+def test_a_staged_commit_holds_what_total_diff_checked_and_its_reset_is_still_exact(
+    make_repo: MakeRepo,
+) -> None:
+    """`staged=True` skips a second walk of every file: the commit is the tree total_diff
+    staged (what the guards read), and a reset after it still rewrites what changed since."""
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        checked = ws.total_diff()
+        proposed = tree_state(ws.path)
+        (ws.path / "pkg" / "late.py").write_text("LATE = 1\n")  # after the check
+        sha = ws.commit(BOT, "fix", staged=True)
+        assert ws.tree_of(sha) != ws.tree_of(ws.base_sha)
+        assert "late.py" not in checked
+        # Changed after the staging, same size: the stat check still finds and rewrites it.
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a * b\n")
+        (ws.path / "notes.txt").unlink()
+        ws.reset_to(sha, staged=True)
+        assert tree_state(ws.path) == proposed  # no late.py: not in the commit
+        assert ws.total_diff() == checked
+
+
 def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: MakeRepo) -> None:
     repo = make_repo(FILES)
     git(repo, "branch", "other")
