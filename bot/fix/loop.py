@@ -132,6 +132,9 @@ class Run:
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
         self.patch = ""
+        # Set once the gate proved the fix green: `patch` is then that fix, whatever the
+        # proposal's rebuild leaves in the work tree (a failed apply leaves the bare base).
+        self.verified_patch = False
         self.report = Report(
             tool_version=__version__,
             mode=job.mode,
@@ -166,7 +169,8 @@ class Run:
                     if not stage(steps):
                         break
             finally:
-                self.patch = self._safe_total_diff()
+                if not self.verified_patch:
+                    self.patch = self._safe_total_diff()
                 self.bytecode.seal()  # a no-op once sealed; else no agent has run
                 self.bytecode.keep(kept_bytecode())
         return self.finish()
@@ -345,7 +349,7 @@ class Run:
                 Status.GAVE_UP, StopReason.ATTEMPT_CAP, "the gate is green but nothing was changed"
             )
             return False
-        self.patch = patch
+        self.patch, self.verified_patch = patch, True
         branch = branch_name(
             self.job.mode,
             self.job.config.branch_prefix,

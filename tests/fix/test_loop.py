@@ -365,3 +365,40 @@ def test_files_the_gates_runs_write_are_not_part_of_the_fix(
     ]
     transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
     assert '"event": "gate_products"' in transcript and "diagram.html" in transcript
+
+
+def test_a_verified_fix_whose_rebuild_fails_is_kept_whole_in_the_patch(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault while the proposal is rebuilt on the base (here the patch will not apply):
+    nothing is proposed, and fix.patch is still the fix the gate proved green, not the bare
+    base the failed rebuild left in the work tree."""
+    from bot.errors import ProposalError
+    from bot.forge.workspace import Workspace
+
+    def refuse(self: Workspace, patch: str) -> None:
+        raise ProposalError("the patch does not apply (injected)")
+
+    monkeypatch.setattr(Workspace, "apply", refuse)
+    repo = make_repo(CALC)
+    report_dir = tmp_path / "report"
+    report_dir.mkdir()
+    job = Job(
+        mode="heal",
+        repo=repo,
+        config=Config(gate=PYTEST, flaky_check=False),
+        agent=FakeAgent([{"calc/ops.py": FIXED}]),
+        report_dir=report_dir,
+        push=True,
+    )
+    run = Run(job, Transcript(report_dir / "transcript.jsonl"))
+    report = run.execute()
+    assert report.status is Status.NOT_PROPOSED, report.detail
+    assert "does not apply (injected)" in report.detail
+    assert report.proposal is None or not report.proposal.pushed
+    assert "+++ b/calc/ops.py" in run.patch
+    check = tmp_path / "check"
+    git(tmp_path, "clone", "-q", str(repo), str(check))
+    (tmp_path / "fix.patch").write_text(run.patch)
+    git(check, "apply", str(tmp_path / "fix.patch"))
+    assert (check / "calc" / "ops.py").read_text() == FIXED
