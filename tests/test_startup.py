@@ -84,3 +84,27 @@ def test_the_gate_starts_the_last_runs_steps_before_it_imports_pydantic() -> Non
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_exits_with_mains_code_and_its_objects_frozen_out_of_the_collector(
+    tmp_path: Path,
+) -> None:
+    """`python -m bot` (and the `selfheal` script, the same `entry`) exits with main's code;
+    what is alive then is frozen, so the interpreter's last collections skip it; atexit
+    handlers still run."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), flush=True))\n"
+        "sys.argv = ['selfheal', 'gate', '--repo', sys.argv[1]]\n"
+        "import runpy; runpy.run_module('bot', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr  # bad input, as main says
+    assert "no such directory" in done.stderr
+    frozen = int(done.stdout.split("frozen", 1)[1].split()[0])
+    assert frozen > 1000, done.stdout  # the imported modules' objects, at least
