@@ -26,15 +26,17 @@ CALC = {**calc.CALC, ".gitignore": "build/\n"}
 PYTEST = [GateStep(name="pytest", run=["pytest", "-q"], kind="pytest")]
 
 
-def run_loop(
+def loop_run(
     repo: Path,
     agent: object,
     tmp_path: Path,
     *,
     mode: str = "heal",
     gate: list[GateStep] | None = None,
+    ci_log: str = "",
     **config: object,
-) -> Report:
+) -> Run:
+    """A Run of the loop on `repo` (not started), its report dir under `tmp_path`."""
     report_dir = tmp_path / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     job = Job(
@@ -44,8 +46,13 @@ def run_loop(
         agent=agent,  # type: ignore[arg-type]
         report_dir=report_dir,
         push=True,
+        ci_log=ci_log,
     )
-    return Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    return Run(job, Transcript(report_dir / "transcript.jsonl"))
+
+
+def run_loop(repo: Path, agent: object, tmp_path: Path, **options: object) -> Report:
+    return loop_run(repo, agent, tmp_path, **options).execute()  # type: ignore[arg-type]
 
 
 def origin_refs(repo: Path) -> list[str]:
@@ -235,17 +242,7 @@ def test_a_ci_failure_the_gate_does_not_reproduce_is_said_and_nothing_runs(
         "##[error]Process completed with exit code 1.\n"
     )
     agent = FakeAgent([{"calc/ops.py": FIXED}])
-    report_dir = tmp_path / "report"
-    report_dir.mkdir()
-    job = Job(
-        mode="heal",
-        repo=repo,
-        config=Config(gate=PYTEST, flaky_check=False),
-        agent=agent,
-        report_dir=report_dir,
-        ci_log=ci_log,
-    )
-    report = Run(job, Transcript(report_dir / "transcript.jsonl")).execute()
+    report = run_loop(repo, agent, tmp_path, ci_log=ci_log)
     assert report.status is Status.NOT_REPRODUCED
     assert report.exit_code == 0
     assert agent.requests == [] and report.proposal is None
@@ -381,17 +378,7 @@ def test_a_verified_fix_whose_rebuild_fails_is_kept_whole_in_the_patch(
 
     monkeypatch.setattr(Workspace, "apply", refuse)
     repo = make_repo(CALC)
-    report_dir = tmp_path / "report"
-    report_dir.mkdir()
-    job = Job(
-        mode="heal",
-        repo=repo,
-        config=Config(gate=PYTEST, flaky_check=False),
-        agent=FakeAgent([{"calc/ops.py": FIXED}]),
-        report_dir=report_dir,
-        push=True,
-    )
-    run = Run(job, Transcript(report_dir / "transcript.jsonl"))
+    run = loop_run(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
     report = run.execute()
     assert report.status is Status.NOT_PROPOSED, report.detail
     assert "does not apply (injected)" in report.detail
