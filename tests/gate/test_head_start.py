@@ -84,12 +84,15 @@ def hostile(marker: Path) -> list[str]:
     return ["sh", "-c", f"echo $$ > {marker}; exec sleep 60"]
 
 
-def recorded_then_hostile(repo: Path, env: Env, marker: Path) -> Path:
-    """After one honest gate, its record with the first step's argv made `hostile`."""
+def recorded_then_hostile(make_repo: MakeRepo, env: Env, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A project after one honest gate, its record with the first step's argv made
+    `hostile`: (the repo, the marker that step would write, the record)."""
+    repo = make_repo(PROJECT, origin=False)
+    marker = tmp_path / "started"
     gate(repo, env)
     record = record_of(env)
     rewrite(record, lambda data: data["launches"][0].update(argv=hostile(marker)))
-    return record
+    return repo, marker, record
 
 
 def test_the_next_gate_takes_the_steps_it_started_ahead_and_reports_the_same(
@@ -201,9 +204,7 @@ def test_a_configuration_that_lets_a_secret_through_is_never_recorded(
 def test_a_changed_configuration_starts_nothing_stale(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
-    repo = make_repo(PROJECT, origin=False)
-    marker = tmp_path / "started"
-    recorded_then_hostile(repo, cache, marker)
+    repo, marker, _ = recorded_then_hostile(make_repo, cache, tmp_path)
     config = repo / ".github" / "selfheal.yml"
     config.write_text(config.read_text().replace("ruff check .", "ruff check calc"))
     report = gate(repo, cache)
@@ -214,9 +215,7 @@ def test_a_changed_configuration_starts_nothing_stale(
 def test_a_records_dir_open_to_others_is_neither_read_nor_written(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
-    repo = make_repo(PROJECT, origin=False)
-    marker = tmp_path / "started"
-    record = recorded_then_hostile(repo, cache, marker)
+    repo, marker, record = recorded_then_hostile(make_repo, cache, tmp_path)
     record.parent.chmod(0o777)
     written = record.read_text()
     report = gate(repo, cache)
@@ -228,9 +227,7 @@ def test_a_records_dir_open_to_others_is_neither_read_nor_written(
 def test_a_gate_that_stops_on_bad_input_ends_what_it_started_ahead(
     make_repo: MakeRepo, cache: Env, tmp_path: Path
 ) -> None:
-    repo = make_repo(PROJECT, origin=False)
-    marker = tmp_path / "started"
-    recorded_then_hostile(repo, cache, marker)
+    repo, marker, _ = recorded_then_hostile(make_repo, cache, tmp_path)
     done = selfheal(
         "gate", "--repo", str(repo), "--json", env={**cache, "SELFHEAL_MAX_ATTEMPTS": "many"}
     )
