@@ -343,7 +343,10 @@ class Run:
         `propose` takes), write the branch, push it; any failure here is said, never hidden."""
         del steps
         verified = self.report.gate_after
-        patch = self.ws.total_diff()
+        tree = verified.tree if verified is not None else None
+        # The tree the last gate ran on, not the work tree now: a process the agent left
+        # behind may have written there since, and that is neither proposed nor fix.patch.
+        patch = self.ws.total_diff(tree)
         if not patch.strip():
             self._end(
                 Status.GAVE_UP, StopReason.ATTEMPT_CAP, "the gate is green but nothing was changed"
@@ -363,8 +366,8 @@ class Run:
                 mode=self.job.mode,
                 config=self.job.config,
                 message=commit_message(self.report),
-                verified_tree=verified.tree if verified is not None else None,
-                staged=True,  # total_diff, just now
+                verified_tree=tree,
+                staged=tree is None,  # total_diff staged the work tree just now
             )
         except ProposalError as exc:
             return self._not_proposed(str(exc))

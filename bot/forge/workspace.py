@@ -170,9 +170,10 @@ class Workspace:
         store = self._git_home / "carried"
         carried.put(store, self.path, self._snapshot_of_generated)
 
-    def total_diff(self) -> str:
-        """Unified diff from base_sha to the work tree now: the whole fix so far."""
-        return self._diff(self.base_sha, self._snapshot())
+    def total_diff(self, tree: str | None = None) -> str:
+        """Unified diff from base_sha to the work tree now, the whole fix so far; or to
+        `tree` (one of this workspace's trees, e.g. what a gate ran on)."""
+        return self._diff(self.base_sha, tree or self._snapshot())
 
     def changed_files(self) -> list[FileChange]:
         """Lines added and removed per path in `total_diff` (binary files count 0)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import py_compile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -338,6 +339,7 @@ def test_the_agent_is_told_what_the_red_commit_changed(make_repo: MakeRepo, tmp_
 
 WRITES_FILES = """\
 from pathlib import Path
+from typing import Any
 
 from calc.ops import clamp
 
@@ -389,3 +391,32 @@ def test_a_verified_fix_whose_rebuild_fails_is_kept_whole_in_the_patch(
     (tmp_path / "fix.patch").write_text(run.patch)
     git(check, "apply", str(tmp_path / "fix.patch"))
     assert (check / "calc" / "ops.py").read_text() == FIXED
+
+
+def test_a_write_after_the_final_gate_is_neither_proposed_nor_in_the_patch(
+    make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process the agent left behind writes into the work tree once the final gate is
+    done: the proposal and fix.patch are what that gate ran on, without the write."""
+    original = Run._gate
+
+    def gate_then_late_write(self: Run, steps: Any, label: str, **options: Any) -> Any:
+        done = original(self, steps, label, **options)
+        if label.startswith("gate "):  # the full gate on the sealed candidate
+            (self.ws.path / "calc" / "late.py").write_text("UNVERIFIED = 1\n")
+            ops = self.ws.path / "calc" / "ops.py"
+            ops.write_text(ops.read_text() + "UNVERIFIED = 2\n")
+        return done
+
+    monkeypatch.setattr(Run, "_gate", gate_then_late_write)
+    repo = make_repo(CALC)
+    run = loop_run(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
+    report = run.execute()
+    assert report.status is Status.HEALED, report.detail
+    assert report.proposal is not None
+    branch = report.proposal.branch
+    assert git(repo, "diff", "--name-only", "main", branch).split() == ["calc/ops.py"]
+    assert git(repo, "show", f"{branch}:calc/ops.py") == FIXED
+    assert report.gate_after is not None
+    assert report.gate_after.tree == git(repo, "rev-parse", f"{branch}^{{tree}}").strip()
+    assert "UNVERIFIED" not in run.patch and "+++ b/calc/ops.py" in run.patch
