@@ -36,6 +36,7 @@ __all__ = [
     "ProcessResult",
     "Started",
     "abandon",
+    "end_left_behind",
     "is_secret_name",
     "redact",
     "redact_data",
@@ -191,6 +192,16 @@ def stop_all(grace: float = KILL_GRACE_S) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
     reaper.end_tagged(reaper.tag_prefix(), keep=[p.pid for p in running])
+
+
+def end_left_behind() -> list[int]:
+    """End what the processes we ran left running after they ended (see
+    `reaper.left_behind`); none we supervise now. For where nothing of a step or an agent
+    should be running any more: a heal before each gate run, and at its end."""
+    hit = reaper.send(reaper.left_behind(keep=list(_live)), signal.SIGKILL)
+    if hit:
+        reaper.reap(hit)
+    return hit
 
 
 def _end_strays(proc: subprocess.Popen[bytes], tag: str) -> None:

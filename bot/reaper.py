@@ -48,11 +48,18 @@ def tag_prefix() -> str:
     return f"{os.getpid()}."
 
 
-def _parent(pid: int) -> int | None:
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, session id) of `pid`, from /proc; None when it is gone."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        return int(fields[1]), int(fields[3])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _parent(pid: int) -> int | None:
+    known = _stat(pid)
+    return known[0] if known is not None else None
 
 
 def _pids() -> list[int]:
@@ -101,6 +108,33 @@ def descendants() -> list[int]:
         for child in children.get(todo.pop(), []):
             found.append(child)
             todo.append(child)
+    return found
+
+
+def left_behind(keep: Iterable[int]) -> list[int]:
+    """Our children in a session other than ours, but for `keep`, with everything below
+    them: as a subreaper we adopt what a step or an agent left running when it ended, in
+    the session it was started in or one of its own, tag or no tag. A child we start
+    ourselves without a session of its own (git) shares ours and is never one of them."""
+    if not _LINUX:
+        return []
+    me, kept = os.getpid(), set(keep)
+    mine = _stat(me)
+    if mine is None:
+        return []
+    children: dict[int, list[int]] = {}
+    sessions: dict[int, int] = {}
+    for pid in _pids():
+        known = _stat(pid)
+        if known is not None:
+            children.setdefault(known[0], []).append(pid)
+            sessions[pid] = known[1]
+    todo = [c for c in children.get(me, []) if c not in kept and sessions[c] != mine[1]]
+    found = []
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
     return found
 
 

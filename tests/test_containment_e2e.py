@@ -8,6 +8,7 @@ branch, origin gets exactly one selfheal commit on one new branch, and the attac
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 from collections.abc import Iterator
@@ -190,3 +191,46 @@ def test_on_actions_the_adopted_checkout_keeps_its_git_dir_out_of_the_agents_rea
     with pytest.raises(BlockingIOError):
         listener.accept()
     assert [p for p in temp.iterdir() if p.name.startswith(PREFIXES)] == []
+
+
+def test_what_the_agent_leaves_running_is_ended_before_any_gate_runs(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    """The agent fixes the bug and leaves a daemon behind: a session of its own, selfheal's
+    tag taken out of its environment. It is ended before the gate runs (a test of the
+    project fails while it runs), and nothing of it outlives the heal."""
+    pid_file = tmp_path / "daemon.pid"
+    watcher = (
+        "import os, pathlib\n\n\n"
+        "def test_nothing_the_agent_started_still_runs():\n"
+        f"    pid_file = pathlib.Path({str(pid_file)!r})\n"
+        "    if pid_file.exists():\n"
+        "        pid = int(pid_file.read_text())\n"
+        "        try:\n"
+        "            os.kill(pid, 0)\n"
+        "        except ProcessLookupError:\n"
+        "            return\n"
+        "        raise AssertionError(f'the daemon {pid} still runs')\n"
+    )
+    repo = make_repo({**CALC, "tests/test_daemon.py": watcher})
+    script = tmp_path / "leaves-a-daemon.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        "sed -i 's/min(value, low)/min(value, high)/' calc/ops.py\n"
+        f"env -u SELFHEAL_PROCESS_TAG setsid sh -c 'echo $$ > {pid_file}; exec sleep 60' &\n"
+        f"while [ ! -s {pid_file} ]; do sleep 0.05; done\n"
+    )
+    report_dir = tmp_path / "report"
+    done = heal(repo, f"sh {script}", "--report-dir", str(report_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["status"] == "healed", report["detail"]
+    assert report["attempts"][0]["outcome"] == "green"
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    events = [
+        json.loads(line) for line in (report_dir / "transcript.jsonl").read_text().splitlines()
+    ]
+    ended = [(e["before"], e["ended"]) for e in events if e["event"] == "left_behind"]
+    assert ended == [("verify 1", 1)]

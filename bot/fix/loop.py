@@ -35,7 +35,7 @@ from bot.gate.kinds import has_fixer, selects_tests
 from bot.gate.runner import rerun_plan, run_gate
 from bot.gate.steps import detection_notes, resolve_gate
 from bot.guard.diff import parse_diff
-from bot.proc import scrubbed_env
+from bot.proc import end_left_behind, scrubbed_env
 from bot.report import (
     FIXER_CATEGORIES,
     UNFIXABLE_CATEGORIES,
@@ -169,6 +169,7 @@ class Run:
                     if not stage(steps):
                         break
             finally:
+                self._end_left_behind("the end")
                 if not self.verified_patch:
                     self.patch = self._safe_total_diff()
                 self.bytecode.seal()  # a no-op once sealed; else no agent has run
@@ -629,6 +630,7 @@ class Run:
         selection: Mapping[str, Sequence[str]] | None = None,
         watch: Mapping[str, Sequence[str]] | None = None,
     ) -> GateRun:
+        self._end_left_behind(label)  # nothing the agent started runs beside a gate
         before = self.ws.untracked()
         self.bytecode.prune()  # only what was there before the agent ran (see bot.bytecode)
         gate = run_gate(
@@ -697,6 +699,13 @@ class Run:
             return "\n\n".join(parts)
 
         return run
+
+    def _end_left_behind(self, when: str) -> None:
+        """End what an agent or a step left running (a daemon in a session of its own, its
+        tag removed): it could write into the work tree while a gate runs or after."""
+        ended = end_left_behind()
+        if ended:
+            self.transcript.write({"event": "left_behind", "before": when, "ended": len(ended)})
 
     def _safe_total_diff(self) -> str:
         try:
