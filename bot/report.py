@@ -118,6 +118,7 @@ class Evidence(Frozen):
     xfailed: int = 0
     xpassed: int = 0
     stopped: str | None = None  # the option that kept it from running tests ("--collect-only")
+    cut_short: bool = False  # it stopped at its first failure, as selfheal asked: tests left
     # node id -> outcome ("passed", "failed", "error", "skipped", "xfailed", "xpassed",
     # "not run", "not collected"): the ids re-run in a selection, and those watched in a full run.
     selected: dict[str, str] = Field(default_factory=dict)

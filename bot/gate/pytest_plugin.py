@@ -13,7 +13,8 @@ a line, flushed as it goes, so a run that dies half-way still leaves what it saw
     {"kind": "test", "nodeid", "file", "line" (0-based), "when", "outcome", "message", "text"}
     {"kind": "collect", "nodeid", "file", "text"}
     {"kind": "end", "exitstatus", "normal_end", "stopped", "collected", "deselected",
-     "marker_deselected", "outcomes": {outcome: count}, "tests_run", "selected", "watched"}
+     "marker_deselected", "outcomes": {outcome: count}, "tests_run", "selected", "watched",
+     "cut_short"}
 
 The end record is the evidence: `normal_end` says the test loop ran to its end (not
 --collect-only, not a pytest.exit, not an interrupt); `collected` counts the tests left
@@ -29,6 +30,9 @@ Options:
   of them did (failed first), else "passed" when one passed, else as the others.
 - `--selfheal-watch=FILE` (same format) runs everything and reports these ids' outcomes in
   `watched`: the tests that failed before a fix.
+- `--selfheal-first-failure=N` stops the run at its first failing test, as --maxfail=1
+  would, when at least N tests were collected; `cut_short` in the end record says it
+  stopped with tests left. Under pytest-xdist the run goes on to its end.
 
 Under pytest-xdist every report reaches the controller, which alone writes; the workers
 collect, so they hand their counts over through `workeroutput`.
@@ -117,10 +121,14 @@ def _file_of(nodeid: str) -> str:
 class _Collection:
     """Counts in the process that collects (the only one, or each xdist worker)."""
 
-    def __init__(self, marker: str | None, select: list[str], tracked: set[str]) -> None:
+    def __init__(
+        self, marker: str | None, select: list[str], tracked: set[str], first_failure: int
+    ) -> None:
         self.marker = marker
         self.select = set(select)
         self.tracked = tracked  # selected and watched ids: is each collected?
+        self.first_failure = first_failure  # stop at the first failure from this many tests
+        self.stops_early = False
         self.collected: int | None = None
         self.deselected = 0
         self.marker_deselected = 0
@@ -157,6 +165,11 @@ class _Collection:
 
     def pytest_collection_finish(self, session: Any) -> None:
         self.collected = len(session.items)
+        config = session.config
+        if 0 < self.first_failure <= self.collected and not hasattr(config, "workerinput"):
+            # pytest's own stop: Session reads the option at each failed report.
+            config.option.maxfail = 1
+            self.stops_early = True
         if self.tracked:
             self.found = [item.nodeid for item in session.items if item.nodeid in self.tracked]
 
@@ -338,6 +351,9 @@ class _Recorder:
             "tests_run": sum(tally.get(o, 0) for o in ran),
             "selected": self._outcomes_of(self.select, found),
             "watched": self._outcomes_of(self.watch, found),
+            "cut_short": self.collection.stops_early
+            and bool(getattr(session, "shouldfail", False))
+            and sum(tally.values()) < (self.collection.collected or 0),
         }
         if not self.collection.marker:
             record.pop("marker_deselected")
@@ -377,6 +393,14 @@ def pytest_addoption(parser: Any) -> None:
         metavar="FILE",
         help="selfheal: report the outcome of the node ids listed in FILE (a JSON list)",
     )
+    group.addoption(
+        "--selfheal-first-failure",
+        dest="selfheal_first_failure",
+        type=int,
+        default=0,
+        metavar="N",
+        help="selfheal: stop at the first failing test when at least N tests were collected",
+    )
 
 
 def _narrow(config: Any, select: list[str]) -> None:
@@ -403,7 +427,8 @@ def pytest_configure(config: Any) -> None:
     watch = _read_ids(config.getoption("selfheal_watch"))
     if select:
         _narrow(config, select)
-    collection = _Collection(marker, select, set(select) | set(watch))
+    first = config.getoption("selfheal_first_failure")
+    collection = _Collection(marker, select, set(select) | set(watch), first)
     config.pluginmanager.register(collection, "selfheal-collection")
     path = config.getoption("selfheal_results")
     # Under pytest-xdist every report reaches the controller; a worker writes nothing.

@@ -51,6 +51,7 @@ class RunCounts:
     stopped: str | None = None  # the option that stopped it short of running: "--collect-only"
     selected: dict[str, str] = field(default_factory=dict)  # node id -> outcome
     watched: dict[str, str] = field(default_factory=dict)
+    cut_short: bool = False  # it stopped at its first failure, as asked, with tests left
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def _end_counts(end: dict[str, object]) -> RunCounts:
         stopped=stopped if isinstance(stopped, str) else None,
         selected=_str_map(end.get("selected"), str),
         watched=_str_map(end.get("watched"), str),
+        cut_short=end.get("cut_short") is True,
     )
 
 

@@ -288,6 +288,7 @@ def run_gate(
     only: Collection[str] | None = None,
     selection: Mapping[str, Sequence[str]] | None = None,
     watch: Mapping[str, Sequence[str]] | None = None,
+    first_failure: bool = False,
     deadline: float | None = None,
     progress: StepProgress | None = None,
     head_start: HeadStart | None = None,
@@ -298,8 +299,10 @@ def run_gate(
 
     `selection` maps a test step to the node ids to re-run (only those); `watch` maps one
     to ids whose outcome a full run must report (the tests that failed before a fix). Each
-    such id must be collected and pass, or the step fails naming it. `head_start`: processes
-    started before the configuration was read, each taken for the step it exactly is.
+    such id must be collected and pass, or the step fails naming it. `first_failure`: the
+    test steps run whole stop at their first failing test, in a large suite. `head_start`:
+    processes started before the configuration was read, each taken for the step it exactly
+    is.
     """
     started = time.monotonic()
     selection, watch = selection or {}, watch or {}
@@ -321,6 +324,7 @@ def run_gate(
                     deadline=deadline,
                     selection=selection,
                     watch=watch,
+                    first_failure=first_failure,
                 )
                 for step in chosen
             ]
@@ -377,6 +381,7 @@ def _job(
     deadline: float | None,
     selection: Mapping[str, Sequence[str]],
     watch: Mapping[str, Sequence[str]],
+    first_failure: bool,
 ) -> _Job:
     kind = kind_for(step)
     tests = kind.selects_tests
@@ -390,6 +395,7 @@ def _job(
         watch=list(watch.get(step.name, ())) if tests and not wanted else [],
         search_path=run_env.get("PATH"),
         deselect_marker=GPU_MARKER if no_gpu and tests else None,
+        first_failure=first_failure and tests and not wanted,
         repo=repo,
     )
     prepared = kind.prepare(step, scratch, options)

@@ -80,7 +80,8 @@ def _evidence_row(run: GateRun, step: StepResult) -> str:
     e = step.evidence
     if e is None:
         return f"| {label} | {name} | **{status_word(step.status)}** | - | - | - | - | - | - |"
-    end = "yes" if e.normal_end else "**no**"
+    # A red run selfheal asked to stop at its first failure (bot.fix.loop): no end, on purpose.
+    end = "stopped at 1st failure" if e.cut_short else "yes" if e.normal_end else "**no**"
     return (
         f"| {label} | {name} | {status_word(step.status)} | {_count(e.collected)} | {e.ran}"
         f" | {e.passed} | {e.failed + e.errors} | {e.skipped + e.xfailed} | {end} ({e.source}) |"

@@ -289,6 +289,58 @@ def test_xdist_runs_give_evidence(make_repo: MakeRepo, gate_env: dict[str, str])
     assert selected.evidence.selected == {DOUBLE: "passed", "tests/test_pkg.py::x": "not collected"}
 
 
+# --- a red run that stops at its first failure ---------------------------------------------
+
+BIG = {
+    "pkg/__init__.py": "def double(x):\n    return 2 * x\n",
+    "tests/test_a.py": "from pkg import double\n\ndef test_half():\n    assert double(1) == 1\n",
+    "tests/test_b.py": """\
+        import pytest
+
+        @pytest.mark.parametrize("i", range(1200))
+        def test_many(i):
+            pass
+        """,
+}
+
+
+def test_a_large_suite_asked_to_stop_at_its_first_failure_says_what_it_left_out(
+    make_repo: MakeRepo, gate_env: dict[str, str]
+) -> None:
+    repo = make_repo(BIG, origin=False)
+    result = run(repo, gate_env, first_failure=True)
+    assert result.status is StepStatus.FAILED
+    assert [f.test_id for f in result.failures] == ["tests/test_a.py::test_half"]
+    evidence = result.evidence
+    assert evidence is not None and evidence.cut_short
+    assert (evidence.collected, evidence.ran) == (1201, 1)  # the other 1,200 never ran
+    assert "stopped at its first failure" in result.note
+    assert "1200 of 1201 collected tests not run" in result.note
+    # Asked or not, a run with no failure runs whole; and one not asked never stops.
+    whole = run(repo, gate_env)
+    assert whole.evidence is not None and not whole.evidence.cut_short
+    assert whole.evidence.ran == 1201 and "stopped" not in whole.note
+
+
+def test_a_small_suite_or_an_xdist_run_asked_to_stop_early_runs_whole(
+    make_repo: MakeRepo, gate_env: dict[str, str]
+) -> None:
+    # Under 1,000 tests the rest costs little and the agent sees every failure.
+    small = {**BIG, "tests/test_b.py": "def test_one():\n    assert False\n"}
+    result = run(make_repo(small, origin=False), gate_env, first_failure=True)
+    assert result.evidence is not None and not result.evidence.cut_short
+    assert [f.test_id for f in result.failures] == [
+        "tests/test_a.py::test_half",
+        "tests/test_b.py::test_one",
+    ]
+    pytest.importorskip("xdist")
+    step = PYTEST.model_copy(update={"run": [*PYTEST.run, "-n", "2"]})
+    result = run(make_repo(BIG, origin=False), gate_env, step, first_failure=True)
+    assert result.status is StepStatus.FAILED
+    assert result.evidence is not None and not result.evidence.cut_short
+    assert result.evidence.ran == 1201
+
+
 # --- without the plugin: junit ------------------------------------------------------------
 
 

@@ -141,3 +141,18 @@ def test_the_markdown_report_has_an_evidence_section() -> None:
         tool_version="0", mode="gate", status=Status.GREEN, repo="r", base_sha="", started_at=T0
     )
     assert "### Evidence" not in render_markdown(no_tests)
+
+
+def test_a_red_run_stopped_at_its_first_failure_says_so_not_that_it_ended_badly() -> None:
+    cut = Evidence(source="plugin", normal_end=False, collected=1200, ran=31, passed=30, failed=1)
+    before = BEFORE.model_copy(
+        update={"steps": [step(StepStatus.FAILED, cut.model_copy(update={"cut_short": True}))]}
+    )
+    crashed = BEFORE.model_copy(update={"steps": [step(StepStatus.FAILED, cut)]})
+    row = evidence(report().model_copy(update={"gate_before": before}))[2]
+    assert (
+        row
+        == "| before | `pytest` | failed | 1200 | 31 | 30 | 1 | 0 | stopped at 1st failure (plugin) |"
+    )
+    row = evidence(report().model_copy(update={"gate_before": crashed}))[2]
+    assert row.endswith("| **no** (plugin) |")

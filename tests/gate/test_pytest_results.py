@@ -208,6 +208,7 @@ def test_a_green_run_writes_no_more_than_its_counts(
         "tests_run": 50,
         "selected": {},
         "watched": {},
+        "cut_short": False,
     }
     assert lines == [{"kind": "start"}, end]
 

@@ -62,6 +62,7 @@ class Options:
     search_path: str | None = None  # the PATH the step will run with (default: ours)
     plugin: bool = True  # pytest: load selfheal's plugin (else write a junit file)
     deselect_marker: str | None = None  # pytest: leave out tests marked with it
+    first_failure: bool = False  # pytest: stop at the first failing test (a large suite)
     extra: dict[str, str] = field(default_factory=dict)
     repo: Path | None = None  # the checkout it runs in: where the project pins its tools
 

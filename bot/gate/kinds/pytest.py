@@ -74,6 +74,11 @@ def _cache_outside(scratch: Path) -> list[str]:
     return ["-o", f"cache_dir={scratch / 'pytest-cache'}"]
 
 
+# A run asked to stop at its first failure does so from this many tests. Below it the rest
+# of the run costs seconds, and the agent is better off seeing every failure.
+FIRST_FAILURE_FROM = 1000
+
+
 def _ids_file(path: Path, ids: Sequence[str]) -> Path:
     path.write_text(json.dumps(list(ids)), encoding="utf-8")
     return path
@@ -119,6 +124,8 @@ class Pytest(StepKind):
         if watch:
             watched = _ids_file(base.with_name(base.name + ".watch.json"), watch)
             extra.append(f"--selfheal-watch={watched}")
+        if options.first_failure:
+            extra.append(f"--selfheal-first-failure={FIRST_FAILURE_FROM}")
         return PreparedStep(
             step=step,
             argv=resolve_executable(before_double_dash(argv, extra), options.search_path),
@@ -172,6 +179,8 @@ class Pytest(StepKind):
             if status is not StepStatus.FAILED:
                 status = StepStatus.FAILED
                 note = _join(note, "; ".join(judge.unmet_sentence(*u) for u in unmet.items()))
+        if evidence is not None and evidence.cut_short:
+            note = _join(note, _cut_short(evidence))
         if status is StepStatus.UNVERIFIED:
             failures.append(triage.failure(Category.INFRA, "no-evidence", note, rule="no-evidence"))
         return Reading(
@@ -192,6 +201,15 @@ def _unknown_marker(output: str, marker: str) -> bool:
         and marker in line.split(":", 2)[2].split(".")[0].replace(",", " ").split()
         for line in output.splitlines()
     )
+
+
+def _cut_short(evidence: Evidence) -> str:
+    """What a run that stopped at its first failure left out, in a sentence."""
+    said = "stopped at its first failure, as --maxfail=1 does"
+    if evidence.collected is None:
+        return said
+    left = evidence.collected - (evidence.ran + evidence.skipped + evidence.xfailed)
+    return f"{said}: {left} of {evidence.collected} collected tests not run"
 
 
 def _join(note: str, more: str) -> str:
@@ -242,4 +260,5 @@ def _evidence(counts: RunCounts | None) -> Evidence | None:
         stopped=counts.stopped,
         selected=counts.selected,
         watched=counts.watched,
+        cut_short=counts.cut_short,
     )
