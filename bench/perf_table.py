@@ -25,7 +25,8 @@ with its goal, to paste into a note:
                           included): the steadier figure on a VM whose speed drifts
   heal / full gate        `selfheal heal` of 1 failing test in the big project (a command
                           agent writes the fix) / one full direct gate run: with nothing that
-                          names the test (a later commit changed something else), the red
+                          names the test (a later commit changed something else; the failing
+                          test first in pytest's order, or halfway through it), the red
                           commit itself on top (its module's tests are the suspects), given
                           the failing test (`--tests ID`, as when the CI log names it), and
                           after the developer's own red pytest run (its lastfailed record)
@@ -106,15 +107,18 @@ def build_project(root: Path, name: str, tests: int, extra_files: int = 0) -> Pa
     return repo
 
 
-def break_one_test(repo: Path) -> tuple[str, Path]:
-    """Make test_0_3 fail (f0(3) returns 0) and commit it; (its node id, a fix script)."""
-    mod = repo / "pkg" / "mod0.py"
+def break_one_test(repo: Path, where: float = 0.0) -> tuple[str, Path]:
+    """Make test_I_3 fail (fI(3) returns 0) and commit it; (its node id, a fix script).
+    `where` places its file in pytest's order: 0.0 first, 0.5 halfway through the run."""
+    files = sorted(p.name for p in (repo / "tests").glob("test_mod*.py"))  # pytest's order
+    i = int(files[min(int(where * len(files)), len(files) - 1)][len("test_mod") : -len(".py")])
+    mod = repo / "pkg" / f"mod{i}.py"
     good = mod.read_text()
-    mod.write_text(good.replace("return x + 0", "return x + 0 if x != 3 else 0"))
-    git(repo, "commit", "-qam", "break f0(3)")
+    mod.write_text(good.replace(f"return x + {i}", f"return x + {i} if x != 3 else 0"))
+    git(repo, "commit", "-qam", f"break f{i}(3)")
     fix = repo.parent / f"{repo.name}-fix.py"
-    fix.write_text(f"import pathlib\npathlib.Path('pkg/mod0.py').write_text({good!r})\n")
-    return "tests/test_mod0.py::test_0_3", fix
+    fix.write_text(f"import pathlib\npathlib.Path('pkg/mod{i}.py').write_text({good!r})\n")
+    return f"tests/test_mod{i}.py::test_{i}_3", fix
 
 
 LAST_FAILED = Path(".pytest_cache/v/cache/lastfailed")
@@ -355,11 +359,15 @@ def heal_figures(
     test_id, fix = break_one_test(repo)
     # The same break, with a later commit on top that changed something else: nothing points
     # at the failing test (bot/fix/suspects.py finds no test file of the last change).
+    # Then pytest stops at the first failing test, wherever it is in the run: first (as in
+    # the projects above), or halfway through.
     later = build_project(root, "heal-big-later", tests)
-    later_fix = break_one_test(later)[1]
-    (later / "NOTES.md").write_text("a later change\n")
-    git(later, "add", "NOTES.md")
-    git(later, "commit", "-qm", "notes")
+    halfway = build_project(root, "heal-big-halfway", tests)
+    fixes = {repo: fix, later: break_one_test(later)[1], halfway: break_one_test(halfway, 0.5)[1]}
+    for project in (later, halfway):
+        (project / "NOTES.md").write_text("a later change\n")
+        git(project, "add", "NOTES.md")
+        git(project, "commit", "-qm", "notes")
     reports = root / "heal-reports"
 
     def heal(src: Path, *more: str, where: Path = repo) -> Callable[[], None]:
@@ -374,7 +382,7 @@ def heal_figures(
                 "--agent",
                 "command",
                 "--agent-command",
-                f"{sys.executable} {fix if where == repo else later_fix}",
+                f"{sys.executable} {fixes[where]}",
                 "--no-push",
                 "--report-dir",
                 str(reports),
@@ -403,10 +411,14 @@ def heal_figures(
         return with_record
 
     direct_gate(later, python)  # warm
+    direct_gate(halfway, python)
     fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
     for v, src in variants.items():
         fns[f"{v} heal, no test named, a later commit changed something else"] = heal(
             src, where=later
+        )
+        fns[f"{v} heal, no test named, the failing test halfway through the run"] = heal(
+            src, where=halfway
         )
         fns[f"{v} heal, no test named, the red commit changed the module"] = heal(src)
         if knows_tests_option(src):

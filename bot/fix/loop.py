@@ -76,6 +76,11 @@ class Job:
     progress: Callable[[str], None] | None = None
 
 
+_SUSPECTS = "the test files of what the commit changed"
+# A first failure of these does not stand for the run: the whole gate reproduces instead.
+_NOT_ALONE = UNFIXABLE_CATEGORIES | {Category.TIMEOUT}
+
+
 def signatures(failures: Sequence[Failure]) -> frozenset[str]:
     return frozenset(f.signature for f in failures)
 
@@ -135,6 +140,9 @@ class Run:
         # Set once the gate proved the fix green: `patch` is then that fix, whatever the
         # proposal's rebuild leaves in the work tree (a failed apply leaves the bare base).
         self.verified_patch = False
+        # The red run so far is a guess's (the commit's test files, or the whole gate cut
+        # at its first failure): tests it never ran may fail too.
+        self.baseline_guessed = False
         self.report = Report(
             tool_version=__version__,
             mode=job.mode,
@@ -177,7 +185,11 @@ class Run:
         return self.finish()
 
     def baseline(self, steps: Sequence[GateStep]) -> bool:
-        gate = self._named_baseline(steps) or self._gate(steps, "before")
+        gate = (
+            self._named_baseline(steps)
+            or self._first_failure_baseline(steps)
+            or self._gate(steps, "before")
+        )
         self._update(gate_before=gate, failures=gate.failures)
         self._progress(f"gate {'green' if gate.green else 'red'}: {len(gate.failures)} failure(s)")
         if gate.green and self.job.mode == "heal" and self.job.ci_log:
@@ -219,7 +231,7 @@ class Run:
         if not ids:
             read = RepoPython(self.ws.path).read  # never through a link that leaves the tree
             ids = suspect_tests(self.ws.base_changed_paths(), self.ws.tracked("*.py"), read)
-            source = "the test files of what the commit changed"
+            source = _SUSPECTS
         if not ids:
             return None
         self.transcript.write({"event": "known_failures", "source": source, "ids": ids})
@@ -234,13 +246,40 @@ class Run:
         ]
         if not failed or not all(named):
             return None  # passes here, not collected, or failures that name no test
+        self.baseline_guessed = source == _SUSPECTS
         return gate
 
-    def flaky_check(self, steps: Sequence[GateStep]) -> bool:
-        """Re-run failing tests once on their own; those that pass are flaky, not broken."""
+    def _first_failure_baseline(self, steps: Sequence[GateStep]) -> GateRun | None:
+        """Nothing names the failing tests (or what did passes here): the whole gate, its
+        test steps stopping at their first failing test. That failure is one the whole run has
+        too (the same order, cut short), and the full gate runs once on the fix. A small suite
+        runs whole (bot.gate.kinds.pytest). None when a run stopped at something no agent can
+        fix alone (a failure without a test, a timeout, infra): the whole gate instead."""
+        if self.job.mode != "heal":
+            return None
+        gate = self._gate(steps, "before", first_failure=True)
+        cut = [s for s in gate.steps if s.evidence is not None and s.evidence.cut_short]
+        if cut:
+            self.transcript.write(
+                {
+                    "event": "known_failures",
+                    "source": "first failure",
+                    "steps": [s.name for s in cut],
+                }
+            )
+        if any(f.test_id is None or f.category in _NOT_ALONE for s in cut for f in s.failures):
+            return None
+        self.baseline_guessed = bool(cut)
+        return gate
+
+    def flaky_check(self, steps: Sequence[GateStep], seen: Sequence[Failure] = ()) -> bool:
+        """Re-run failing tests once on their own; those that pass are flaky, not broken.
+        `seen`: flaky tests found in an earlier baseline of this run."""
         failures = self.report.failures
         tested = [f for f in failures if f.test_id and f.category is not Category.TIMEOUT]
         if not self.job.config.flaky_check or not tested or self.job.mode != "heal":
+            if seen:
+                self._update(flaky=list(seen))
             return True
         only, selection = rerun_plan(tested, steps)
         rerun = self._gate(steps, "flaky check", only=only, selection=selection)
@@ -253,6 +292,14 @@ class Run:
         ]
         flaky_sigs = signatures(flaky)
         to_fix = [f for f in failures if f.signature not in flaky_sigs]
+        if flaky and not to_fix and self.baseline_guessed:
+            # Only flaky tests, in a run that left tests out: the tests it never ran may fail.
+            self.baseline_guessed = False
+            gate = self._gate(steps, "before")
+            if not gate.green:
+                self._update(gate_before=gate, failures=gate.failures)
+                return self.flaky_check(steps, flaky)
+        flaky = [*seen, *(f for f in flaky if f.signature not in signatures(seen))]
         self._update(flaky=flaky, failures=to_fix)
         if flaky and not to_fix:
             self._end(
@@ -629,6 +676,8 @@ class Run:
         only: Collection[str] | None = None,
         selection: Mapping[str, Sequence[str]] | None = None,
         watch: Mapping[str, Sequence[str]] | None = None,
+        *,
+        first_failure: bool = False,
     ) -> GateRun:
         self._end_left_behind(label)  # nothing the agent started runs beside a gate
         before = self.ws.untracked()
@@ -642,6 +691,7 @@ class Run:
             only=only,
             selection=selection,
             watch=watch,
+            first_failure=first_failure,
         )
         # What the run itself wrote (pyparsing's tests write diagrams into the checkout) is
         # the gate's output, not the fix: never proposed, and removed before verification.

@@ -210,3 +210,57 @@ def test_a_commit_that_points_elsewhere_falls_back_to_the_whole_gate(
     # The guess ran first (tests/test_other.py, green) and was not taken as the reproduction.
     transcript = (tmp_path / "report" / "transcript.jsonl").read_text()
     assert '"ids": ["tests/test_other.py"]' in transcript
+
+
+# --- nothing names the failure: a large suite stops at its first -----------------------------
+
+MANY = (
+    "import pytest\n\n\n@pytest.mark.parametrize('i', range(1200))\ndef test_many(i):\n    pass\n"
+)
+
+
+def test_a_large_suite_with_nothing_naming_its_failure_stops_at_the_first_then_gates_in_full(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    repo = make_repo({**CALC, "tests/test_zmany.py": MANY})
+    _commit(repo, {"NOTES.md": "a later change\n"}, "notes")  # points at no test
+    report, agent = heal(repo, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    before = report.gate_before
+    assert before is not None and not before.partial  # every test collected, in order
+    (step,) = before.steps
+    assert step.evidence is not None and step.evidence.cut_short
+    assert step.evidence.collected == 1232
+    assert step.tests_run is not None and step.tests_run < 40  # test_zmany's 1,200 never ran
+    assert "stopped at its first failure" in step.note
+    assert [f.test_id for f in agent.requests[0].failures] == [FAILING]
+    # The fix is judged by the whole gate, against the collected count of that run.
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert after.steps[0].evidence is not None
+    assert after.steps[0].evidence.collected == 1232
+    assert after.steps[0].evidence.watched == {FAILING: "passed"}
+    assert after.steps[0].tests_run == 1232
+
+
+def test_a_first_failure_that_is_flaky_sends_the_heal_to_the_whole_gate(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # The first test to fail fails once only; the real failure comes after it. A heal that
+    # stopped at the flaky one would say "flaky, nothing to fix" and miss the bug.
+    flag = tmp_path / "failed-once"
+    flaky = (
+        "from pathlib import Path\n\n\ndef test_once():\n"
+        f"    flag = Path({str(flag)!r})\n"
+        "    if not flag.exists():\n        flag.touch()\n        assert False, 'first run'\n"
+    )
+    repo = make_repo({**CALC, "tests/test_aflaky.py": flaky, "tests/test_zmany.py": MANY})
+    _commit(repo, {"NOTES.md": "a later change\n"}, "notes")
+    report, agent = heal(repo, tmp_path)
+    assert report.status is Status.HEALED, report.detail
+    assert [f.test_id for f in report.flaky] == ["tests/test_aflaky.py::test_once"]
+    assert [f.test_id for f in agent.requests[0].failures] == [FAILING]
+    before = report.gate_before
+    assert before is not None and before.steps[0].evidence is not None
+    assert not before.steps[0].evidence.cut_short
+    assert before.steps[0].tests_run == 1233
