@@ -18,20 +18,26 @@ DIFF_OPTIONS = (
 )
 # --binary implies a patch, so the counts need their own list.
 NUMSTAT_OPTIONS = ("--numstat", "-z", "-M", "--no-color", "--no-ext-diff", "--no-textconv")
-# What the gate leaves behind is never part of a fix, even in repos that do not ignore it.
-NEVER_STAGED = (
-    ":(exclude,glob)**/__pycache__/**",
-    ":(exclude,glob)**/*.py[cod]",
-    ":(exclude,glob)**/.pytest_cache/**",
-    ":(exclude,glob)**/.ruff_cache/**",
-    ":(exclude,glob)**/.mypy_cache/**",
-    # coverage.py's data files (pytest --cov in addopts writes them wherever the run starts)
-    ":(exclude,glob)**/.coverage",
-    ":(exclude,glob)**/.coverage.*",
-    ":(exclude,glob).selfheal/**",
-)
+# What the gate leaves behind is never part of a fix, even in repos that do not ignore it:
+# bytecode, the tools' caches, coverage.py's data files (pytest --cov in addopts writes them
+# wherever the run starts) and selfheal's own dir (see `never_staged`).
+_LITTER_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
+_BYTECODE = (".pyc", ".pyo", ".pyd")
 MAX_DIRTY_LISTED = 5
 _EMPTY_REPO = re.compile(r"^error: '(.+)/' does not have a commit checked out$", re.MULTILINE)
+
+
+def never_staged(path: str) -> bool:
+    """`path` (relative to the top, "/"-separated, as git names it) is the gate's litter:
+    in a cache dir at any depth, bytecode, a coverage data file, or under `.selfheal/`."""
+    *dirs, name = path.split("/")
+    return (
+        any(part in _LITTER_DIRS for part in dirs)
+        or (bool(dirs) and dirs[0] == ".selfheal")
+        or name.endswith(_BYTECODE)
+        or name == ".coverage"
+        or name.startswith(".coverage.")
+    )
 
 
 def parse_numstat(out: str) -> list[FileChange]:

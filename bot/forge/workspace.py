@@ -11,6 +11,7 @@ is the work tree, its .git parked out of reach for the run: see bot.forge.adopt.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -32,9 +33,9 @@ from bot.forge.git import (
 )
 from bot.forge.git_parse import (
     DIFF_OPTIONS,
-    NEVER_STAGED,
     NUMSTAT_OPTIONS,
     empty_repos,
+    never_staged,
     parse_numstat,
 )
 from bot.forge.owned_dirs import remove_tree, unpark
@@ -42,6 +43,7 @@ from bot.forge.push import push_commit
 from bot.report import FileChange
 
 CANDIDATE_REF = "refs/selfheal/candidate"
+_PATHS_PER_CALL = 1000  # paths on one git command line, well inside the kernel's limit
 # Variables that would point a child's git somewhere else than the directory it runs in.
 _LOCATION_VARS = frozenset(
     {
@@ -123,8 +125,9 @@ class Workspace:
     # -- snapshots and diffs ----------------------------------------------------------
 
     def _snapshot(self) -> str:
-        """Stage everything (tracked and untracked, not ignored) in the work tree; the tree."""
-        args = ["add", "--all", "--", ".", *NEVER_STAGED]
+        """Stage everything (tracked and untracked, not ignored) in the work tree but the
+        gate's litter (`never_staged`); the tree."""
+        args = ["add", "--all", "--", "."]
         status, _, err = execute(self._git, args)
         # An empty nested repository (an agent's `git init`) has nothing to stage; git
         # refuses the whole add for it, so it is left out and the rest goes in.
@@ -133,7 +136,21 @@ class Workspace:
             run(self._git, *args, *(f":(exclude,literal){path}" for path in skipped))
         elif status != 0:
             run(self._git, *args)  # again, for git's own words in the error
+        self._unstage_litter()
         return run(self._git, "write-tree").strip()
+
+    def _unstage_litter(self) -> None:
+        """Put the index entries of the gate's litter back as HEAD has them. Read from what
+        the index changed, not matched against every path (exclude pathspecs on the add cost
+        as much as the add itself), and from the index, so no ignore rule can let one in."""
+        out = run_bytes(
+            self._git, "diff-index", "--cached", "--name-only", "-z", "--no-renames", "HEAD"
+        )
+        litter = [p for p in map(os.fsdecode, out.split(b"\0")) if p and never_staged(p)]
+        for start in range(0, len(litter), _PATHS_PER_CALL):
+            paths = litter[start : start + _PATHS_PER_CALL]
+            literal = {"GIT_LITERAL_PATHSPECS": "1"}  # a name is itself, never a pattern
+            run(self._git, "reset", "-q", "--no-refresh", "HEAD", "--", *paths, extra_env=literal)
 
     def _diff(self, old: str, new: str) -> str:
         return run(self._git, "diff", *DIFF_OPTIONS, old, new, "--")

@@ -14,6 +14,7 @@ import pytest
 from bot.errors import BadInput, ProposalError
 from bot.forge import workspace as forge_workspace
 from bot.forge.git import open_workspace, tree_command
+from bot.forge.git_parse import never_staged
 from bot.forge.owned_dirs import OWNER_FILE, make_owned_dir
 from bot.report import FileChange
 from tests.conftest import MakeRepo, git
@@ -506,6 +507,61 @@ def test_what_the_gate_writes_is_never_part_of_the_fix(make_repo: MakeRepo) -> N
         (ws.path / ".coverage.host.1234").write_bytes(b"\0")
         (ws.path / "notes.txt").write_text("fixed\n")
         assert [c.path for c in ws.changed_files()] == ["notes.txt"]
+
+
+LITTER = [
+    "__pycache__/a.cpython-311.pyc",
+    "pkg/__pycache__/calc.cpython-311.pyc",
+    "pkg/__pycache__/notes.txt",
+    "pkg/calc.pyc",
+    "x.pyo",
+    "deep/er/.pytest_cache/v/cache/lastfailed",
+    ".ruff_cache/0.4/123",
+    "pkg/.mypy_cache/3.11/calc.json",
+    ".coverage",
+    "pkg/.coverage.host.1234",
+    ".selfheal/state",
+]
+
+
+@pytest.mark.parametrize("path", LITTER)
+def test_never_staged_names_the_gates_litter(path: str) -> None:
+    assert never_staged(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["pkg/calc.py", "__pycache__", "pkg/pycache/x.py", "coverage.py", "pkg/.selfheal/x", "a.pyx"],
+)
+def test_never_staged_leaves_the_code_alone(path: str) -> None:
+    assert not never_staged(path)
+
+
+def test_litter_stays_out_of_a_fix_whatever_gitignore_says_and_tracked_litter_stays_as_is(
+    make_repo: MakeRepo,
+) -> None:
+    # The repo's own ignore rules let bytecode and caches in, and it tracks some of them.
+    unignore = "*.log\n!*.pyc\n!*.pyo\n!__pycache__/\n!.coverage*\n!.*_cache/\n"
+    tracked = {"old/__pycache__/m.cpython-311.pyc": "\0old", ".coverage": "old data"}
+    repo = make_repo({**FILES, ".gitignore": unignore, **tracked})
+    with open_workspace(repo) as ws:
+        ws.checkpoint()
+        for path in LITTER:
+            (ws.path / path).parent.mkdir(parents=True, exist_ok=True)
+            (ws.path / path).write_bytes(b"\0litter")
+        (ws.path / os.fsdecode(b"odd \xff name.pyc")).write_bytes(b"\0")
+        (ws.path / "old" / "__pycache__" / "m.cpython-311.pyc").unlink()
+        (ws.path / "notes.txt").write_text("fixed\n")
+        assert [c.path for c in ws.changed_files()] == ["notes.txt"]
+        diff = ws.attempt_diff()
+        assert diff.count("diff --git") == 1 and "a/notes.txt b/notes.txt" in diff
+        # The commit, as the work tree now holds it: the base and the fix, no litter, and the
+        # tracked bytecode the agent deleted is back.
+        ws.reset_to(ws.commit(BOT, "fix", staged=True), staged=True)
+        state = tree_state(ws.path)
+        assert set(state) == {*FILES, *tracked}
+        assert state["old/__pycache__/m.cpython-311.pyc"] == ("file", b"\0old")
+        assert state["notes.txt"] == ("file", b"fixed\n")
 
 
 def test_left_out_files_never_reach_a_diff_and_a_reset_removes_them(make_repo: MakeRepo) -> None:
