@@ -26,7 +26,7 @@ with its goal, to paste into a note:
   heal / full gate        `selfheal heal` of 1 failing test in the big project (a command
                           agent writes the fix) / one full direct gate run: with nothing that
                           names the test (a later commit changed something else; the failing
-                          test first in pytest's order, or halfway through it), the red
+                          test first in pytest's order, halfway through it, or last), the red
                           commit itself on top (its module's tests are the suspects), given
                           the failing test (`--tests ID`, as when the CI log names it), and
                           after the developer's own red pytest run (its lastfailed record)
@@ -360,11 +360,17 @@ def heal_figures(
     # The same break, with a later commit on top that changed something else: nothing points
     # at the failing test (bot/fix/suspects.py finds no test file of the last change).
     # Then pytest stops at the first failing test, wherever it is in the run: first (as in
-    # the projects above), or halfway through.
+    # the projects above), halfway through, or last.
     later = build_project(root, "heal-big-later", tests)
     halfway = build_project(root, "heal-big-halfway", tests)
-    fixes = {repo: fix, later: break_one_test(later)[1], halfway: break_one_test(halfway, 0.5)[1]}
-    for project in (later, halfway):
+    last = build_project(root, "heal-big-last", tests)
+    fixes = {
+        repo: fix,
+        later: break_one_test(later)[1],
+        halfway: break_one_test(halfway, 0.5)[1],
+        last: break_one_test(last, 1.0)[1],
+    }
+    for project in (later, halfway, last):
         (project / "NOTES.md").write_text("a later change\n")
         git(project, "add", "NOTES.md")
         git(project, "commit", "-qm", "notes")
@@ -412,6 +418,7 @@ def heal_figures(
 
     direct_gate(later, python)  # warm
     direct_gate(halfway, python)
+    direct_gate(last, python)
     fns: dict[str, Callable[[], object]] = {"direct": lambda: direct_gate(repo, python)}
     for v, src in variants.items():
         fns[f"{v} heal, no test named, a later commit changed something else"] = heal(
@@ -420,6 +427,7 @@ def heal_figures(
         fns[f"{v} heal, no test named, the failing test halfway through the run"] = heal(
             src, where=halfway
         )
+        fns[f"{v} heal, no test named, the failing test last in the run"] = heal(src, where=last)
         fns[f"{v} heal, no test named, the red commit changed the module"] = heal(src)
         if knows_tests_option(src):
             fns[f"{v} heal --tests ID, as a CI log names it"] = heal(src, "--tests", test_id)
