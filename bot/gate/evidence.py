@@ -62,14 +62,20 @@ def verdict(exit_code: int, evidence: Evidence | None, *, plugin: bool = True) -
         return Verdict(StepStatus.UNVERIFIED, "no tests were collected")
     if evidence.ran == 0:
         return Verdict(StepStatus.UNVERIFIED, f"no test ran: {collected_words(evidence)}, none run")
-    finished = evidence.ran + evidence.skipped + evidence.xfailed
-    if evidence.collected is not None and finished < evidence.collected:
-        missing = evidence.collected - finished
+    missing = not_finished(evidence)
+    if missing and evidence.collected is not None:
         return Verdict(
             StepStatus.UNVERIFIED,
             f"{missing} of {plural(evidence.collected, 'collected test')} reported no outcome",
         )
     return Verdict(StepStatus.PASSED)
+
+
+def not_finished(evidence: Evidence) -> int:
+    """How many collected tests reported no outcome (0 when the count is unknown)."""
+    if evidence.collected is None:
+        return 0
+    return max(evidence.collected - (evidence.ran + evidence.skipped + evidence.xfailed), 0)
 
 
 def collected_words(evidence: Evidence) -> str:

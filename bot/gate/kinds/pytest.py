@@ -208,8 +208,7 @@ def _cut_short(evidence: Evidence) -> str:
     said = "stopped at its first failure, as --maxfail=1 does"
     if evidence.collected is None:
         return said
-    left = evidence.collected - (evidence.ran + evidence.skipped + evidence.xfailed)
-    return f"{said}: {left} of {evidence.collected} collected tests not run"
+    return f"{said}: {judge.not_finished(evidence)} of {evidence.collected} collected tests not run"
 
 
 def _join(note: str, more: str) -> str:
