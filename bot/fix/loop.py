@@ -415,7 +415,6 @@ class Run:
                 config=self.job.config,
                 message=commit_message(self.report),
                 verified_tree=tree,
-                staged=tree is None,  # total_diff staged the work tree just now
             )
         except ProposalError as exc:
             return self._not_proposed(str(exc))

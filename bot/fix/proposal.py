@@ -82,18 +82,22 @@ class Built:
         return refused.replace("\n", "; ") if refused else None
 
 
-def guard_diff(ws: Workspace, diff: str, mode: Mode, config: Config) -> list[GuardVerdict]:
-    """Every guard over `diff`, as it stands in the workspace: the one call the loop's attempts
-    and both proposal paths make."""
+def guard_diff(
+    ws: Workspace, diff: str, mode: Mode, config: Config, tree: str | None = None
+) -> list[GuardVerdict]:
+    """Every guard over `diff`, as it stands in the workspace (or, given `tree`, as it stands
+    in that tree): the one call the loop's attempts and both proposal paths make."""
+    limit = config.max_file_bytes
     return check_changes(
         parse_diff(diff),
         root=ws.path,
         mode=mode,
         protected=config.protected_paths,
         max_diff_lines=config.max_diff_lines,
-        max_file_bytes=config.max_file_bytes,
+        max_file_bytes=limit,
         allow_spec_changes=config.allow_spec_changes,
         before=ws.base_file,
+        in_tree=None if tree is None else (lambda path: ws.file_in(tree, path, limit)),
     )
 
 
@@ -105,26 +109,24 @@ def build(
     config: Config,
     message: str,
     verified_tree: str | None = None,
-    staged: bool = False,
 ) -> Built:
-    """Apply `patch` to the base in a clean work tree, re-check the guards, commit it.
+    """Apply `patch` to the base, re-check the guards on the result, commit it.
 
+    The patch is applied in an index of its own (`Workspace.tree_with`), never to the work
+    tree, which a heal left as its last gate left it: what the guards read and what is
+    committed are the patch's bytes alone, and the cost does not grow with the repository.
     `verified_tree` is the tree the final gate ran on: the commit must hold exactly those
     bytes, or nothing is built (a patch that does not round-trip was not what was proven).
-    `staged`: the caller staged the work tree just now (see `Workspace.commit`).
     """
-    ws.reset_to(ws.base_sha, staged=staged)
-    ws.apply(patch)
-    verdicts = guard_diff(ws, ws.total_diff(), mode, config)
+    tree = ws.tree_with(patch)
+    verdicts = guard_diff(ws, ws.total_diff(tree), mode, config, tree=tree)
     if not all(v.ok for v in verdicts):
         return Built(commit=None, verdicts=verdicts)
-    # The tree total_diff staged, which the guards just checked.
-    sha = ws.commit(config.git, message, staged=True)
-    if verified_tree is not None and ws.tree_of(sha) != verified_tree:
+    if verified_tree is not None and tree != verified_tree:
         raise ProposalError(
             "the patch does not rebuild the tree the gate verified; nothing was proposed"
         )
-    return Built(commit=sha, verdicts=verdicts)
+    return Built(commit=ws.commit(config.git, message, tree=tree), verdicts=verdicts)
 
 
 def git_url_for_humans(url: str) -> str:

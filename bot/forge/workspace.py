@@ -258,30 +258,60 @@ class Workspace:
             return None
         return run_bytes(self._git, "cat-file", "blob", spec)
 
-    def apply(self, patch: str) -> None:
-        """Apply a unified diff (from `total_diff`) to the work tree; ProposalError if it does not."""
+    def tree_with(self, patch: str) -> str:
+        """The tree of base_sha with the unified diff `patch` (from `total_diff`) applied, built
+        in an index of its own: the work tree is neither read nor written, so this costs the
+        same in 500 files as in 50,000. ProposalError if it does not apply."""
         if not patch.strip():
             raise ProposalError("the patch is empty")
         path = self._git_home / "selfheal-apply.patch"
+        index = {"GIT_INDEX_FILE": str(self._git_home / "selfheal-apply.index")}
         path.write_text(patch, encoding="utf-8")
         try:
-            run(self._git, "apply", "--whitespace=nowarn", "--", str(path))
+            run(self._git, "read-tree", self.base_sha, extra_env=index)
+            apply = ["apply", "--cached", "--whitespace=nowarn", "--", str(path)]
+            run(self._git, *apply, extra_env=index)
+            return run(self._git, "write-tree", extra_env=index).strip()
         except GitError as exc:
             raise ProposalError(
                 f"the patch does not apply to {short_sha(self.base_sha)}: {exc}"
             ) from exc
         finally:
             path.unlink(missing_ok=True)
+            Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
+
+    def file_in(self, tree: str, path: str, limit: int) -> tuple[str, int, bytes | None] | None:
+        """`path` in `tree` (one of this workspace's trees) as (git mode, size, bytes); the
+        bytes are None past `limit` bytes or for what is not a blob. None when absent."""
+        rel = PurePosixPath(path)
+        if not path or rel.is_absolute() or ".." in rel.parts or "\0" in path:
+            return None
+        literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        out = run_bytes(
+            self._git, "ls-tree", "--full-tree", "-l", "-z", tree, "--", path, extra_env=literal
+        )
+        meta, _, name = out.rstrip(b"\0").partition(b"\t")
+        if not meta or os.fsdecode(name) != path:
+            return None
+        mode, kind, sha, size = meta.decode("ascii").split()
+        if kind != "blob":
+            return mode, 0, None
+        length = int(size)
+        data = run_bytes(self._git, "cat-file", "blob", sha) if length <= limit else None
+        return mode, length, data
 
     # -- the proposal -----------------------------------------------------------------
 
-    def commit(self, identity: GitIdentity, message: str, *, staged: bool = False) -> str:
+    def commit(
+        self, identity: GitIdentity, message: str, *, staged: bool = False, tree: str | None = None
+    ) -> str:
         """Write the whole fix as one commit on base_sha in the private git dir; its sha.
 
-        `staged`: the caller staged the work tree just now (`total_diff`) and nothing has run
-        since, so the tree it checked is the one committed, without a second walk of every
-        file."""
-        tree = run(self._git, "write-tree").strip() if staged else self._snapshot()
+        `tree`: commit that tree (one `tree_with` built) rather than the work tree. `staged`:
+        the caller staged the work tree just now (`total_diff`) and nothing has run since, so
+        the tree it checked is the one committed, without a second walk of every file."""
+        if tree is None:
+            tree = run(self._git, "write-tree").strip() if staged else self._snapshot()
         if tree == run(self._git, "rev-parse", f"{self.base_sha}^{{tree}}").strip():
             raise ProposalError("nothing to propose: the fix changes no file")
         sha = run(

@@ -1,8 +1,8 @@
 """What the changed files are, not what their lines say: nested repositories, submodules,
 binary files, oversized files, and new modules that shadow a tool or the standard library.
 
-The only guard module that reads the worktree: `Files` reads each changed file once, without
-following a final symbolic link and never past the size limit.
+The only guard module that reads the changed files: `Files` reads each once, never past the
+size limit, from the worktree (without following a final symbolic link) or from a git tree.
 """
 
 from __future__ import annotations
@@ -41,15 +41,26 @@ class Read:
 
 
 _MISSING = Read(exists=False, regular=False, size=0, data=None)
+_REGULAR_MODES = ("100644", "100755")
+# A file in a git tree: (mode, size, bytes or None past the limit), or None when absent.
+TreeFile = Callable[[str], tuple[str, int, bytes | None] | None]
 
 
 class Files:
-    """Both sides of each changed file: the base commit's bytes and the worktree's, read once."""
+    """Both sides of each changed file: the base commit's bytes and the worktree's (or, with
+    `in_tree`, a tree's: what a proposal commits), read once."""
 
-    def __init__(self, root: Path, before: Callable[[str], bytes | None], limit: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        before: Callable[[str], bytes | None],
+        limit: int,
+        in_tree: TreeFile | None = None,
+    ) -> None:
         self.root = root
         self._before = before
         self.limit = limit
+        self._in_tree = in_tree
         self._after: dict[str, Read] = {}
         self._before_read: dict[str, bytes | None] = {}
 
@@ -65,6 +76,14 @@ class Files:
         return self._after[path]
 
     def _read(self, path: str) -> Read:
+        if self._in_tree is not None:
+            found = self._in_tree(path)
+            if found is None:
+                return _MISSING
+            mode, size, data = found
+            if mode not in _REGULAR_MODES:
+                return Read(exists=True, regular=False, size=0, data=None)
+            return Read(exists=True, regular=True, size=size, data=data)
         base = self.root.resolve()
         parent = (base / PurePosixPath(path).parent).resolve()
         if not parent.is_relative_to(base):

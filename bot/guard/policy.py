@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from bot.guard.confine import check_patterns, protected_pattern
-from bot.guard.content import Files, check_content
+from bot.guard.content import Files, TreeFile, check_content
 from bot.guard.diff import ChangedFile
 from bot.guard.secrets import find_secrets
 from bot.guard.testcode import Mode
@@ -168,13 +168,14 @@ def check_changes(
     max_file_bytes: int,
     allow_spec_changes: bool,
     before: Callable[[str], bytes | None],
+    in_tree: TreeFile | None = None,
 ) -> list[GuardVerdict]:
     """Run every guard over a diff; one verdict per guard, in GUARDS order.
 
     `before(path)` gives a file's bytes at the base commit (None: absent); the files as they
-    are now are read from `root`.
+    are now are read from `root`, or with `in_tree` from the tree the diff leads to.
     """
-    files = Files(root, before, max_file_bytes)
+    files = Files(root, before, max_file_bytes, in_tree)
     review = review_tests(changes, files, mode)
     return [
         _protected(changes, protected),

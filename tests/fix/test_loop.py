@@ -370,15 +370,14 @@ def test_a_verified_fix_whose_rebuild_fails_is_kept_whole_in_the_patch(
     make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fault while the proposal is rebuilt on the base (here the patch will not apply):
-    nothing is proposed, and fix.patch is still the fix the gate proved green, not the bare
-    base the failed rebuild left in the work tree."""
+    nothing is proposed, and fix.patch is still the fix the gate proved green."""
     from bot.errors import ProposalError
     from bot.forge.workspace import Workspace
 
-    def refuse(self: Workspace, patch: str) -> None:
+    def refuse(self: Workspace, patch: str) -> str:
         raise ProposalError("the patch does not apply (injected)")
 
-    monkeypatch.setattr(Workspace, "apply", refuse)
+    monkeypatch.setattr(Workspace, "tree_with", refuse)
     repo = make_repo(CALC)
     run = loop_run(repo, FakeAgent([{"calc/ops.py": FIXED}]), tmp_path)
     report = run.execute()

@@ -161,10 +161,22 @@ def test_checkpoint_diff_rollback_round_trip(make_repo: MakeRepo, tmp_path: Path
         assert after == at_checkpoint
         assert ws.attempt_diff() == ""
 
-        # The diff is a real patch: applying it brings the attempt back, binary and all.
-        ws.apply(diff)
-        changed.pop("pkg/__pycache__/calc.cpython-311.pyc")
-        assert tree_state(ws.path) == changed
+        # The diff is a real patch: applied to the base in an index of its own, it builds the
+        # attempt's tree, binary, link and mode and all, and the work tree is not touched.
+        rolled_back = tree_state(ws.path)
+        tree = ws.tree_with(diff)
+        assert ws.total_diff(tree) == diff
+        assert tree_state(ws.path) == rolled_back
+        limit = 1 << 20
+        assert ws.file_in(tree, "blob.bin", limit) == ("100644", 1024, changed["blob.bin"][1])
+        assert ws.file_in(tree, "link", limit) == ("120000", 9, b"notes.txt")
+        assert ws.file_in(tree, "notes.txt", limit)[0] == "100755"  # type: ignore[index]
+        assert ws.file_in(tree, "pkg", limit) == ("040000", 0, None)  # a dir: no bytes
+        assert ws.file_in(tree, "blob.bin", 10) == ("100644", 1024, None)  # past the limit
+        for absent in ("doomed.txt", "debug.log", "pkg/__pycache__/calc.cpython-311.pyc", "../x"):
+            assert ws.file_in(tree, absent, limit) is None
+        with pytest.raises(ProposalError, match="does not apply"):
+            ws.tree_with(diff.replace("-    return a - b", "-    return a % b"))  # not the base
 
 
 def test_rollback_goes_to_the_latest_checkpoint(make_repo: MakeRepo) -> None:
