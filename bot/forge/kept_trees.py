@@ -12,9 +12,15 @@ changed any of it, and any process of the user's could have since. Before it is 
 
 - the new private git dir's index is read from the base alone, with no stat data, so git
   hashes every file of the tree again and compares it with the base (`update-index
-  --refresh`); where any differs in content, mode or type, `read-tree -u --reset` writes
-  those and `git diff-files` must then find none; `git clean -ffdx` first removes everything
-  the base does not track, ignored or not, nested repositories too;
+  --refresh`), recording the stat data of each file that matches; `git clean -ffdx` first
+  removes everything the base does not track, ignored or not, nested repositories too;
+- `checkout-index -f -u` then writes again, from the index, the paths that differ in
+  content, mode or type or are missing, and only those (`diff-files` lists them, a pass
+  over stat data alone now: the refresh recorded them for each path that matches and none
+  for the rest), replacing whatever is there, a link or a dir too (a link on the way to
+  one is gone already: to `clean`, a file the base does not track); `git diff-files` must
+  then find none (each stat datum in the index was recorded in this run, by the refresh or
+  by the write);
 - a walk then checks the tree holds exactly the base's paths and nothing else: every file a
   plain file of ours, writable, with one link (a hard link would let a write here change a
   file somewhere else), every link one the base tracks, every dir on the way to a tracked
@@ -37,7 +43,11 @@ from bot.forge.git import GitDir, execute, run_bytes
 from bot.forge.owned_dirs import remove_tree
 
 MAX_KEPT = 8
-_GITLINK, _SYMLINK = "160000", "120000"
+_GITLINK, _SYMLINK = b"160000", b"120000"
+_NOT_FILES = frozenset({None, _GITLINK, _SYMLINK})  # index modes of no plain file (None: none)
+# Bytes of paths on one command line: far below any system's limit (ARG_MAX, 128 KiB at the
+# least on Linux, also holds the environment and git's own options).
+_LINE_BYTES = 64 * 1024
 
 
 def _trees_dir() -> Path:
@@ -119,61 +129,87 @@ def bring_to_base(git: GitDir, base_sha: str) -> bool:
         run_bytes(git, "clean", "-ffdxq", "--", ".")
         remove_tree(tree / ".git")  # git never lists a top-level .git: clean keeps it
         # Hashes every file (the index has no stat data to vouch for one): 1 if any differs.
-        if execute(git, ["update-index", "--refresh"])[0] != 0:
-            run_bytes(git, "read-tree", "-u", "--reset", base_sha)
-            if execute(git, ["diff-files", "--quiet"])[0] != 0:
-                return False
+        if execute(git, ["update-index", "--refresh"])[0] != 0 and not _write_differing(git):
+            return False
         listing = run_bytes(git, "ls-files", "-z", "--stage")
     except (GitError, OSError):
         return False
     return _holds_exactly(tree, listing)
 
 
+def _write_differing(git: GitDir) -> bool:
+    """Write from the index each path of the tree that differs from it (after the refresh:
+    the rest have the stat data it recorded); whether none differs then. The previous heal's
+    fix is a few files: writing those alone spares `read-tree -u --reset`, which builds the
+    index anew and checks every path of the tree again."""
+    differing = run_bytes(git, "diff-files", "--name-only", "-z").split(b"\0")
+    for paths in _command_lines([path for path in differing if path]):
+        run_bytes(git, "checkout-index", "-f", "-u", "--", *paths)
+    return execute(git, ["diff-files", "--quiet"])[0] == 0
+
+
+def _command_lines(paths: list[bytes]) -> list[list[str]]:
+    """`paths` in runs of at most _LINE_BYTES (with a pointer and a NUL each), as arguments."""
+    runs: list[list[str]] = []
+    size = _LINE_BYTES
+    for path in paths:
+        if size + len(path) + 9 > _LINE_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append(os.fsdecode(path))  # surrogateescape: the same bytes on git's side
+        size += len(path) + 9
+    return runs
+
+
 def _holds_exactly(tree: Path, listing: bytes) -> bool:
     """Whether `tree` holds the index's paths (`ls-files -z --stage`) and nothing else, each
     of its type: a plain file of ours with one link, a link, or an empty dir (a submodule)."""
-    expected: dict[bytes, str] = {}
+    expected: dict[bytes, bytes] = {}
     for line in listing.split(b"\0"):
         if line:
             meta, _, path = line.partition(b"\t")
-            expected[path] = meta.split(b" ", 1)[0].decode("ascii", "replace")
-    parents = {b"/".join(p.split(b"/")[:i]) for p in expected for i in range(1, p.count(b"/") + 1)}
+            expected[path] = meta.partition(b" ")[0]
+    # The dirs on the way to each path: a dir already there has its own on the way too.
+    parents: set[bytes] = set()
+    for path in expected:
+        cut = path.rfind(b"/")
+        while cut > 0 and path[:cut] not in parents:
+            parents.add(path[:cut])
+            cut = path.rfind(b"/", 0, cut)
+    uid = os.getuid()
     seen = 0
     pending = [(os.fsencode(tree), b"")]
     try:
         while pending:
-            where, rel = pending.pop()
+            where, prefix = pending.pop()
             with os.scandir(where) as entries:
                 for entry in entries:
-                    path = rel + b"/" + entry.name if rel else entry.name
-                    kind = _kind(entry.stat(follow_symlinks=False), expected.get(path))
-                    if kind == "dir" and path in parents:
-                        pending.append((entry.path, path))
-                        continue
-                    if kind == "submodule":
-                        with os.scandir(entry.path) as inside:
-                            if next(inside, None) is not None:
-                                return False
-                    elif kind != "tracked":
-                        return False
+                    path = prefix + entry.name
+                    info = entry.stat(follow_symlinks=False)
+                    mode = expected.get(path)
+                    kind = stat.S_IFMT(info.st_mode)
+                    if kind == stat.S_IFREG:
+                        # A file the index has as one. One link: a write here changes no file
+                        # anywhere else. Ours and writable.
+                        if mode in _NOT_FILES or info.st_nlink != 1 or info.st_uid != uid:
+                            return False
+                        if info.st_mode & 0o600 != 0o600:
+                            return False
+                    elif kind == stat.S_IFDIR:
+                        if info.st_uid != uid or info.st_mode & 0o700 != 0o700:
+                            return False
+                        if mode == _GITLINK:
+                            with os.scandir(entry.path) as inside:
+                                if next(inside, None) is not None:
+                                    return False
+                        elif path in parents:
+                            pending.append((entry.path, path + b"/"))
+                            continue
+                        else:
+                            return False
+                    elif kind != stat.S_IFLNK or mode != _SYMLINK:
+                        return False  # a fifo, socket or device, or a link the index lacks
                     seen += 1
     except OSError:
         return False
     return seen == len(expected)
-
-
-def _kind(info: os.stat_result, mode: str | None) -> str:
-    """What an entry is, against the index's mode for its path (None: not in the index):
-    "tracked" (a file or link as the index has it), "dir", "submodule", or "wrong"."""
-    ours = info.st_uid == os.getuid()
-    if stat.S_ISDIR(info.st_mode):
-        if not ours or info.st_mode & 0o700 != 0o700:
-            return "wrong"
-        return "submodule" if mode == _GITLINK else "dir"
-    if stat.S_ISLNK(info.st_mode):
-        return "tracked" if mode == _SYMLINK else "wrong"
-    file = stat.S_ISREG(info.st_mode) and mode not in (None, _SYMLINK, _GITLINK)
-    # One link: a write here changes no file anywhere else. Ours and writable.
-    if file and info.st_nlink == 1 and ours and info.st_mode & 0o600 == 0o600:
-        return "tracked"
-    return "wrong"  # a fifo, socket or device, or a file the index does not have

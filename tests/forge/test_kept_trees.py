@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import GitError
 from bot.forge import kept_trees
-from bot.forge.git import open_workspace
+from bot.forge.git import GitDir, open_workspace
 from tests.conftest import MakeRepo, git
 from tests.forge.states import FILES, tree_state, user_state
 
@@ -198,3 +199,231 @@ def test_two_workspaces_at_once_share_nothing(make_repo: MakeRepo) -> None:
         assert (second.path / "notes.txt").read_text() == FILES["notes.txt"]
     # The one closed last is kept (the first: `with` closes the second before it).
     assert (kept_tree(repo) / "notes.txt").read_text() == "first\n"
+
+
+# -- what differs from the base is written again, and nothing else -----------------------
+
+LINKED = {**FILES, "docs/guide.txt": "read me\n"}
+
+
+def linked_repo(make_repo: MakeRepo) -> Path:
+    """A repository of LINKED and a tracked link, docs/latest -> guide.txt."""
+    repo = make_repo(LINKED)
+    (repo / "docs" / "latest").symlink_to("guide.txt")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a link")
+    return repo
+
+
+@pytest.fixture
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """The git commands kept_trees runs through run_bytes, in order, as it runs them."""
+    calls: list[tuple[str, ...]] = []
+    real_run_bytes = kept_trees.run_bytes
+
+    def recording(where: GitDir | Path, *args: str) -> bytes:
+        calls.append(args)
+        return real_run_bytes(where, *args)
+
+    monkeypatch.setattr(kept_trees, "run_bytes", recording)
+    return calls
+
+
+def everything(root: Path) -> dict[str, tuple[str, bytes]]:
+    """Every entry under root but a top-level .git, dirs and odd files too, by type and
+    content (a file's mode bits and bytes, a link's target)."""
+    found: dict[str, tuple[str, bytes]] = {}
+    pending = [root]
+    while pending:
+        for entry in os.scandir(pending.pop()):
+            rel = Path(entry.path).relative_to(root).as_posix()
+            info = entry.stat(follow_symlinks=False)
+            if rel == ".git":
+                continue
+            if entry.is_symlink():
+                found[rel] = ("link", os.fsencode(os.readlink(entry.path)))
+            elif entry.is_dir(follow_symlinks=False):
+                found[rel] = ("dir", b"")
+                pending.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                with open(entry.path, "rb") as file:
+                    found[rel] = (f"file {info.st_mode & 0o777:o} {info.st_nlink}", file.read())
+            else:
+                found[rel] = ("other", b"")
+    return found
+
+
+def _modified(tree: Path, outside: Path) -> set[str]:
+    (tree / "pkg" / "calc.py").write_text("the last heal's fix, longer than the base's\n")
+    (tree / "notes.txt").write_text("one\n")
+    return {"pkg/calc.py", "notes.txt"}
+
+
+def _deleted(tree: Path, outside: Path) -> set[str]:
+    (tree / "notes.txt").unlink()
+    shutil.rmtree(tree / "docs")  # the link and the dir it is in too
+    return {"notes.txt", "docs/guide.txt", "docs/latest"}
+
+
+def _file_made_a_link(tree: Path, outside: Path) -> set[str]:
+    # To a file outside with the base's bytes: the link, never its target, is replaced.
+    (outside / "calc.py").write_bytes((tree / "pkg" / "calc.py").read_bytes())
+    (tree / "pkg" / "calc.py").unlink()
+    (tree / "pkg" / "calc.py").symlink_to(outside / "calc.py")
+    (tree / "notes.txt").unlink()
+    (tree / "notes.txt").symlink_to("doomed.txt")
+    return {"pkg/calc.py", "notes.txt"}
+
+
+def _file_made_a_dir(tree: Path, outside: Path) -> set[str]:
+    (tree / "notes.txt").unlink()
+    (tree / "notes.txt" / "inside").mkdir(parents=True)
+    (tree / "notes.txt" / "inside" / "file.py").write_text("x = 1\n")
+    (tree / "doomed.txt").unlink()
+    (tree / "doomed.txt").mkdir()  # empty
+    return {"notes.txt", "doomed.txt"}
+
+
+def _link_made_a_file(tree: Path, outside: Path) -> set[str]:
+    # The link's target as a file's bytes: the same blob, only the mode tells them apart.
+    (tree / "docs" / "latest").unlink()
+    (tree / "docs" / "latest").write_text("guide.txt")
+    return {"docs/latest"}
+
+
+def _link_made_a_dir(tree: Path, outside: Path) -> set[str]:
+    (tree / "docs" / "latest").unlink()
+    (tree / "docs" / "latest").mkdir()
+    (tree / "docs" / "latest" / "guide.txt").write_text("read me\n")
+    return {"docs/latest"}
+
+
+def _dir_made_a_file(tree: Path, outside: Path) -> set[str]:
+    shutil.rmtree(tree / "pkg")
+    (tree / "pkg").write_text("not a package\n")
+    shutil.rmtree(tree / "docs")
+    (tree / "docs").symlink_to(outside)  # removed, never written through
+    return {"pkg/__init__.py", "pkg/calc.py", "docs/guide.txt", "docs/latest"}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _modified,
+        _deleted,
+        _file_made_a_link,
+        _file_made_a_dir,
+        _link_made_a_file,
+        _link_made_a_dir,
+        _dir_made_a_file,
+    ],
+    ids=[
+        "modified",
+        "deleted",
+        "file-made-a-link",
+        "file-made-a-dir",
+        "link-made-a-file",
+        "link-made-a-dir",
+        "dir-made-a-file-and-a-link",
+    ],
+)
+def test_the_paths_that_differ_are_written_again_and_only_those(
+    make_repo: MakeRepo,
+    tmp_path: Path,
+    git_calls: list[tuple[str, ...]],
+    tamper: Callable[[Path, Path], set[str]],
+) -> None:
+    repo = linked_repo(make_repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    open_workspace(repo).close()
+    tree = kept_tree(repo)
+    untouched = (tree / "tests" / "test_calc.py").stat().st_ino
+    differing = tamper(tree, outside)
+    outside_before = everything(outside)
+    with open_workspace(repo) as ws:
+        assert ws.kept_tree  # put right, not refused
+        assert everything(ws.path) == everything(repo)
+        assert ws.total_diff() == ""
+        assert (ws.path / "tests" / "test_calc.py").stat().st_ino == untouched
+    assert everything(outside) == outside_before
+    # Only what differs is written: no file that was right, and no rewrite of the index.
+    assert [c for c in git_calls if c[0] == "read-tree"] == [("read-tree", ws.base_sha)]
+    writes = [c for c in git_calls if c[0] == "checkout-index"]
+    assert len(writes) == 1 and writes[0][:4] == ("checkout-index", "-f", "-u", "--")
+    assert sorted(writes[0][4:]) == sorted(differing)
+
+
+ODD = {
+    "with space.py": "x = 1\n",
+    "new\nline.py": "x = 2\n",
+    '"quoted" \\ back.py': "x = 3\n",
+    "-dash.py": "x = 4\n",
+    "ünï/cödé.py": "x = 5\n",
+    os.fsdecode(b"bytes-\xff\xfe.py"): "x = 6\n",  # not UTF-8
+    "x: needs update": "x = 7\n",
+}
+
+
+def test_paths_git_would_quote_are_written_as_they_are(make_repo: MakeRepo) -> None:
+    repo = make_repo({**FILES, **ODD})
+    open_workspace(repo).close()
+    names = list(ODD)
+    for name in names[::2]:
+        (kept_tree(repo) / name).write_text("changed\n")
+    for name in names[1::2]:
+        (kept_tree(repo) / name).unlink()
+    with open_workspace(repo) as ws:
+        assert ws.kept_tree
+        assert everything(ws.path) == everything(repo)
+
+
+def test_many_paths_are_written_a_command_line_at_a_time(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch, git_calls: list[tuple[str, ...]]
+) -> None:
+    files = {f"pkg/m{i}/mod{j}.py": f"x = {i * j}\n" for i in range(5) for j in range(20)}
+    repo = make_repo({**FILES, **files})
+    open_workspace(repo).close()
+    for name in list(files)[::3]:
+        (kept_tree(repo) / name).write_text("changed\n")
+    shutil.rmtree(kept_tree(repo) / "pkg" / "m4")
+    monkeypatch.setattr(kept_trees, "_LINE_BYTES", 200)
+    with open_workspace(repo) as ws:
+        assert ws.kept_tree
+        assert everything(ws.path) == everything(repo)
+    lines = [c[4:] for c in git_calls if c[0] == "checkout-index"]
+    assert len(lines) > 5 and all(sum(len(p) + 9 for p in line) <= 200 for line in lines)
+    written = sorted(p for line in lines for p in line)
+    assert written == sorted({*list(files)[::3], *(f for f in files if f.startswith("pkg/m4/"))})
+
+
+def _dropped(where: GitDir | Path, *args: str) -> bytes:
+    return b""
+
+
+def _failed(where: GitDir | Path, *args: str) -> bytes:
+    raise GitError("git checkout-index failed: unable to write")
+
+
+@pytest.mark.parametrize("checkout", [_dropped, _failed], ids=["not-written", "write-failed"])
+def test_a_tree_that_still_differs_after_the_writes_is_refused(
+    make_repo: MakeRepo,
+    monkeypatch: pytest.MonkeyPatch,
+    checkout: Callable[..., bytes],
+) -> None:
+    # The same type and a plain file of ours: only git's own check after the writes can
+    # tell the tree is not the base (the walk would pass it).
+    repo = make_repo(FILES)
+    open_workspace(repo).close()
+    (kept_tree(repo) / "pkg" / "calc.py").write_text("the last heal's fix\n")
+    real_run_bytes = kept_trees.run_bytes
+
+    def without_writes(where: GitDir | Path, *args: str) -> bytes:
+        if args[0] == "checkout-index":
+            return checkout(where, *args)
+        return real_run_bytes(where, *args)
+
+    monkeypatch.setattr(kept_trees, "run_bytes", without_writes)
+    with open_workspace(repo) as ws:
+        assert not ws.kept_tree  # the base was written afresh
+        assert everything(ws.path) == everything(repo)
