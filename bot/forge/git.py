@@ -305,6 +305,26 @@ def has_remote(repo: Path, name: str = "origin") -> bool:
     return name in run(repo, "remote").split()
 
 
+# Bytes of paths on one command line: far below any system's limit (ARG_MAX, 128 KiB at the
+# least on Linux, also holds the environment and git's own options).
+LINE_BYTES = 64 * 1024
+
+
+def command_lines(paths: Sequence[str]) -> list[list[str]]:
+    """`paths` (str as os.fsdecode gives them: the same bytes on git's side) in runs that fit
+    one command line: at most LINE_BYTES, counting a pointer and a NUL for each."""
+    runs: list[list[str]] = []
+    size = LINE_BYTES
+    for path in paths:
+        cost = len(os.fsencode(path)) + 9
+        if size + cost > LINE_BYTES:
+            runs.append([])
+            size = 0
+        runs[-1].append(path)
+        size += cost
+    return runs
+
+
 def short_sha(sha: str) -> str:
     """The first 7 characters, as people quote commits."""
     return sha[:7]

@@ -39,15 +39,12 @@ import tempfile
 from pathlib import Path
 
 from bot.errors import GitError
-from bot.forge.git import GitDir, execute, run_bytes
+from bot.forge.git import GitDir, command_lines, execute, run_bytes
 from bot.forge.owned_dirs import remove_tree
 
 MAX_KEPT = 8
 _GITLINK, _SYMLINK = b"160000", b"120000"
 _NOT_FILES = frozenset({None, _GITLINK, _SYMLINK})  # index modes of no plain file (None: none)
-# Bytes of paths on one command line: far below any system's limit (ARG_MAX, 128 KiB at the
-# least on Linux, also holds the environment and git's own options).
-_LINE_BYTES = 64 * 1024
 
 
 def _trees_dir() -> Path:
@@ -143,22 +140,9 @@ def _write_differing(git: GitDir) -> bool:
     fix is a few files: writing those alone spares `read-tree -u --reset`, which builds the
     index anew and checks every path of the tree again."""
     differing = run_bytes(git, "diff-files", "--name-only", "-z").split(b"\0")
-    for paths in _command_lines([path for path in differing if path]):
+    for paths in command_lines([os.fsdecode(path) for path in differing if path]):
         run_bytes(git, "checkout-index", "-f", "-u", "--", *paths)
     return execute(git, ["diff-files", "--quiet"])[0] == 0
-
-
-def _command_lines(paths: list[bytes]) -> list[list[str]]:
-    """`paths` in runs of at most _LINE_BYTES (with a pointer and a NUL each), as arguments."""
-    runs: list[list[str]] = []
-    size = _LINE_BYTES
-    for path in paths:
-        if size + len(path) + 9 > _LINE_BYTES:
-            runs.append([])
-            size = 0
-        runs[-1].append(os.fsdecode(path))  # surrogateescape: the same bytes on git's side
-        size += len(path) + 9
-    return runs
 
 
 def _holds_exactly(tree: Path, listing: bytes) -> bool:

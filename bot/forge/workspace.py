@@ -24,6 +24,7 @@ from bot.forge.git import (
     GitDir,
     UserRepo,
     check_branch,
+    command_lines,
     execute,
     forget_work_tree,
     identity_env,
@@ -43,7 +44,6 @@ from bot.forge.push import push_commit
 from bot.report import FileChange
 
 CANDIDATE_REF = "refs/selfheal/candidate"
-_PATHS_PER_CALL = 1000  # paths on one git command line, well inside the kernel's limit
 # Variables that would point a child's git somewhere else than the directory it runs in.
 _LOCATION_VARS = frozenset(
     {
@@ -147,8 +147,7 @@ class Workspace:
             self._git, "diff-index", "--cached", "--name-only", "-z", "--no-renames", "HEAD"
         )
         litter = [p for p in map(os.fsdecode, out.split(b"\0")) if p and never_staged(p)]
-        for start in range(0, len(litter), _PATHS_PER_CALL):
-            paths = litter[start : start + _PATHS_PER_CALL]
+        for paths in command_lines(litter):
             literal = {"GIT_LITERAL_PATHSPECS": "1"}  # a name is itself, never a pattern
             run(self._git, "reset", "-q", "--no-refresh", "HEAD", "--", *paths, extra_env=literal)
 

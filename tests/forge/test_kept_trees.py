@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import GitError
+from bot.forge import git as forge_git
 from bot.forge import kept_trees
 from bot.forge.git import GitDir, open_workspace
 from tests.conftest import MakeRepo, git
@@ -387,7 +388,7 @@ def test_many_paths_are_written_a_command_line_at_a_time(
     for name in list(files)[::3]:
         (kept_tree(repo) / name).write_text("changed\n")
     shutil.rmtree(kept_tree(repo) / "pkg" / "m4")
-    monkeypatch.setattr(kept_trees, "_LINE_BYTES", 200)
+    monkeypatch.setattr(forge_git, "LINE_BYTES", 200)
     with open_workspace(repo) as ws:
         assert ws.kept_tree
         assert everything(ws.path) == everything(repo)
