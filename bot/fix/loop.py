@@ -137,8 +137,8 @@ class Run:
         self.deadline = self.clock0 + job.config.budget.wall_seconds
         self.env = scrubbed_env(allow=job.config.env_allow)
         self.patch = ""
-        # Set once the gate proved the fix green: `patch` is then that fix, whatever the
-        # proposal's rebuild leaves in the work tree (a failed apply leaves the bare base).
+        # Set once the gate proved the fix green: `patch` is then that fix, whether or not
+        # the proposal's rebuild of it succeeds.
         self.verified_patch = False
         # The red run so far is a guess's (the commit's test files, or the whole gate cut
         # at its first failure): tests it never ran may fail too.

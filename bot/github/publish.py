@@ -56,8 +56,8 @@ class Published:
 def _commit(
     repo: Path, target: Target, report: Report, patch: str, *, config: Config, push: Push
 ) -> Report:
-    """Rebuild the patch on the target commit in a clean checkout (guards re-checked, the
-    verified tree matched) and push it: the same path a local heal takes."""
+    """Rebuild the patch on the target commit (guards re-checked, the verified tree matched)
+    and push it: the same path a local heal takes."""
     verified = report.gate_after.tree if report.gate_after is not None else None
     mode = target.job
     assert mode != "review"  # a fork review never commits or pushes
