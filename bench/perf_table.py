@@ -33,8 +33,9 @@ with its goal, to paste into a note:
   parallel / slowest      `selfheal gate`'s wall time / its slowest step's own duration
   heal vs files           a heal of a trivial bug in repositories of 500 and --files files;
                           the workspace's checkout (open_workspace) timed on its own beside;
-                          and the repository's first heal (a temp dir with no work tree
-                          kept by an earlier heal: bot.forge.kept_trees)
+                          the repository's first heal (a temp dir with no work tree
+                          kept by an earlier heal: bot.forge.kept_trees); and the heal on
+                          GitHub Actions, where the checkout is the work tree (bot.forge.adopt)
   own suite               selfheal's tests on 2 cores (taskset to CPUs 0 and 1, -n 2, spread
                           as .ci/run does), wall minutes; only with `suite` in --only
 
@@ -56,7 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -181,11 +182,15 @@ def direct_gate(repo: Path, python: str) -> None:
 
 
 def selfheal(
-    src: Path, *args: str, expect: int = 0, tmpdir: str | None = None
+    src: Path,
+    *args: str,
+    expect: int = 0,
+    tmpdir: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """`python -m bot ARGS --json` from the source tree `src` (with TMPDIR `tmpdir`, if
-    given); its report."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    given, and `extra_env`); its report."""
+    env = {**os.environ, "PYTHONPATH": str(src), **(extra_env or {})}
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir
     done = subprocess.run(
@@ -451,7 +456,10 @@ def file_figures(
     fixes = {n: break_one_test(repo)[1] for n, repo in repos.items()}
     reports = root / "files-reports"
 
-    def heal(src: Path, n: int, first: bool = False) -> Callable[[], None]:
+    def heal(src: Path, n: int, first: bool = False, adopt: bool = False) -> Callable[[], None]:
+        # On GitHub Actions the checkout itself is the work tree (bot.forge.adopt).
+        actions = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(repos[n])} if adopt else {}
+
         def run() -> None:
             # The first heal of a repository: a temp dir of its own, so no work tree kept
             # by an earlier heal (bot.forge.kept_trees) is there to take.
@@ -471,6 +479,7 @@ def file_figures(
                 "--report-dir",
                 str(reports),
                 tmpdir=tmpdir,
+                extra_env=actions,
             )
 
         return run
@@ -496,6 +505,7 @@ def file_figures(
         for n in repos:
             fns[f"{v} heal {n}"] = heal(src, n)
             fns[f"{v} first heal {n}"] = heal(src, n, first=True)
+            fns[f"{v} adopted heal {n}"] = heal(src, n, adopt=True)
             fns[f"{v} workspace {n}"] = open_ws(src, n)
     (root / "first-heals").mkdir()
     wall = in_turn(fns, repeat)
@@ -513,6 +523,12 @@ def file_figures(
             show(
                 f"[{v}] {n:>6} files, the repository's first heal: {first:.2f}s, / 500",
                 first / first_small,
+                "<= 1.2",
+            )
+            adopted = med(wall[f"{v} adopted heal {n}"])
+            show(
+                f"[{v}] {n:>6} files, on GitHub Actions (checkout adopted): {adopted:.2f}s, / 500",
+                adopted / med(wall[f"{v} adopted heal 500"]),
                 "<= 1.2",
             )
 
