@@ -138,11 +138,17 @@ def _write_differing(git: GitDir) -> bool:
     """Write from the index each path of the tree that differs from it (after the refresh:
     the rest have the stat data it recorded); whether none differs then. The previous heal's
     fix is a few files: writing those alone spares `read-tree -u --reset`, which builds the
-    index anew and checks every path of the tree again."""
+    index anew and checks every path of the tree again. The check after looks at those paths
+    alone: the refresh has just vouched for the rest."""
     differing = run_bytes(git, "diff-files", "--name-only", "-z").split(b"\0")
-    for paths in command_lines([os.fsdecode(path) for path in differing if path]):
+    lines = command_lines([os.fsdecode(path) for path in differing if path])
+    for paths in lines:
         run_bytes(git, "checkout-index", "-f", "-u", "--", *paths)
-    return execute(git, ["diff-files", "--quiet"])[0] == 0
+    literal = {"GIT_LITERAL_PATHSPECS": "1"}  # a name is itself, never a pattern
+    return all(
+        execute(git, ["diff-files", "--quiet", "--", *paths], extra_env=literal)[0] == 0
+        for paths in lines
+    )
 
 
 def _holds_exactly(tree: Path, listing: bytes) -> bool:
