@@ -18,9 +18,9 @@ changed any of it, and any process of the user's could have since. Before it is 
   content, mode or type or are missing, and only those (`diff-files` lists them, a pass
   over stat data alone now: the refresh recorded them for each path that matches and none
   for the rest), replacing whatever is there, a link or a dir too (a link on the way to
-  one is gone already: to `clean`, a file the base does not track); `git diff-files` must
-  then find none (each stat datum in the index was recorded in this run, by the refresh or
-  by the write);
+  one is gone already: to `clean`, a file the base does not track); `git diff-files` on
+  those paths must then find none that differs (the refresh vouched for the rest; each stat
+  datum in the index was recorded in this run, by the refresh or by the write);
 - a walk then checks the tree holds exactly the base's paths and nothing else: every file a
   plain file of ours, writable, with one link (a hard link would let a write here change a
   file somewhere else), every link one the base tracks, every dir on the way to a tracked
