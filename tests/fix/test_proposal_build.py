@@ -75,3 +75,39 @@ def test_a_patch_that_does_not_rebuild_the_verified_tree_is_not_committed(
             )
         with pytest.raises(ProposalError, match="the patch is empty"):
             proposal.build(ws, " \n", mode="heal", config=_config(), message="fix")
+
+
+def test_odd_names_modes_links_and_renames_rebuild_the_same_tree(make_repo: MakeRepo) -> None:
+    """Names git quotes in a diff (a quote, a tab, a line break, non-ASCII), a mode change, a
+    rename and a deletion: the patch rebuilds exactly the tree it came from. A new link is
+    refused by a guard, as in the work tree."""
+    repo = make_repo({**FILES, "pkg/old_name.py": "".join(f"LINE_{i} = {i}\n" for i in range(30))})
+    with open_workspace(repo) as ws:
+        for name in ('we"ird.txt', "tab\tname.txt", "line\nbreak.txt", "ünïcode.txt"):
+            (ws.path / name).write_text(f"{name!r}\n")
+        (ws.path / "notes.txt").chmod(0o755)
+        (ws.path / "link").symlink_to("notes.txt")
+        (ws.path / "pkg" / "old_name.py").rename(ws.path / "pkg" / "new_name.py")
+        (ws.path / "doomed.txt").unlink()
+        patch = ws.total_diff()
+        assert "rename from pkg/old_name.py" in patch
+        assert 'diff --git "a/tab\\tname.txt" "b/tab\\tname.txt"' in patch  # quoted by git
+        verified = ws.tree_with(patch)
+        built = proposal.build(
+            ws, patch, mode="heal", config=_config(), message="fix", verified_tree=verified
+        )
+        assert (built.refusal or "").startswith("escape: link is a symbolic link")  # a guard
+        (ws.path / "link").unlink()
+        patch = ws.total_diff()
+        verified = ws.tree_with(patch)
+        built = proposal.build(
+            ws, patch, mode="heal", config=_config(), message="fix", verified_tree=verified
+        )
+        assert built.commit is not None, built.refusal
+        assert ws.total_diff(ws.tree_of(built.commit)) == patch
+        assert ws.file_in(verified, "line\nbreak.txt", 100) == (
+            "100644",
+            18,
+            b"'line\\nbreak.txt'\n",
+        )
+        assert ws.file_in(verified, "notes.txt", 100) == ("100755", 14, b"one\ntwo\nthree\n")
