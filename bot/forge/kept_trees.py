@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 from bot.errors import GitError
-from bot.forge.git import GitDir, command_lines, execute, run_bytes
+from bot.forge.git import GitDir, execute, restore_differing, run_bytes
 from bot.forge.owned_dirs import remove_tree
 
 MAX_KEPT = 8
@@ -126,29 +126,13 @@ def bring_to_base(git: GitDir, base_sha: str) -> bool:
         run_bytes(git, "clean", "-ffdxq", "--", ".")
         remove_tree(tree / ".git")  # git never lists a top-level .git: clean keeps it
         # Hashes every file (the index has no stat data to vouch for one): 1 if any differs.
-        if execute(git, ["update-index", "--refresh"])[0] != 0 and not _write_differing(git):
+        # The last heal's fix is a few files: those alone are written again.
+        if execute(git, ["update-index", "--refresh"])[0] != 0 and not restore_differing(git):
             return False
         listing = run_bytes(git, "ls-files", "-z", "--stage")
     except (GitError, OSError):
         return False
     return _holds_exactly(tree, listing)
-
-
-def _write_differing(git: GitDir) -> bool:
-    """Write from the index each path of the tree that differs from it (after the refresh:
-    the rest have the stat data it recorded); whether none differs then. The previous heal's
-    fix is a few files: writing those alone spares `read-tree -u --reset`, which builds the
-    index anew and checks every path of the tree again. The check after looks at those paths
-    alone: the refresh has just vouched for the rest."""
-    differing = run_bytes(git, "diff-files", "--name-only", "-z").split(b"\0")
-    lines = command_lines([os.fsdecode(path) for path in differing if path])
-    for paths in lines:
-        run_bytes(git, "checkout-index", "-f", "-u", "--", *paths)
-    literal = {"GIT_LITERAL_PATHSPECS": "1"}  # a name is itself, never a pattern
-    return all(
-        execute(git, ["diff-files", "--quiet", "--", *paths], extra_env=literal)[0] == 0
-        for paths in lines
-    )
 
 
 def _holds_exactly(tree: Path, listing: bytes) -> bool:

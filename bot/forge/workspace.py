@@ -28,6 +28,7 @@ from bot.forge.git import (
     execute,
     forget_work_tree,
     identity_env,
+    restore_differing,
     run,
     run_bytes,
     short_sha,
@@ -337,13 +338,14 @@ class Workspace:
         nested survives (the final gate runs on this). `staged`: as for `commit` (the index
         already holds every file)."""
         self._check_sha(sha)
-        # Every file in the index, so read-tree rewrites what differs even where its stat
-        # looks unchanged. Should the agent have made the tree unstageable, the stat check
-        # and clean below still get there.
-        if not staged:
-            with contextlib.suppress(GitError):
-                self._snapshot()
-        run(self._git, "read-tree", "-u", "--reset", sha)
+        if not (staged and self._index_holds(sha) and self._restored()):
+            # Every file in the index, so read-tree rewrites what differs even where its stat
+            # looks unchanged. Should the agent have made the tree unstageable, the stat
+            # check and clean below still get there.
+            if not staged:
+                with contextlib.suppress(GitError):
+                    self._snapshot()
+            run(self._git, "read-tree", "-u", "--reset", sha)
         # -x: ignored files and bytecode too; -ff: nested repositories too.
         self._clean("-ffdxq")
         remove_tree(self.path / ".git")
@@ -351,6 +353,19 @@ class Workspace:
         # agent wrote into them (or any other ignored file) is gone.
         self._put_generated()
         run(self._git, "update-ref", "--no-deref", "HEAD", sha)
+
+    def _index_holds(self, sha: str) -> bool:
+        """Whether the index is exactly commit `sha`'s tree (as after `commit` staged it)."""
+        tree = run(self._git, "rev-parse", f"{sha}^{{tree}}").strip()
+        return run(self._git, "write-tree").strip() == tree
+
+    def _restored(self) -> bool:
+        """The work tree's files made the index's again where they differ (the litter the
+        snapshot put back as HEAD has it, a write since); whether that worked."""
+        try:
+            return restore_differing(self._git)
+        except GitError:
+            return False
 
     def publish_branch(self, sha: str, branch: str) -> str | None:
         """Point refs/heads/<branch> of the user's repository at `sha`, copying the commit's

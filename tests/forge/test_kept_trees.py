@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,15 +219,17 @@ def linked_repo(make_repo: MakeRepo) -> Path:
 
 @pytest.fixture
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """The git commands kept_trees runs through run_bytes, in order, as it runs them."""
+    """The git commands run through run_bytes (kept_trees' own, and git.py's, which the
+    workspace's calls go through too), in order, as they run."""
     calls: list[tuple[str, ...]] = []
     real_run_bytes = kept_trees.run_bytes
 
-    def recording(where: GitDir | Path, *args: str) -> bytes:
+    def recording(where: GitDir | Path, *args: str, **options: Any) -> bytes:
         calls.append(args)
-        return real_run_bytes(where, *args)
+        return real_run_bytes(where, *args, **options)
 
     monkeypatch.setattr(kept_trees, "run_bytes", recording)
+    monkeypatch.setattr(forge_git, "run_bytes", recording)
     return calls
 
 
@@ -341,6 +344,7 @@ def test_the_paths_that_differ_are_written_again_and_only_those(
     tree = kept_tree(repo)
     untouched = (tree / "tests" / "test_calc.py").stat().st_ino
     differing = tamper(tree, outside)
+    git_calls.clear()  # the first workspace's checkout is not the kept tree's
     outside_before = everything(outside)
     with open_workspace(repo) as ws:
         assert ws.kept_tree  # put right, not refused
@@ -419,12 +423,12 @@ def test_a_tree_that_still_differs_after_the_writes_is_refused(
     (kept_tree(repo) / "pkg" / "calc.py").write_text("the last heal's fix\n")
     real_run_bytes = kept_trees.run_bytes
 
-    def without_writes(where: GitDir | Path, *args: str) -> bytes:
+    def without_writes(where: GitDir | Path, *args: str, **options: Any) -> bytes:
         if args[0] == "checkout-index":
             return checkout(where, *args)
-        return real_run_bytes(where, *args)
+        return real_run_bytes(where, *args, **options)
 
-    monkeypatch.setattr(kept_trees, "run_bytes", without_writes)
+    monkeypatch.setattr(forge_git, "run_bytes", without_writes)
     with open_workspace(repo) as ws:
         assert not ws.kept_tree  # the base was written afresh
         assert everything(ws.path) == everything(repo)

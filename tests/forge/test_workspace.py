@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import BadInput, ProposalError
+from bot.forge import git as forge_git
 from bot.forge import workspace as forge_workspace
 from bot.forge.git import open_workspace, tree_command
 from bot.forge.git_parse import never_staged
@@ -320,6 +321,42 @@ def test_a_staged_commit_holds_what_total_diff_checked_and_its_reset_is_still_ex
         ws.reset_to(sha, staged=True)
         assert tree_state(ws.path) == proposed  # no late.py: not in the commit
         assert ws.total_diff() == checked
+
+
+def test_a_staged_reset_writes_only_what_differs_and_falls_back_when_the_index_is_not_the_commit(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `commit` staged the work tree, the index is the commit: `reset_to` then writes
+    only the files that differ from it, not the whole index again (`read-tree -u`); when the
+    index is some other tree, it is rebuilt. Both end exactly at the commit."""
+    calls: list[tuple[str, ...]] = []
+    real_run_bytes = forge_git.run_bytes
+
+    def recording(where: object, *args: str, **options: object) -> bytes:
+        calls.append(args)
+        return real_run_bytes(where, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forge_git, "run_bytes", recording)
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+        sha = ws.commit(BOT, "fix", staged=False)
+        proposed = tree_state(ws.path)
+        (ws.path / "pkg" / "calc.py").write_text("def add(a, b):\n    return a * b\n")
+        (ws.path / "notes.txt").unlink()
+        (ws.path / "tests").rename(ws.path / "tests-moved")
+        (ws.path / "late.py").write_text("LATE = 1\n")
+        calls.clear()
+        ws.reset_to(sha, staged=True)
+        assert tree_state(ws.path) == proposed
+        assert not [c for c in calls if c[:2] == ("read-tree", "-u")]
+        written = [p for c in calls if c[0] == "checkout-index" for p in c[4:]]
+        assert sorted(written) == ["notes.txt", "pkg/calc.py", "tests/test_calc.py"]
+        # The index is the fix's tree, not the base's: the base is rebuilt whole.
+        calls.clear()
+        ws.reset_to(ws.base_sha, staged=True)
+        assert [c for c in calls if c[:2] == ("read-tree", "-u")]
+        assert tree_state(ws.path) == tree_state(repo)
 
 
 def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: MakeRepo) -> None:
