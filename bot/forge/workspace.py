@@ -249,14 +249,8 @@ class Workspace:
 
     def base_file(self, path: str) -> bytes | None:
         """The bytes of `path` (relative to the top) at base_sha; None when it is not a file there."""
-        rel = PurePosixPath(path)
-        if not path or rel.is_absolute() or ".." in rel.parts or "\0" in path:
-            return None
-        spec = f"{self.base_sha}:{rel.as_posix()}"
-        status, kind, _ = execute(self._git, ["cat-file", "-t", spec])
-        if status != 0 or kind.strip() != b"blob":
-            return None
-        return run_bytes(self._git, "cat-file", "blob", spec)
+        found = self.file_in(self.base_sha, path)
+        return None if found is None else found[2]
 
     def tree_with(self, patch: str) -> str:
         """The tree of base_sha with the unified diff `patch` (from `total_diff`) applied, built
@@ -280,25 +274,29 @@ class Workspace:
             path.unlink(missing_ok=True)
             Path(index["GIT_INDEX_FILE"]).unlink(missing_ok=True)
 
-    def file_in(self, tree: str, path: str, limit: int) -> tuple[str, int, bytes | None] | None:
-        """`path` in `tree` (one of this workspace's trees) as (git mode, size, bytes); the
-        bytes are None past `limit` bytes or for what is not a blob. None when absent."""
+    def file_in(
+        self, tree: str, path: str, limit: int | None = None
+    ) -> tuple[str, int, bytes | None] | None:
+        """`path` (relative to the top) in `tree` (a tree or commit of this workspace) as (git
+        mode, size, bytes); the bytes are None past `limit` bytes or for what is not a blob
+        (a link is one: its target). None when absent."""
         rel = PurePosixPath(path)
         if not path or rel.is_absolute() or ".." in rel.parts or "\0" in path:
             return None
+        name = rel.as_posix()
         literal = {"GIT_LITERAL_PATHSPECS": "1"}
         out = run_bytes(
-            self._git, "ls-tree", "--full-tree", "-l", "-z", tree, "--", path, extra_env=literal
+            self._git, "ls-tree", "--full-tree", "-l", "-z", tree, "--", name, extra_env=literal
         )
-        meta, _, name = out.rstrip(b"\0").partition(b"\t")
-        if not meta or os.fsdecode(name) != path:
+        meta, _, listed = out.rstrip(b"\0").partition(b"\t")
+        if not meta or os.fsdecode(listed) != name:
             return None
         mode, kind, sha, size = meta.decode("ascii").split()
         if kind != "blob":
             return mode, 0, None
         length = int(size)
-        data = run_bytes(self._git, "cat-file", "blob", sha) if length <= limit else None
-        return mode, length, data
+        fits = limit is None or length <= limit
+        return mode, length, run_bytes(self._git, "cat-file", "blob", sha) if fits else None
 
     # -- the proposal -----------------------------------------------------------------
 

@@ -359,6 +359,23 @@ def test_a_staged_reset_writes_only_what_differs_and_falls_back_when_the_index_i
         assert tree_state(ws.path) == tree_state(repo)
 
 
+def test_a_staged_reset_undoes_a_write_that_kept_size_and_mtime(make_repo: MakeRepo) -> None:
+    """A process that rewrites a committed file with the same size and puts its mtime back
+    cannot set the ctime back: the reset that writes only what differs still finds it."""
+    repo = make_repo(FILES)
+    with open_workspace(repo) as ws:
+        (ws.path / "notes.txt").write_text("fixed\n")
+        sha = ws.commit(BOT, "fix")
+        proposed = tree_state(ws.path)
+        target = ws.path / "pkg" / "calc.py"
+        before = target.stat()
+        target.write_text(target.read_text().replace("a - b", "a * b"))
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert target.stat().st_size == before.st_size
+        ws.reset_to(sha, staged=True)
+        assert tree_state(ws.path) == proposed
+
+
 def test_publish_branch_writes_one_branch_and_says_when_it_moved(make_repo: MakeRepo) -> None:
     repo = make_repo(FILES)
     git(repo, "branch", "other")
