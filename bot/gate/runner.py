@@ -331,31 +331,28 @@ def run_gate(
 
         scratch = Path(tmp)
         jobs = prepared(scratch)
+        order = _start_order(jobs)
         if head_start is not None:
-            runnable = [job.launch(repo) for job in jobs if _runnable(job)]
-            ahead = head_start.take(runnable, scratch)
+            ahead = head_start.take([jobs[i].launch(repo) for i in order], scratch)
             if ahead is not None:  # the same steps, prepared where their processes look
                 again = prepared(ahead)
-                began = head_start.adopt([job.launch(repo) for job in again if _runnable(job)])
+                began = head_start.adopt([again[i].launch(repo) for i in order])
                 if began is not None:
-                    scratch, processes = ahead, iter(began)
+                    scratch, processes = ahead, dict(zip(order, began, strict=True))
                     started = min([started, *(process.at for process in began)])
                     jobs = [
-                        dataclasses.replace(job, started=next(processes)) if _runnable(job) else job
-                        for job in again
+                        dataclasses.replace(job, started=processes[i]) if i in processes else job
+                        for i, job in enumerate(again)
                     ]
         shown = progress if progress is not None else current_steps()
         if shown is not None:
             shown.gate_started(label, [job.prepared.step.name for job in jobs])
         # Lint and tests at the same time: the gate takes as long as its slowest step.
         with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
-            futures = [
-                pool.submit(_run_step, job, repo, scratch, shown) if _runnable(job) else None
-                for job in jobs
-            ]
+            futures = {i: pool.submit(_run_step, jobs[i], repo, scratch, shown) for i in order}
             results = [
-                future.result() if future is not None else _not_run(job, shown)
-                for future, job in zip(futures, jobs, strict=True)
+                futures[i].result() if i in futures else _not_run(job, shown)
+                for i, job in enumerate(jobs)
             ]
         if shown is not None:
             shown.gate_ended()
@@ -416,6 +413,14 @@ def _job(
         gpus=tuple(d.index for d in seen) if step.requires == "gpu" else (),
         no_gpu=no_gpu,
     )
+
+
+def _start_order(jobs: Sequence[_Job]) -> list[int]:
+    """The runnable jobs' indices in the order they start: test steps first (the slowest
+    step, nearly always: the gate ends when it does, so it must not wait for the lint's
+    processes to start), then the others in the configuration's order."""
+    runnable = [i for i, job in enumerate(jobs) if _runnable(job)]
+    return sorted(runnable, key=lambda i: not jobs[i].kind.selects_tests)
 
 
 def _runnable(job: _Job) -> bool:

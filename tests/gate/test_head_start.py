@@ -106,6 +106,9 @@ def test_the_next_gate_takes_the_steps_it_started_ahead_and_reports_the_same(
     assert record.parent.stat().st_mode & 0o077 == 0
     text = record.read_text()
     assert os.environ["HOME"] not in text.replace(os.environ["HOME"] + "/", "")  # names only
+    # The tests start first, the lint after: the gate ends when its slowest step does.
+    started = [launch["argv"] for launch in json.loads(text)["launches"]]
+    assert ["pytest" in argv for argv in started] == [True, False], started
     second = gate(repo, cache)
     assert second["gate_before"]["started_ahead"] == ["lint", "tests"]
     assert outcome(second) == outcome(first) == [("lint", "passed", None), ("tests", "passed", 1)]
