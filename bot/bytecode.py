@@ -53,6 +53,16 @@ def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base).expanduser() / "selfheal"
 
 
+def forget(env: Mapping[str, str], source_dir: Path) -> None:
+    """Remove what processes run with `env` compiled from `source_dir`, a dir being removed
+    (a gate's scratch dir, which holds selfheal's pytest plugin): its mirror under the
+    PYTHONPYCACHEPREFIX, where pytest keeps the plugin rewritten. A new scratch dir each run
+    would otherwise leave a new mirror in the user's cache each run, for ever."""
+    prefix = env.get(PREFIX)
+    if prefix and source_dir.is_absolute():
+        remove_tree(Path(prefix) / source_dir.relative_to(source_dir.anchor))
+
+
 def kept_bytecode() -> Path:
     """Where a heal or implement run leaves the interpreter's and packages' bytecode for the
     next one (see `RunCache.keep`)."""

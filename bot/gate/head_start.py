@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bot import __version__
-from bot.bytecode import user_cache_dir
+from bot.bytecode import forget, user_cache_dir
 from bot.proc import Started, abandon, start
 from bot.secrets import is_secret_name, secret_values
 
@@ -184,6 +184,8 @@ class HeadStart:
             self.started = []
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+            for launch in self._plan.launches if self._plan is not None else ():
+                forget(dict(launch.env), self.scratch)  # what its processes compiled there
             self.scratch = None
 
     def remember(self) -> None:

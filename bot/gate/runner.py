@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.bytecode import forget
 from bot.config import GateStep
 from bot.gate import gpu, metrics
 from bot.gate.head_start import HeadStart, Launch
@@ -356,6 +357,7 @@ def run_gate(
             ]
         if shown is not None:
             shown.gate_ended()
+        forget(env, Path(tmp))
     partial = len(chosen) < len(steps) or any(r.selection for r in results)
     return GateRun(
         label=label,

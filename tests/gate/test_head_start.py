@@ -238,3 +238,18 @@ def test_a_gate_that_stops_on_bad_input_ends_what_it_started_ahead(
     assert "Traceback" not in done.stderr
     assert marker.exists()
     assert gone(marker)
+
+
+def test_no_gate_leaves_its_scratch_dirs_bytecode_in_the_users_cache(
+    make_repo: MakeRepo, cache: Env
+) -> None:
+    """Each run's scratch dir is new (it holds selfheal's pytest plugin, which pytest
+    rewrites into the bytecode cache): its mirror there goes with it, else every run would
+    leave one more in the user's cache."""
+    repo = make_repo(PROJECT, origin=False)
+    pycache = Path(cache["XDG_CACHE_HOME"]) / "selfheal" / "gate" / "pycache"
+    for started_ahead in ([], ["lint", "tests"], ["lint", "tests"]):
+        assert gate(repo, cache)["gate_before"]["started_ahead"] == started_ahead
+        compiled = [p.relative_to(pycache).as_posix() for p in pycache.rglob("*.pyc")]
+        assert any("test_ops" in p for p in compiled), compiled  # the cache is in use
+        assert not [p for p in compiled if "selfheal-gate-" in p], compiled
