@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import GateStep
 from bot.errors import BadInput
+from bot.gate.kinds.pytest_argv import turns_off
 from bot.gate.steps import (
     PLUGIN_MODULE,
     apply_selection,
@@ -264,6 +265,24 @@ def test_apply_selection_keeps_options_and_their_values(
 ) -> None:
     selection = ["tests/test_a.py::TestC::test_p[a b]", "tests/test_b.py::test_y"]
     assert apply_selection(argv, selection) == [*expected, *selection]
+
+
+@pytest.mark.parametrize(
+    ("argv", "off"),
+    [
+        (["pytest", "-p", "no:cacheprovider"], True),
+        (["python", "-m", "pytest", "-q", "-pno:cacheprovider", "tests"], True),
+        (["uv", "run", "pytest", "-p", " no:cacheprovider "], True),  # pytest strips it
+        (["pytest", "tests", "--", "-p", "no:cacheprovider"], True),  # pytest reads on
+        (["pytest", "-qp", "no:cacheprovider"], False),  # a cluster: not before anything
+        (["pytest", "-p", "-p", "no:cacheprovider"], False),  # the value of the first -p
+        (["pytest", "-p", "no:cacheprovider2"], False),
+        (["pytest", "-p", "xdist", "-p"], False),
+        (["pytest", "-k", "no:cacheprovider"], False),
+    ],
+)
+def test_turns_off_reads_dash_p_as_pytest_does(argv: list[str], off: bool) -> None:
+    assert turns_off(argv, "cacheprovider") is off
 
 
 def test_resolve_executable_falls_back_to_our_interpreters_tools(tmp_path: Path) -> None:

@@ -133,3 +133,31 @@ def test_without_the_plugin_a_project_that_never_registers_gpu_still_runs(
     result = run(step, repo, cpu_env)
     assert result.status is StepStatus.PASSED, result.output
     assert result.evidence is not None and result.evidence.collected == 9
+
+
+@pytest.mark.parametrize(
+    "off", [["-p", "no:cacheprovider"], ["-pno:cacheprovider"]], ids=["-p no:", "-pno:"]
+)
+@pytest.mark.parametrize("plugin", [True, False], ids=["plugin", "junit"])
+def test_the_cache_plugin_turned_off_on_the_command_line_survives_strict_config(
+    make_repo: MakeRepo, cpu_env: dict[str, str], off: list[str], plugin: bool
+) -> None:
+    """A CI script's `pytest -p no:cacheprovider`: selfheal's cache_dir would then be an
+    option nobody declared, which --strict-config refuses (exit 4) and filterwarnings =
+    error turns into an internal error (exit 3); the project's own run passes."""
+    repo = strict_repo(make_repo)
+    pyproject = repo / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    assert '"-p", "no:cacheprovider", ' in text
+    pyproject.write_text(text.replace('"-p", "no:cacheprovider", ', ""), encoding="utf-8")
+    python = [sys.executable] if plugin else [sys.executable, "-E"]  # -E: the plugin can't load
+    if not plugin:
+        (repo / "conftest.py").write_text("import sys\nsys.path.insert(0, '.')\n")
+    step = GateStep(name="tests", run=[*python, "-m", "pytest", *off], kind="pytest")
+    result = run(step, repo, cpu_env)
+    assert result.status is StepStatus.PASSED, result.output
+    assert "cache_dir" not in result.output
+    assert result.evidence is not None
+    assert result.evidence.source == ("plugin" if plugin else "junit")
+    assert result.tests_run == 7
+    assert not (repo / ".pytest_cache").exists()

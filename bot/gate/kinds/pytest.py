@@ -26,7 +26,7 @@ from bot.gate.kinds.base import (
     resolve_executable,
     safe_name,
 )
-from bot.gate.kinds.pytest_argv import apply_selection, exclude_marker
+from bot.gate.kinds.pytest_argv import apply_selection, exclude_marker, turns_off
 from bot.gate.pytest_results import PytestResults, RunCounts
 from bot.gate.triage import Triage
 from bot.proc import ProcessResult
@@ -67,10 +67,14 @@ def plugin_refused(output: str) -> bool:
     return PLUGIN_MODULE in output or "--selfheal-results" in output
 
 
-def _cache_outside(scratch: Path) -> list[str]:
+def _cache_outside(scratch: Path, argv: Sequence[str]) -> list[str]:
     """pytest's cache (--lf, --sw) in this gate run's scratch dir: never in the work tree,
-    and never one an earlier run (or the agent) left. `-o` passes --strict-config, and is
-    harmless where the project turned the cache plugin off."""
+    and never one an earlier run (or the agent) left. Nothing where the command line turns
+    the cache plugin off: `cache_dir` is then an option nobody declared, which pytest warns
+    of (an error under filterwarnings = error or -W error) and refuses under --strict-config
+    or `strict = true` (exit 4). Turned off in addopts, pytest says nothing of it."""
+    if turns_off(argv, "cacheprovider"):
+        return []
     return ["-o", f"cache_dir={scratch / 'pytest-cache'}"]
 
 
@@ -102,7 +106,7 @@ class Pytest(StepKind):
             junit = base.with_name(base.name + ".xml")
             # xunit1 carries file and line; junit_logging=no keeps captured output out of it.
             extra = [f"--junitxml={junit}", "-o", "junit_family=xunit1", "-o", "junit_logging=no"]
-            extra += _cache_outside(scratch)
+            extra += _cache_outside(scratch, argv)
             return PreparedStep(
                 step=step,
                 argv=resolve_executable(before_double_dash(argv, extra), options.search_path),
@@ -114,7 +118,12 @@ class Pytest(StepKind):
         # --junitxml would cost pytest an XML element for every passing test; the plugin
         # writes only what failed, and the counts.
         results = base.with_name(base.name + ".jsonl")
-        extra = ["-p", PLUGIN_MODULE, f"--selfheal-results={results}", *_cache_outside(scratch)]
+        extra = [
+            "-p",
+            PLUGIN_MODULE,
+            f"--selfheal-results={results}",
+            *_cache_outside(scratch, argv),
+        ]
         if options.deselect_marker:
             # The plugin and-s it with the final -m, wherever the project gave one.
             extra.append(f"--selfheal-deselect-marker={options.deselect_marker}")

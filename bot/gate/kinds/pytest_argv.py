@@ -142,6 +142,27 @@ def _options(argv: list[str]) -> Iterator[list[str]]:
         i += 1
 
 
+def turns_off(argv: Sequence[str], plugin: str) -> bool:
+    """Whether the command line `argv` turns pytest's `plugin` off (`-p no:NAME` or
+    `-pno:NAME`), read as pytest reads `-p` before anything else
+    (PytestPluginManager.consider_preparse): every word after the program, `--` too."""
+    words = list(argv)[_program_end(list(argv)) :]
+    i = 0
+    while i < len(words):
+        word, i = words[i], i + 1
+        if word == "-p":
+            if i == len(words):
+                return False
+            value, i = words[i], i + 1
+        elif word.startswith("-p"):
+            value = word[2:]
+        else:
+            continue
+        if value.strip() == f"no:{plugin}":
+            return True
+    return False
+
+
 def _is_path(words: list[str]) -> bool:
     return words[0] == "--" or not words[0].startswith("-") or words[0] == "-"
 
