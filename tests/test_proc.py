@@ -140,6 +140,28 @@ def test_lines_with_nul_bytes_are_elided_as_binary(tmp_path: Path) -> None:
     assert "\x00" not in result.stdout
 
 
+def test_a_child_that_writes_a_line_at_a_time_is_read_in_bunches(tmp_path: Path) -> None:
+    """pytest writes each test's dot on its own: read one write at a time, 50,000 tests cost
+    selfheal a wake-up each (about 1 s of CPU). Every line still arrives, in order."""
+    child = python(
+        """
+        import sys, time
+        for i in range(600):
+            sys.stdout.write(f"line {i}\\n")
+            sys.stdout.flush()
+            time.sleep(0.0005)
+        """
+    )
+    seen: list[str] = []
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+    result = run_process(child, tmp_path, on_line=seen.append)
+    woke = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - before
+    assert result.ok
+    assert seen == [f"line {i}" for i in range(600)]
+    assert result.stdout == "".join(f"line {i}\n" for i in range(600))
+    assert woke < 200, woke  # one a write: over 600
+
+
 def test_stdin_is_delivered(tmp_path: Path) -> None:
     text = "line one\nzweite Zeile \u00e9\n"
     result = run_process(
