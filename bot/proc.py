@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import itertools
 import os
 import signal
@@ -51,7 +52,12 @@ DEFAULT_OUTPUT_CAP = 256 * 1024
 KILL_GRACE_S = 3.0
 _CHUNK = 64 * 1024
 _SHORT_READ = 4096  # a read shorter than this waits for more to gather (see _pump)
-_GATHER_S = 0.02
+_GATHER_S = 0.01
+_FAST_READ = 32 * 1024  # a writer that fills this much meanwhile is read as it writes
+# Each output pipe's size, where the system allows (Linux: up to /proc/sys/fs/pipe-max-size,
+# 1 MiB by default; else 64 KiB): a step started ahead writes this much before anyone reads
+# (bot.gate.head_start) without stopping.
+_PIPE_BYTES = 1024 * 1024
 
 _live: dict[int, subprocess.Popen[bytes]] = {}  # leader pid -> process, while it runs
 _tags = itertools.count(1)
@@ -143,13 +149,18 @@ def _pump(
     _GATHER_S for more to gather, unless the process has `ended`: pytest writes each test's
     dot on its own, and reading each as it comes costs a wake-up a test (50,000 tests: about
     1 s of selfheal's CPU, on the core the tests could use); what it shows is late by as
-    little, and nothing is late once the process is gone."""
+    little, and nothing is late once the process is gone. A writer that fills _FAST_READ in
+    one read is read as fast as it writes from then on: gathering would only hold it back
+    (a pipe that holds 64 KiB would cap it at a few MB/s)."""
+    gather = True
     try:
         while chunk := stream.read1(_CHUNK):  # type: ignore[attr-defined]  # what has arrived, not a full chunk
             buffer.write(chunk)
             if lines is not None:
                 lines.write(chunk)
-            if len(chunk) < _SHORT_READ:
+            if len(chunk) >= _FAST_READ:
+                gather = False
+            elif gather and len(chunk) < _SHORT_READ:
                 ended.wait(_GATHER_S)
     except (OSError, ValueError):
         return  # the pipe was closed under us after a timeout
@@ -272,7 +283,18 @@ def _spawn(
         start_new_session=True,
     )
     _live[proc.pid] = proc
+    for stream in (proc.stdout, proc.stderr):
+        _widen(stream)
     return Started(proc=proc, argv=argv, tag=tag, at=started)
+
+
+def _widen(stream: IO[bytes] | None) -> None:
+    """Make a pipe hold _PIPE_BYTES where the system lets us; else leave it as it is."""
+    setting = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if stream is None or setting is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), setting, _PIPE_BYTES)
 
 
 def start(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Started | None:
