@@ -54,10 +54,11 @@ _CHUNK = 64 * 1024
 _SHORT_READ = 4096  # a read shorter than this waits for more to gather (see _pump)
 _GATHER_S = 0.01
 _FAST_READ = 32 * 1024  # a writer that fills this much meanwhile is read as it writes
-# Each output pipe's size, where the system allows (Linux: up to /proc/sys/fs/pipe-max-size,
-# 1 MiB by default; else 64 KiB): a step started ahead writes this much before anyone reads
-# (bot.gate.head_start) without stopping.
-_PIPE_BYTES = 1024 * 1024
+# Each output pipe's size, where the system allows (Linux: up to /proc/sys/fs/pipe-max-size;
+# else as it is, 64 KiB): a step started ahead writes this much before anyone reads
+# (bot.gate.head_start) without stopping. Not more: the kernel charges a user's pipes
+# against a soft limit (pipe-user-pages-soft, 64 MiB), past which their new pipes get a page.
+_PIPE_BYTES = 256 * 1024
 
 _live: dict[int, subprocess.Popen[bytes]] = {}  # leader pid -> process, while it runs
 _tags = itertools.count(1)

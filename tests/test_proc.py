@@ -164,16 +164,16 @@ def test_a_child_that_writes_a_line_at_a_time_is_read_in_bunches(tmp_path: Path)
 
 def test_a_process_started_ahead_writes_a_lot_before_anyone_reads_it(tmp_path: Path) -> None:
     """A step started ahead of the configuration (bot.gate.head_start) is not read until the
-    configuration is; its pipe holds a MiB meanwhile, so it does not stop at 64 KiB (ruff's
-    JSON for a few hundred findings) and wait there for selfheal."""
+    configuration is; its pipe holds 256 KiB meanwhile, so it does not stop at 64 KiB
+    (ruff's JSON for a few hundred findings) and wait there for selfheal."""
     limit = Path("/proc/sys/fs/pipe-max-size")
-    if not limit.is_file() or int(limit.read_text()) < 1024 * 1024:
-        pytest.skip("this system's pipes cannot hold a MiB")
+    if not limit.is_file() or int(limit.read_text()) < 256 * 1024:
+        pytest.skip("this system's pipes cannot hold 256 KiB")
     marker = tmp_path / "all-written"
     argv = python(
         f"""
         import pathlib, sys
-        sys.stdout.buffer.write(b"x" * 512 * 1024)
+        sys.stdout.buffer.write(b"x" * 200 * 1024)
         sys.stdout.flush()
         pathlib.Path({str(marker)!r}).write_text("yes")
         """
@@ -188,7 +188,7 @@ def test_a_process_started_ahead_writes_a_lot_before_anyone_reads_it(tmp_path: P
     result = run_process(argv, tmp_path, env=env, adopt=began)
     assert wrote_it_all  # with nobody reading yet
     assert result.ok
-    assert result.output_bytes == 512 * 1024
+    assert result.output_bytes == 200 * 1024
 
 
 def test_stdin_is_delivered(tmp_path: Path) -> None:
