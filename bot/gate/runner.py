@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,7 +312,7 @@ def run_gate(
     # Steps that require a GPU need one; test steps leave out their gpu tests without one.
     wants_gpu = any(s.requires == "gpu" or selects_tests(s) for s in chosen)
     found = gpu.probe(env, repo) if wants_gpu else gpu.GpuProbe()
-    with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
+    with _scratch_dir(env) as tmp:
 
         def prepared(scratch: Path) -> list[_Job]:
             return [
@@ -330,7 +331,7 @@ def run_gate(
                 for step in chosen
             ]
 
-        scratch = Path(tmp)
+        scratch = tmp
         jobs = prepared(scratch)
         order = _start_order(jobs)
         if head_start is not None:
@@ -357,7 +358,6 @@ def run_gate(
             ]
         if shown is not None:
             shown.gate_ended()
-        forget(env, Path(tmp))
     partial = len(chosen) < len(steps) or any(r.selection for r in results)
     return GateRun(
         label=label,
@@ -415,6 +415,17 @@ def _job(
         gpus=tuple(d.index for d in seen) if step.requires == "gpu" else (),
         no_gpu=no_gpu,
     )
+
+
+@contextlib.contextmanager
+def _scratch_dir(env: Mapping[str, str]) -> Iterator[Path]:
+    """A gate run's scratch dir (selfheal's pytest plugin, results files), removed on any way
+    out, with what its processes compiled from it (bot.bytecode.forget)."""
+    with tempfile.TemporaryDirectory(prefix="selfheal-gate-") as tmp:
+        try:
+            yield Path(tmp)
+        finally:
+            forget(env, Path(tmp))
 
 
 def _start_order(jobs: Sequence[_Job]) -> list[int]:
