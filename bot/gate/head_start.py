@@ -35,8 +35,8 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from bot import __version__
 from bot.bytecode import forget, user_cache_dir
@@ -56,8 +56,8 @@ def records_dir_path() -> Path:
     return user_cache_dir() / "gate" / "head-start"
 
 
-@dataclass(frozen=True)
-class Launch:
+# NamedTuples, not dataclasses: see bot.proc.ProcessResult.
+class Launch(NamedTuple):
     """A process as `bot.proc` starts it: the same three start the same process."""
 
     argv: tuple[str, ...]
@@ -83,8 +83,7 @@ class Launch:
         )
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     """What a record says to start: launches (scratch as SCRATCH) and the scratch files."""
 
     launches: tuple[Launch, ...]

@@ -104,7 +104,7 @@ def _execute(
             output_cap=cap,
             on_line=on_line,
         )
-        result = dataclasses.replace(result, duration_s=result.duration_s + spent)
+        result = result._replace(duration_s=result.duration_s + spent)
     return prepared, result, fell_back
 
 
