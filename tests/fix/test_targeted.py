@@ -4,6 +4,7 @@ gate runs once, on the fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,6 +87,36 @@ def test_named_tests_that_pass_here_fall_back_to_the_whole_gate(
     assert before is not None and not before.partial
     assert before.steps[0].tests_run == 32
     assert [f.test_id for f in report.failures] == [FAILING]
+
+
+def test_a_coverage_floor_holds_the_whole_gate_not_the_named_tests_run_alone(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # pytest-cov's floor in addopts, over the tests too: one test alone covers less. The
+    # fix's verification (the named test alone) is green, and the whole gate, which holds
+    # the floor, runs once.
+    floor = calc.PYPROJECT.replace(
+        "[tool.pytest.ini_options]\n",
+        '[tool.pytest.ini_options]\naddopts = "--cov=. --cov-fail-under=100"\n',
+    )
+    report_dir = tmp_path / "report"
+    report, _ = heal(make_repo({**CALC, "pyproject.toml": floor}), tmp_path, ci_log=CI_LOG)
+    assert report.status is Status.HEALED, report.detail
+    assert report.gate_before is not None and report.gate_before.partial
+    assert [f.test_id for f in report.failures] == [FAILING]
+    assert len(report.attempts) == 1
+    verify = [e for e in _events(report_dir) if e.get("label") == "verify 1"]
+    assert [e["green"] for e in verify] == [True]
+    runs = ["gate: before", "gate: flaky check", "gate: gate 1", "gate: verify 1", "total"]
+    assert sorted(report.timings) == runs  # no whole run besides the last
+    after = report.gate_after
+    assert after is not None and after.green and not after.partial
+    assert "Required test coverage of 100" in after.steps[0].output
+
+
+def _events(report_dir: Path) -> list[dict[str, object]]:
+    lines = (report_dir / "transcript.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def test_named_tests_that_are_not_collected_fall_back_to_the_whole_gate(
