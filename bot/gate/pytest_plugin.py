@@ -426,7 +426,7 @@ def _lift_coverage_floor(config: Any) -> None:
     and in `option`, as `--cov-fail-under=0` would set it. Without pytest-cov neither has it.
     """
     for namespace in (getattr(config, "known_args_namespace", None), config.option):
-        if getattr(namespace, "cov_fail_under", None):
+        if namespace is not None and getattr(namespace, "cov_fail_under", None):
             namespace.cov_fail_under = 0
 
 
