@@ -325,20 +325,22 @@ def command_lines(paths: Sequence[str]) -> list[list[str]]:
     return runs
 
 
-def restore_differing(git: GitDir) -> bool:
+def restore_differing(git: GitDir) -> list[str] | None:
     """Write again, from the index, each path of the work tree that differs from it (by its
-    stat data: `diff-files`), and only those; whether none differs then (checked on those
-    paths alone). Far cheaper than `read-tree -u --reset` to the index's own tree, which
-    builds the whole index anew to do the same."""
+    stat data: `diff-files`), and only those; the paths written, or None when one still
+    differs then (checked on those paths alone). Far cheaper than `read-tree -u --reset` to
+    the index's own tree, which builds the whole index anew to do the same."""
     differing = run_bytes(git, "diff-files", "--name-only", "-z").split(b"\0")
-    lines = command_lines([os.fsdecode(path) for path in differing if path])
+    written = [os.fsdecode(path) for path in differing if path]
+    lines = command_lines(written)
     for paths in lines:
         run_bytes(git, "checkout-index", "-f", "-u", "--", *paths)
     literal = {"GIT_LITERAL_PATHSPECS": "1"}  # a name is itself, never a pattern
-    return all(
+    same = all(
         execute(git, ["diff-files", "--quiet", "--", *paths], extra_env=literal)[0] == 0
         for paths in lines
     )
+    return written if same else None
 
 
 def short_sha(sha: str) -> str:

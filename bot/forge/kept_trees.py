@@ -21,10 +21,12 @@ changed any of it, and any process of the user's could have since. Before it is 
   one is gone already: to `clean`, a file the base does not track); `git diff-files` on
   those paths must then find none that differs (the refresh vouched for the rest; each stat
   datum in the index was recorded in this run, by the refresh or by the write);
-- a walk then checks the tree holds exactly the base's paths and nothing else: every file a
+- a walk checks the tree holds exactly the base's paths and nothing else: every file a
   plain file of ours, writable, with one link (a hard link would let a write here change a
   file somewhere else), every link one the base tracks, every dir on the way to a tracked
-  path, no dir a link.
+  path, no dir a link. It reads only what each entry is, so it runs while git hashes the
+  files; then each path git wrote is checked again (and the whole tree walked again if the
+  first walk found anything amiss: the write may have mended it).
 
 Anything else, or any error on the way, and the tree is removed and the base checked out
 afresh, as if there were none. At most MAX_KEPT trees are kept, the least recently used go.
@@ -36,6 +38,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.errors import GitError
@@ -123,26 +126,81 @@ def bring_to_base(git: GitDir, base_sha: str) -> bool:
     assert tree is not None
     try:
         run_bytes(git, "read-tree", base_sha)  # an index of the base, with no stat data
+        expected = _paths_and_modes(run_bytes(git, "ls-files", "-z", "--stage"))
         run_bytes(git, "clean", "-ffdxq", "--", ".")
         remove_tree(tree / ".git")  # git never lists a top-level .git: clean keeps it
-        # Hashes every file (the index has no stat data to vouch for one): 1 if any differs.
-        # The last heal's fix is a few files: those alone are written again.
-        if execute(git, ["update-index", "--refresh"])[0] != 0 and not restore_differing(git):
-            return False
-        listing = run_bytes(git, "ls-files", "-z", "--stage")
+        # The walk reads only what each entry is, git only what each file holds: the walk
+        # runs while git hashes (each on a core of its own), then checks again the paths
+        # git writes anew, if any.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            walked = pool.submit(_holds_exactly, tree, expected)
+            # Hashes every file (the index has no stat data to vouch for one): 1 if any
+            # differs. The last heal's fix is a few files: those alone are written again.
+            differs = execute(git, ["update-index", "--refresh"])[0] != 0
+            held = walked.result()
+        written = restore_differing(git) if differs else []
     except (GitError, OSError):
         return False
-    return _holds_exactly(tree, listing)
+    if written is None:
+        return False
+    # Exactly the base's entries before the write: the written ones are checked again. Else
+    # (or if one of those is amiss) the whole walk again, after the write: it may have
+    # mended what the first walk found.
+    if held and _holds_paths(tree, expected, written):
+        return True
+    return _holds_exactly(tree, expected)
 
 
-def _holds_exactly(tree: Path, listing: bytes) -> bool:
-    """Whether `tree` holds the index's paths (`ls-files -z --stage`) and nothing else, each
-    of its type: a plain file of ours with one link, a link, or an empty dir (a submodule)."""
+def _paths_and_modes(listing: bytes) -> dict[bytes, bytes]:
+    """Each path of an index listing (`ls-files -z --stage`) and its mode."""
     expected: dict[bytes, bytes] = {}
     for line in listing.split(b"\0"):
         if line:
             meta, _, path = line.partition(b"\t")
             expected[path] = meta.partition(b" ")[0]
+    return expected
+
+
+def _entry_fits(info: os.stat_result, mode: bytes | None, uid: int) -> bool:
+    """Whether an entry that is not a dir is what the index's `mode` says: a plain file of
+    ours, writable, with one link (a write here changes no file anywhere else), or a link."""
+    kind = stat.S_IFMT(info.st_mode)
+    if kind == stat.S_IFREG:
+        if mode in _NOT_FILES or info.st_nlink != 1 or info.st_uid != uid:
+            return False
+        return info.st_mode & 0o600 == 0o600
+    return kind == stat.S_IFLNK and mode == _SYMLINK  # not a fifo, socket or device
+
+
+def _dir_fits(info: os.stat_result, uid: int) -> bool:
+    """Whether an entry is a dir of ours that we can read, write and enter."""
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == uid and info.st_mode & 0o700 == 0o700
+
+
+def _holds_paths(tree: Path, expected: dict[bytes, bytes], paths: list[str]) -> bool:
+    """Whether each of `paths` (just written by git into a tree that held exactly the
+    expected entries) is again what the index says, and each dir on its way a dir of ours."""
+    uid = os.getuid()
+    root = os.fsencode(tree)
+    try:
+        for path in map(os.fsencode, paths):
+            cut = path.rfind(b"/")
+            while cut > 0:
+                if not _dir_fits(os.lstat(root + b"/" + path[:cut]), uid):
+                    return False
+                cut = path.rfind(b"/", 0, cut)
+            mode = expected.get(path)
+            info = os.lstat(root + b"/" + path)
+            if stat.S_ISDIR(info.st_mode) or not _entry_fits(info, mode, uid):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _holds_exactly(tree: Path, expected: dict[bytes, bytes]) -> bool:
+    """Whether `tree` holds the `expected` paths and nothing else, each of its type: a plain
+    file of ours with one link, a link, or an empty dir (a submodule)."""
     # The dirs on the way to each path: a dir already there has its own on the way too.
     parents: set[bytes] = set()
     for path in expected:
@@ -161,16 +219,8 @@ def _holds_exactly(tree: Path, listing: bytes) -> bool:
                     path = prefix + entry.name
                     info = entry.stat(follow_symlinks=False)
                     mode = expected.get(path)
-                    kind = stat.S_IFMT(info.st_mode)
-                    if kind == stat.S_IFREG:
-                        # A file the index has as one. One link: a write here changes no file
-                        # anywhere else. Ours and writable.
-                        if mode in _NOT_FILES or info.st_nlink != 1 or info.st_uid != uid:
-                            return False
-                        if info.st_mode & 0o600 != 0o600:
-                            return False
-                    elif kind == stat.S_IFDIR:
-                        if info.st_uid != uid or info.st_mode & 0o700 != 0o700:
+                    if stat.S_ISDIR(info.st_mode):
+                        if not _dir_fits(info, uid):
                             return False
                         if mode == _GITLINK:
                             with os.scandir(entry.path) as inside:
@@ -181,7 +231,7 @@ def _holds_exactly(tree: Path, listing: bytes) -> bool:
                             continue
                         else:
                             return False
-                    elif kind != stat.S_IFLNK or mode != _SYMLINK:
+                    elif not _entry_fits(info, mode, uid):
                         return False  # a fifo, socket or device, or a link the index lacks
                     seen += 1
     except OSError:

@@ -361,7 +361,7 @@ class Workspace:
         """The work tree's files made the index's again where they differ (the litter the
         snapshot put back as HEAD has it, a write since); whether that worked."""
         try:
-            return restore_differing(self._git)
+            return restore_differing(self._git) is not None
         except GitError:
             return False
 

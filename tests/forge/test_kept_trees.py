@@ -432,3 +432,32 @@ def test_a_tree_that_still_differs_after_the_writes_is_refused(
     with open_workspace(repo) as ws:
         assert not ws.kept_tree  # the base was written afresh
         assert everything(ws.path) == everything(repo)
+
+
+def test_a_path_written_anew_is_checked_again(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The walk runs while git hashes, before the differing paths are written: what git then
+    # writes is checked on its own. Here the written file gets a second link (to a file
+    # outside) as it is written; git's own check sees the right bytes, the walk saw a tree
+    # that was right, and only the check of the written paths can refuse it.
+    repo = make_repo(FILES)
+    open_workspace(repo).close()
+    (kept_tree(repo) / "pkg" / "calc.py").write_text("the last heal's fix\n")
+    outside = tmp_path / "calc.py"
+    real_run_bytes = kept_trees.run_bytes
+
+    def linking_write(where: GitDir | Path, *args: str, **options: Any) -> bytes:
+        out = real_run_bytes(where, *args, **options)
+        if args[0] == "checkout-index" and not outside.exists():
+            assert isinstance(where, GitDir) and where.work_tree is not None
+            os.link(where.work_tree / "pkg" / "calc.py", outside)
+        return out
+
+    monkeypatch.setattr(forge_git, "run_bytes", linking_write)
+    with open_workspace(repo) as ws:
+        assert outside.exists()  # the write happened, with its second link
+        assert not ws.kept_tree  # refused: the base was written afresh
+        assert (ws.path / "pkg" / "calc.py").stat().st_nlink == 1
+        (ws.path / "pkg" / "calc.py").write_text("the agent writes here\n")
+    assert outside.read_text() == (repo / "pkg" / "calc.py").read_text()
