@@ -37,6 +37,16 @@ FLOORS = {
 }
 
 
+def project(make_repo: MakeRepo, floor: str, tests: str) -> Path:
+    """pkg, its `tests` and the coverage floor configured as `floor` says, committed."""
+    files = {
+        "pyproject.toml": FLOORS[floor],
+        "pkg/__init__.py": PACKAGE,
+        "tests/test_pkg.py": tests,
+    }
+    return make_repo(files, origin=False)
+
+
 def run(repo: Path, env: dict[str, str], **kw: object) -> StepResult:
     gate = run_gate([PYTEST], repo, label="before", env=env, **kw)  # type: ignore[arg-type]
     (result,) = gate.steps
@@ -47,12 +57,7 @@ def run(repo: Path, env: dict[str, str], **kw: object) -> StepResult:
 def test_selected_tests_are_not_held_to_the_whole_suites_coverage(
     make_repo: MakeRepo, gate_env: dict[str, str], floor: str
 ) -> None:
-    files = {
-        "pyproject.toml": FLOORS[floor],
-        "pkg/__init__.py": PACKAGE,
-        "tests/test_pkg.py": TESTS,
-    }
-    repo = make_repo(files, origin=False)
+    repo = project(make_repo, floor, TESTS)
     # The whole suite covers all of pkg: green, and the floor was there to pass.
     whole = run(repo, gate_env)
     assert whole.status is StepStatus.PASSED, whole.output
@@ -76,13 +81,7 @@ def test_the_whole_gate_is_still_held_to_the_floor(
     make_repo: MakeRepo, gate_env: dict[str, str], floor: str
 ) -> None:
     # A suite that leaves triple() uncovered: 75% against a floor of 95.
-    only_double = TESTS.partition("\n\n\ndef test_triple")[0] + "\n"
-    files = {
-        "pyproject.toml": FLOORS[floor],
-        "pkg/__init__.py": PACKAGE,
-        "tests/test_pkg.py": only_double,
-    }
-    repo = make_repo(files, origin=False)
+    repo = project(make_repo, floor, TESTS.partition("\n\n\ndef test_triple")[0] + "\n")
     whole = run(repo, gate_env)
     assert whole.status is StepStatus.FAILED, whole.output
     assert whole.exit_code == 1
