@@ -126,11 +126,45 @@ def _files(root: Path) -> Iterator[os.DirEntry[str]]:
             yield entry
 
 
+def drop_racy(env: Mapping[str, str], directory: Path, since: float) -> int:
+    """Remove each pyc of `directory`'s modules, written under env's PYTHONPYCACHEPREFIX since
+    `since` (a time.time()), that is no newer in whole seconds than its source; how many.
+
+    Python takes a timestamp pyc while its source's size and mtime in whole seconds match
+    its header, so a pyc compiled in the same second as its source's last write would serve
+    a same-size edit made later in that second (`2 * x` -> `3 * x`): the old code would run
+    and a broken change could pass the gate. Such a pyc is "racy", as git calls an index
+    entry written in the second its file last changed. Removed, it is compiled again next
+    run; the check needs no pyc's contents: a pyc not newer than its source is either racy
+    or stale (Python compiles a stale one again anyway)."""
+    prefix = env.get(PREFIX)
+    if not prefix:
+        return 0
+    removed = 0
+    for where in dict.fromkeys((directory, directory.resolve())):
+        for entry in _files(mirror(Path(prefix), where)):
+            if not entry.name.endswith(".pyc"):
+                continue
+            pyc = Path(entry.path)
+            try:
+                written = entry.stat(follow_symlinks=False).st_mtime
+                if written < since or int(written) > int(
+                    _source_of(Path(prefix), pyc).stat().st_mtime
+                ):
+                    continue
+                pyc.unlink()
+            except OSError:
+                continue
+            removed += 1
+    return removed
+
+
 def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
     """`pyc` (compiled from the checkout's file `theirs`) as it serves the work tree's file
     `ours`, or None where it would not: a checked-hash pyc (pytest's rewritten tests) whose
-    hash is of `ours`; a timestamp pyc that is current for `theirs`, when `ours` holds the
-    same bytes, restamped with `ours`'s mtime. An unchecked-hash pyc is never taken."""
+    hash is of `ours`; a timestamp pyc that is current for `theirs` and was written after
+    the second of its last write (`drop_racy`), when `ours` holds the same bytes, restamped
+    with `ours`'s mtime. An unchecked-hash pyc is never taken."""
     try:
         data, mine = pyc.read_bytes(), ours.read_bytes()
         if len(data) < _HEADER:
@@ -144,6 +178,8 @@ def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
         current = mtime == int(their_stat.st_mtime) & 0xFFFFFFFF
         if flags or not current or size != their_stat.st_size & 0xFFFFFFFF:
             return None
+        if int(pyc.stat().st_mtime) <= int(their_stat.st_mtime):
+            return None  # racy: compiled in the second of the last write (see drop_racy)
         if theirs != ours and theirs.read_bytes() != mine:
             return None
         stamp = int(ours.stat().st_mtime) & 0xFFFFFFFF

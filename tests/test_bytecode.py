@@ -7,6 +7,7 @@ import importlib.util
 import marshal
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,8 @@ def test_gate_keeps_bytecode_and_rewritten_tests_in_the_user_cache(
     make_repo: MakeRepo, tmp_path: Path
 ) -> None:
     repo = make_repo(PROJECT, origin=False)
+    for path in (repo / "calc" / "ops.py", repo / "tests" / "test_ops.py"):
+        os.utime(path, (time.time() - 10,) * 2)  # written before the run, as a user's are
     cache = tmp_path / "xdg-cache"
     env = {**ENV, "XDG_CACHE_HOME": str(cache)}
     done = selfheal("gate", "--repo", str(repo), env=env)
@@ -86,6 +89,29 @@ def test_gate_keeps_bytecode_and_rewritten_tests_in_the_user_cache(
     assert again.returncode == 0, again.stdout + again.stderr
     assert rewritten.stat().st_mtime_ns == stamp
     assert git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+
+
+def test_a_same_size_edit_in_the_second_the_gate_compiled_runs_the_new_code(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # Python takes a pyc while its source's size and mtime in whole seconds match its
+    # header: a pyc compiled in the second of its source's last write would serve a
+    # same-size edit made later in that second, and the broken edit would pass. Here that
+    # second is set ahead, so the gate surely compiles within it.
+    repo = make_repo(PROJECT, origin=False)
+    env = {**ENV, "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+    source = repo / "calc" / "ops.py"
+    second = int(time.time()) + 5
+    os.utime(source, (second, second))
+    done = selfheal("gate", "--repo", str(repo), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = FIXED.replace("max(", "min(", 1)  # clamp(5, 0, 10) == 0; the same size
+    assert len(broken) == len(FIXED) and broken != FIXED
+    source.write_text(broken)
+    os.utime(source, (second, second))
+    again = selfheal("gate", "--repo", str(repo), env=env)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "test_inside" in again.stdout
 
 
 def plant_fixed_bytecode(root: Path, prefix: Path) -> None:

@@ -17,16 +17,17 @@ def gate(args: argparse.Namespace) -> int:
     # is most of the time to the first step); each is used only if it is exactly a step the
     # configuration gives, else ended (bot.gate.head_start).
     command = {k: v for k, v in vars(args).items() if k != "func"}
+    since = time.time()  # every step's bytecode is written from here on
     head = HeadStart.begin(command, repo, Path(args.config) if args.config else None)
     try:
-        return _gate(args, repo, head)
+        return _gate(args, repo, head, since)
     finally:
         head.stop()
 
 
-def _gate(args: argparse.Namespace, repo: Path, head: HeadStart) -> int:
+def _gate(args: argparse.Namespace, repo: Path, head: HeadStart, since: float) -> int:
     from bot import __version__
-    from bot.bytecode import bytecode_env, user_cache_dir
+    from bot.bytecode import bytecode_env, drop_racy, user_cache_dir
     from bot.commands.common import check_gate_programs, config_from_args
     from bot.fix.digest import failure_digest
     from bot.gate.evidence import gate_sentence
@@ -55,6 +56,8 @@ def _gate(args: argparse.Namespace, repo: Path, head: HeadStart) -> int:
     # Each step's end on stderr; under Actions its output too, on stdout unless that is JSON.
     with loop_progress(out=sys.stderr if args.json else None).shown():
         result = run_gate(steps, repo, label="gate", env=env, head_start=head)
+    # The cache outlives the run: no pyc in it may serve a later same-second edit.
+    drop_racy(env, repo, since)
     head.remember()
     report = Report(
         tool_version=__version__,
