@@ -148,15 +148,21 @@ def drop_racy(env: Mapping[str, str], directory: Path, since: float) -> int:
             pyc = Path(entry.path)
             try:
                 written = entry.stat(follow_symlinks=False).st_mtime
-                if written < since or int(written) > int(
-                    _source_of(Path(prefix), pyc).stat().st_mtime
-                ):
+                if written < since:
+                    continue
+                if not _racy(written, _source_of(Path(prefix), pyc).stat().st_mtime):
                     continue
                 pyc.unlink()
             except OSError:
                 continue
             removed += 1
     return removed
+
+
+def _racy(written: float, source_written: float) -> bool:
+    """Whether a pyc written at `written` could serve an edit its source gets later in the
+    second of its last write, `source_written`: not written in a later second."""
+    return int(written) <= int(source_written)
 
 
 def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
@@ -178,8 +184,8 @@ def _usable(pyc: Path, theirs: Path, ours: Path) -> bytes | None:
         current = mtime == int(their_stat.st_mtime) & 0xFFFFFFFF
         if flags or not current or size != their_stat.st_size & 0xFFFFFFFF:
             return None
-        if int(pyc.stat().st_mtime) <= int(their_stat.st_mtime):
-            return None  # racy: compiled in the second of the last write (see drop_racy)
+        if _racy(pyc.stat().st_mtime, their_stat.st_mtime):
+            return None  # compiled in the second of the last write (see drop_racy)
         if theirs != ours and theirs.read_bytes() != mine:
             return None
         stamp = int(ours.stat().st_mtime) & 0xFFFFFFFF

@@ -54,10 +54,11 @@ def _gate(args: argparse.Namespace, repo: Path, head: HeadStart, since: float) -
     # Bytecode in the user's own cache, outside the checkout and warm from run to run.
     env = bytecode_env(scrubbed_env(allow=config.env_allow), user_cache_dir() / "gate", repo)
     # Each step's end on stderr; under Actions its output too, on stdout unless that is JSON.
-    with loop_progress(out=sys.stderr if args.json else None).shown():
-        result = run_gate(steps, repo, label="gate", env=env, head_start=head)
-    # The cache outlives the run: no pyc in it may serve a later same-second edit.
-    drop_racy(env, repo, since)
+    try:
+        with loop_progress(out=sys.stderr if args.json else None).shown():
+            result = run_gate(steps, repo, label="gate", env=env, head_start=head)
+    finally:  # the cache outlives the run: no pyc in it may serve a later same-second edit
+        drop_racy(env, repo, since)
     head.remember()
     report = Report(
         tool_version=__version__,
