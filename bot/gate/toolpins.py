@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from bot import toml
 
 # Only plain release numbers: the version goes into an install command, and a file of the
 # repository must not be able to put anything else there.
@@ -60,8 +60,8 @@ def _read(path: Path) -> str:
 
 def _toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(_read(path))
-    except tomllib.TOMLDecodeError:
+        return toml.loads(_read(path))
+    except toml.TOMLDecodeError:
         return {}  # a broken file pins nothing; the tool will say what is wrong with it
 
 

@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import tomllib
-
+from bot import toml
 from bot.guard.diff import ChangedFile
 
 GITLINK_MODE = "160000"
@@ -115,8 +114,8 @@ def _dependencies(files: Files) -> frozenset[str]:
     """Import-style names of the project's declared dependencies (`PyYAML` -> `pyyaml`)."""
     data = files.after("pyproject.toml").data
     try:
-        project = tomllib.loads(data.decode("utf-8")) if data else {}
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        project = toml.loads(data.decode("utf-8")) if data else {}
+    except (UnicodeDecodeError, toml.TOMLDecodeError):
         return frozenset()
     table = project.get("project", {}) if isinstance(project.get("project"), dict) else {}
     specs = list(table.get("dependencies", []) or [])

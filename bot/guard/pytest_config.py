@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import PurePosixPath
 from typing import Any
 
-import tomllib
+from bot import toml
 
 # file name -> where its pytest section is ("toml"/"ini", path to the table or section name)
 _SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -77,7 +77,7 @@ def pytest_section(path: str, data: bytes | None) -> dict[str, Any] | None:
     try:
         text = data.decode("utf-8")
         if kind == "toml":
-            table: Any = tomllib.loads(text)
+            table: Any = toml.loads(text)
             for key in where:
                 table = table.get(key) if isinstance(table, dict) else None
             if isinstance(table, dict) and isinstance(table.get("ini_options"), dict):
@@ -86,7 +86,7 @@ def pytest_section(path: str, data: bytes | None) -> dict[str, Any] | None:
             return dict(table) if isinstance(table, dict) and table else None
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         parser.read_string(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, configparser.Error) as exc:
+    except (UnicodeDecodeError, toml.TOMLDecodeError, configparser.Error) as exc:
         raise Unreadable(f"{path} cannot be parsed ({str(exc).splitlines()[0][:120]})") from exc
     if not parser.has_section(where[0]):
         return None
