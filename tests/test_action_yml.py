@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
@@ -494,6 +495,18 @@ def test_the_install_step_installs_the_checkout_once(tmp_path: Path) -> None:
         [str(venv / "bin" / "selfheal"), "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("selfheal ")
+    # The installed copy (not the checkout) runs a whole heal: a module or data file the
+    # package leaves out would fail here, not on a user's first run.
+    demo = subprocess.run(
+        [str(venv / "bin" / "selfheal"), "demo", "--dir", str(tmp_path / "demo"), "--json"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert json.loads(demo.stdout)["status"] == "healed"
     # selfheal's dependencies stay in its venv, which has no pip of its own
     assert not (venv / "bin" / "pip").exists()
     second = install()
