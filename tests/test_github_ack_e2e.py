@@ -45,7 +45,8 @@ def _comment_writes(fake: FakeGitHub) -> list[Call]:
 
 def _started(site: Site) -> float:
     report = json.loads((site.bundle / "report.json").read_text(encoding="utf-8"))
-    return datetime.fromisoformat(report["started_at"]).timestamp()
+    # Python 3.10's fromisoformat takes no "Z"
+    return datetime.fromisoformat(report["started_at"].replace("Z", "+00:00")).timestamp()
 
 
 def test_run_acknowledges_before_the_gate_and_follows_each_stage(site: Site) -> None:

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bot import toml  # after the path to selfheal is set
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "corpus.toml"
@@ -74,7 +76,7 @@ def cache_dir() -> Path:
 
 
 def load(manifest: Path = MANIFEST) -> list[Project]:
-    data = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    data = toml.loads(manifest.read_text(encoding="utf-8"))
     own = data.get("defaults", {}).get("own", "python -m pytest -q")
     return [
         Project(

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot.guard.outcomes import skip_name
-from bot.guard.pynames import Names
+from bot.guard.pynames import TRY_STATEMENTS, Names
 
 # pytest registers these when its doctest plugin loads; a project's examples may use them.
 for _flag in ("ALLOW_UNICODE", "ALLOW_BYTES", "NUMBER"):
@@ -117,7 +117,7 @@ def _branches(stmt: ast.stmt) -> list[list[ast.stmt]]:
         if _is_main_check(test):
             return [stmt.orelse]
         return [stmt.body, stmt.orelse]
-    if isinstance(stmt, ast.Try | ast.TryStar):
+    if isinstance(stmt, TRY_STATEMENTS):
         return [stmt.body, *(h.body for h in stmt.handlers), stmt.orelse, stmt.finalbody]
     if isinstance(stmt, ast.With | ast.AsyncWith | ast.For | ast.AsyncFor | ast.While):
         return [stmt.body, getattr(stmt, "orelse", [])]

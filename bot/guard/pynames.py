@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import ast
 import builtins
+import sys
+
+# `try` statements: `try ... except*` too, on Python 3.11 and later (where it parses).
+if sys.version_info >= (3, 11):
+    TRY_STATEMENTS = (ast.Try, ast.TryStar)
+else:  # pragma: no cover - the suite runs on 3.11+; CI's 3.10 job runs it
+    TRY_STATEMENTS = (ast.Try,)
 
 _BUILTINS = frozenset(dir(builtins))
 _IMPORTERS = frozenset({"builtins.__import__", "importlib.import_module"})

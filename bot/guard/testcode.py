@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from bot.guard.outcomes import skip_name
-from bot.guard.pynames import Names
+from bot.guard.pynames import TRY_STATEMENTS, Names
 from bot.guard.spec import spec_changes
 from bot.guard.truth import cannot_fail
 
@@ -195,9 +195,7 @@ def _swallows(fn: ast.AST, names: Names) -> int:
     """try/except blocks that would catch the test's own failed assertions."""
     count = 0
     for node in _own_nodes(fn):
-        if isinstance(node, ast.Try | ast.TryStar) and any(
-            _assertions(stmt, names) for stmt in node.body
-        ):
+        if isinstance(node, TRY_STATEMENTS) and any(_assertions(stmt, names) for stmt in node.body):
             for handler in node.handlers:
                 caught = handler.type
                 kinds = caught.elts if isinstance(caught, ast.Tuple) else [caught]
