@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 if sys.version_info >= (3, 11):
-    from tomllib import TOMLDecodeError, loads
+    import tomllib as _toml
 else:  # pragma: no cover - the suite runs on 3.11+; CI's 3.10 job runs it
-    from tomli import TOMLDecodeError, loads
+    import tomli as _toml
 
-__all__ = ["TOMLDecodeError", "loads"]
+TOMLDecodeError: type[ValueError] = _toml.TOMLDecodeError
+
+
+def loads(text: str) -> dict[str, Any]:
+    """The document's top table; TOMLDecodeError (a ValueError) if it is not TOML."""
+    table: dict[str, Any] = _toml.loads(text)
+    return table
