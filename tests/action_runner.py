@@ -575,7 +575,7 @@ def preinstall_venv(action_dir: Path, *, runner_temp: Path, python: str) -> Path
     query = (
         "import importlib.metadata as m, sysconfig; "
         "print(sysconfig.get_paths()['purelib']); "
-        "print(m.entry_points(group='console_scripts', name='selfheal')[0].value)"
+        "print(*(e.value for e in m.entry_points(group='console_scripts', name='selfheal')))"  # 3.12: no [0]
     )
     site_packages, entry_point = subprocess.run(
         [python, "-c", query], capture_output=True, text=True, check=True

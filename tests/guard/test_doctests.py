@@ -427,15 +427,15 @@ def test_an_honest_fix_passes_every_guard(make_repo: MakeRepo) -> None:
     [
         (
             MODULE.encode("utf-8").replace(b"Properties.", b"Propert\xff\xfees."),
-            "its doctests cannot be checked (line 5: (unicode error) 'utf-8' codec",
+            ": (unicode error) 'utf-8' codec",  # at line 5, or line 1 on Python 3.12+
         ),
         (
             MODULE.replace("def clamp(", "def clamp(:").encode(),
-            "its doctests cannot be checked (line",
+            "(line",
         ),
         (
             MODULE.replace(">>> clamp(5", ">>>clamp(5").encode(),
-            "its doctests cannot be checked (clamp: line",
+            "(clamp: line",
         ),
     ],
     ids=["not UTF-8", "syntax error", "malformed example"],
@@ -445,7 +445,9 @@ def test_a_module_whose_doctests_cannot_be_read_is_a_finding(
 ) -> None:
     verdicts = guard(make_repo, PROJECT, {PATH: after})
     assert "content" in refused(verdicts)
-    assert f"{PATH}: {words}" in verdicts["content"].reason
+    reason = verdicts["content"].reason
+    assert f"{PATH}: its doctests cannot be checked (" in reason
+    assert words in reason
 
 
 def test_a_module_without_doctests_that_does_not_parse_is_not_this_guards_finding(
