@@ -42,7 +42,10 @@ with its goal, to paste into a note:
 `--variant NAME=SRC` runs selfheal from another source tree (e.g. a `git archive` of an older
 commit) beside this one, so before and after come from the same run on the same machine.
 The project gets its own venv with only pytest and ruff, as in the Action; pass
---project-python to use an existing interpreter instead. Run nothing else meanwhile, and
+--project-python to use an existing interpreter instead. selfheal runs from a venv of its own
+dependencies (not selfheal itself: each variant's source comes first on PYTHONPATH), as an
+install has it; a development venv's editable install adds an import hook to every start
+(about 12 ms here) that no installed selfheal pays. Pass --selfheal-python to use another. Run nothing else meanwhile, and
 read the load average printed at the start and the end.
 """
 
@@ -62,6 +65,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+SELFHEAL_PYTHON = sys.executable  # the interpreter selfheal runs on (main() sets it)
 TESTS_PER_FILE = 1000
 BROKEN_LINE = "    return x + {i}\n"
 
@@ -149,6 +153,19 @@ def project_python(root: Path) -> str:
     return str(venv / "bin" / "python")
 
 
+def selfheal_python(root: Path) -> str:
+    """A venv with selfheal's runtime dependencies and nothing of selfheal's own."""
+    sys.path.insert(0, str(HERE))
+    from bot import toml
+
+    project = toml.loads((HERE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    venv = root / "selfheal-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *project["dependencies"]], check=True)
+    return python
+
+
 def gate_steps(python: str) -> list[dict[str, object]]:
     return [
         {"name": "ruff", "kind": "ruff", "run": [python, "-m", "ruff", "check", "."]},
@@ -194,7 +211,7 @@ def selfheal(
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir
     done = subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--json"],
+        [SELFHEAL_PYTHON, "-m", "bot", *args, "--json"],
         cwd=src,
         env=env,
         capture_output=True,
@@ -212,7 +229,7 @@ def selfheal(
 def knows_tests_option(src: Path) -> bool:
     """Whether this selfheal's heal takes --tests (older ones reproduce with the whole gate)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "heal", "--help"],
+        [SELFHEAL_PYTHON, "-m", "bot", "heal", "--help"],
         cwd=src,
         env={**os.environ, "PYTHONPATH": str(src)},
         capture_output=True,
@@ -276,12 +293,12 @@ def startup_figures(variants: dict[str, Path], repeat: int) -> None:
     with tempfile.TemporaryDirectory(prefix="selfheal-startup-") as tmp:
         repo, stamp = startup.make_repo(Path(tmp))
         for src in variants.values():
-            startup.first_step_after(src, repo, stamp)  # selfheal's own bytecode, warm
+            startup.first_step_after(src, repo, stamp, SELFHEAL_PYTHON)  # bytecode warm
         for _ in range(max(repeat, 5)):  # ~0.3 s each: never fewer than 5
-            wall["python -c pass"].append(startup.bare_python()[0])
+            wall["python -c pass"].append(startup.bare_python(SELFHEAL_PYTHON)[0])
             for v, src in variants.items():
-                wall[v].append(startup.first_step_after(src, repo, stamp)[0])
-                first = startup.first_step_after(src, repo, stamp, first=True)[0]
+                wall[v].append(startup.first_step_after(src, repo, stamp, SELFHEAL_PYTHON)[0])
+                first = startup.first_step_after(src, repo, stamp, SELFHEAL_PYTHON, first=True)[0]
                 wall[f"{v}, first run here"].append(first)
     print(f"start-up: python -c pass {med(wall['python -c pass']):.3f}s")
     for v in variants:
@@ -495,7 +512,7 @@ def file_figures(
 
         def run() -> None:
             subprocess.run(
-                [sys.executable, "-c", code, str(repos[n])],
+                [SELFHEAL_PYTHON, "-c", code, str(repos[n])],
                 cwd=src,
                 env={**os.environ, "PYTHONPATH": str(src)},
                 check=True,
@@ -547,6 +564,7 @@ def main() -> int:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=SRC")
     parser.add_argument("--only", default="startup,gate,heal,files")
     parser.add_argument("--project-python")
+    parser.add_argument("--selfheal-python")
     args = parser.parse_args()
     variants = {"now": HERE}
     for spec in args.variant:
@@ -556,14 +574,16 @@ def main() -> int:
     # As on a developer's machine or a CI runner: Python caches bytecode (some containers
     # turn that off, which would make every direct run, and selfheal's own start, compile).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs", flush=True)
-    if "startup" in only:
-        startup_figures(variants, args.repeat)
+    global SELFHEAL_PYTHON  # noqa: PLW0603 - set once, before any figure runs
     with tempfile.TemporaryDirectory(prefix="selfheal-perf-") as tmp:
         root = Path(tmp)
+        SELFHEAL_PYTHON = args.selfheal_python or selfheal_python(root)
         python = args.project_python or project_python(root)
         if os.sep in python:  # a path, not a name on PATH: the commands run elsewhere
             python = str(Path(python).absolute())
+        print(f"load average at the start: {os.getloadavg()}; {os.cpu_count()} CPUs", flush=True)
+        if "startup" in only:
+            startup_figures(variants, args.repeat)
         config = write_config(root, python)
         if "gate" in only:
             gate_figures(root, "gate-small", args.small, python, config, variants, args.repeat)

@@ -32,7 +32,7 @@ gate:
 
 
 def first_step_after(
-    src: Path, repo: Path, stamp: Path, *, first: bool = False
+    src: Path, repo: Path, stamp: Path, python: str = sys.executable, *, first: bool = False
 ) -> tuple[float, float]:
     """Seconds from starting `selfheal gate` to its first step's start, and selfheal's CPU
     seconds by then (the step's parent is selfheal itself). `first`: as its first run here,
@@ -44,7 +44,7 @@ def first_step_after(
         env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="selfheal-startup-cache-")
     start = time.time_ns()
     subprocess.run(
-        [sys.executable, "-m", "bot", "gate", "--repo", str(repo)],
+        [python, "-m", "bot", "gate", "--repo", str(repo)],
         cwd=src,
         env=env,
         capture_output=True,
@@ -54,11 +54,11 @@ def first_step_after(
     return (int(started) - start) / 1e9, int(schedstat.split()[0]) / 1e9
 
 
-def bare_python() -> tuple[float, float]:
+def bare_python(python: str = sys.executable) -> tuple[float, float]:
     """A bare interpreter's wall and CPU seconds, start to exit."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([python, "-c", "pass"], check=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
