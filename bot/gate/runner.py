@@ -17,6 +17,7 @@ from bot.config import GateStep
 from bot.gate import gpu, metrics
 from bot.gate.head_start import HeadStart, Launch
 from bot.gate.kinds import Options, PreparedStep, Reading, StepKind, kind_for, selects_tests
+from bot.gate.toolcache import label_text
 from bot.gate.triage import Triage, signature
 from bot.proc import ProcessResult, Started, run_process
 from bot.progress import StepEnd, StepProgress, current_steps
@@ -210,7 +211,7 @@ def _judge(
         metric_checks=checks,
         run_ids=metrics.find_run_ids(step.run_id_pattern, result.output),
         evidence=reading.evidence,
-        tool=prepared.tool,
+        tool=label_text(prepared.tool),
     )
 
 

@@ -14,7 +14,9 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,10 @@ OLDEST_RUFF = (0, 1, 2)
 _INSTALL_TIMEOUT = 300.0
 _RETRY_AFTER_S = 3600.0  # a failed install is not tried again by every gate run for an hour
 _VERSION_OUT = re.compile(r"ruff (\d+(?:\.\d+)+)")
+
+
+# A label for the report: its text, or what gives its text once asked (bot.gate.toolcache)
+Label = str | Callable[[], str]
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,13 @@ def is_ruff(argv: list[str]) -> int:
 
 def pinned_argv(
     argv: list[str], repo: Path | None, search_path: str | None = None
-) -> tuple[list[str], str]:
+) -> tuple[list[str], Label]:
     """`argv` with ruff replaced by the project's pinned version, and a label for the report.
 
     `search_path` is the PATH the step runs with: the ruff it would find is the one asked
-    for its version."""
+    for its version. With no pin, the version is only the label's, so the label is one to
+    ask once the step has run (`label_text`): the question (`ruff --version`, a second
+    interpreter for `python -m ruff`: about 40 ms) is off the way to the steps' start."""
     head = is_ruff(argv)
     if not head:
         return argv, ""
@@ -70,19 +78,32 @@ def pinned_argv(
     default = argv[:head]
     if head == 1 and "/" not in default[0]:
         default = [shutil.which(default[0], path=search_path) or default[0]]
+    if pin is None:
+        return argv, functools.partial(_unpinned_label, tuple(default))
     choice = _choose(tuple(default), pin, str(cache_root()))
     if choice.argv0 is None:
         return argv, choice.label
     return [*choice.argv0, *argv[head:]], choice.label
 
 
+def label_text(label: Label) -> str:
+    """What a label from `pinned_argv` says."""
+    return label if isinstance(label, str) else label()
+
+
+def _shown(version: str) -> str:
+    return f"ruff {version}" if version else "ruff (version unknown)"
+
+
+def _unpinned_label(default: tuple[str, ...]) -> str:
+    return f"{_shown(version_of(default))} (the project pins none)"
+
+
 @functools.lru_cache(maxsize=64)
-def _choose(default: tuple[str, ...], pin: ToolPin | None, cache: str) -> ToolChoice:
+def _choose(default: tuple[str, ...], pin: ToolPin, cache: str) -> ToolChoice:
     # Cached per process: heal runs the gate several times, and installs at most once.
     current = version_of(default)
-    shown = f"ruff {current}" if current else "ruff (version unknown)"
-    if pin is None:
-        return ToolChoice(None, f"{shown} (the project pins none)")
+    shown = _shown(current)
     where = f"pinned in {pin.source}"
     if current == pin.version:
         return ToolChoice(None, f"{shown} ({where})")
@@ -98,9 +119,18 @@ def _choose(default: tuple[str, ...], pin: ToolPin | None, cache: str) -> ToolCh
     return ToolChoice((str(executable),), f"ruff {pin.version} ({where})")
 
 
-@functools.lru_cache(maxsize=16)
 def version_of(argv0: tuple[str, ...]) -> str:
-    """The version `argv0 --version` prints, or "" when it does not run."""
+    """The version `argv0 --version` prints, or "" when it does not run. Asked once a
+    process: the gate's ruff steps read their labels at once, each from a thread of its own."""
+    with _ASKING:
+        return _version_of(argv0)
+
+
+_ASKING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _version_of(argv0: tuple[str, ...]) -> str:
     result = run_process([*argv0, "--version"], Path.cwd(), timeout=30)
     found = _VERSION_OUT.search(result.stdout)
     return found.group(1) if found and result.returncode == 0 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from importlib.metadata import version
@@ -85,3 +86,35 @@ def test_with_no_gate_configured_it_says_what_it_detected(make_repo: MakeRepo) -
     configured = {".github/selfheal.yml": CONFIG, "tests/test_a.py": "def test_a():\n    pass\n"}
     done = selfheal("gate", "--repo", str(make_repo(configured, origin=False)), env=ENV)
     assert "detected" not in done.stdout
+
+
+def test_the_steps_start_before_ruff_is_asked_its_version(
+    make_repo: MakeRepo, tmp_path: Path
+) -> None:
+    # With no pin to compare with, ruff's version is only the report's: asked once the step
+    # has run, not on the way to the first step (a second interpreter for `python -m ruff`).
+    log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ruff"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "start $*" >> {log}\n'
+        'case "$1" in --version) echo "ruff 0.9.9" ;; *) sleep 0.3; echo "[]" ;; esac\n'
+        f'echo "end $*" >> {log}\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    config = "gate:\n  - name: lint\n    run: ruff check .\n    kind: ruff\n"
+    repo = make_repo({".github/selfheal.yml": config, "pkg.py": "Y = 2\n"}, origin=False)
+    path = str(bin_dir) + os.pathsep + ENV["PATH"]
+    done = selfheal("gate", "--repo", str(repo), "--json", env={"PATH": path})
+    assert done.returncode == 0, done.stdout + done.stderr
+    (step,) = json.loads(done.stdout)["gate_before"]["steps"]
+    assert step["tool"] == "ruff 0.9.9 (the project pins none)"
+    calls = log.read_text(encoding="utf-8").splitlines()
+    assert calls == [
+        "start check . --output-format=json",
+        "end check . --output-format=json",
+        "start --version",
+        "end --version",
+    ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import GateStep
+from bot.gate.toolcache import Label
 from bot.gate.triage import Triage
 from bot.proc import DEFAULT_OUTPUT_CAP, ProcessResult
 from bot.report import Evidence, Failure, StepStatus
@@ -37,7 +38,8 @@ class PreparedStep:
     selection: tuple[str, ...] = ()  # the test ids it re-runs (none: all)
     watch: tuple[str, ...] = ()  # test ids whose outcome it reports in a full run
     deselect_marker: str | None = None  # tests marked with it are left out (gpu, no GPU here)
-    tool: str = ""  # which tool version ran and why: "ruff 0.4.10 (pinned in uv.lock)"
+    # Which tool version ran and why: "ruff 0.4.10 (pinned in uv.lock)" (toolcache.Label)
+    tool: Label = ""
 
 
 @dataclass(frozen=True)
