@@ -359,8 +359,9 @@ def entry() -> None:
     What that teardown does that anyone could see happens first, as the interpreter does
     it: threading's shutdown (every thread that is not a daemon joined, executors stopped),
     the atexit handlers, stdout and stderr flushed (output that cannot be written is said on
-    stderr, and a run that succeeded exits 120, as Python's own exit would). Every file selfheal writes is written in a `with` before this. Not
-    in `main`, which tests call in-process."""
+    stderr, and a run that succeeded exits 120, as Python's own exit would). Every file
+    selfheal writes is written in a `with` before this. Not in `main`, which tests call
+    in-process."""
     code = main()
     gc.freeze()
     shutdown = getattr(threading, "_shutdown", None)

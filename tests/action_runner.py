@@ -575,7 +575,8 @@ def preinstall_venv(action_dir: Path, *, runner_temp: Path, python: str) -> Path
     query = (
         "import importlib.metadata as m, sysconfig; "
         "print(sysconfig.get_paths()['purelib']); "
-        "print(*(e.value for e in m.entry_points(group='console_scripts', name='selfheal')))"  # 3.12: no [0]
+        # No [0]: on Python 3.12 an EntryPoints is indexed by name
+        "print(*(e.value for e in m.entry_points(group='console_scripts', name='selfheal')))"
     )
     site_packages, entry_point = subprocess.run(
         [python, "-c", query], capture_output=True, text=True, check=True
