@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,41 +62,30 @@ def test_an_exit_joins_threads_runs_atexit_handlers_and_flushes_output(tmp_path:
     assert (tmp_path / "atexit").read_text() == "ran"
 
 
-def test_output_that_cannot_be_written_is_an_error_exit(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("code", "exit_code"),
+    [(0, 120), (1, 1)],  # 120: as Python's own exit has it; a failure keeps its own code
+    ids=["succeeded", "failed"],
+)
+def test_output_that_cannot_be_written_is_said_and_is_an_error_exit(
+    tmp_path: Path, code: int, exit_code: int
+) -> None:
     with Path("/dev/full").open("w") as full:  # every write: ENOSPC
         result = _run(
-            """
+            f"""
             import sys
 
             def main() -> int:
                 sys.stdout.write("the report")
-                return 0
+                return {code}
             """,
             tmp_path,
             stdout=full,
             capture_output=False,
             stderr=subprocess.PIPE,
         )
-    assert result.returncode == 120  # as Python's own exit has it
+    assert result.returncode == exit_code
     assert (
         result.stderr
         == "selfheal: the output could not be written: [Errno 28] No space left on device\n"
     )
-
-
-def test_a_failure_keeps_its_exit_code_when_output_cannot_be_written(tmp_path: Path) -> None:
-    with Path("/dev/full").open("w") as full:
-        result = _run(
-            """
-            import sys
-
-            def main() -> int:
-                sys.stdout.write("the report")
-                return 1
-            """,
-            tmp_path,
-            stdout=full,
-            capture_output=False,
-            stderr=subprocess.PIPE,
-        )
-    assert result.returncode == 1
