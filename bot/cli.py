@@ -359,17 +359,22 @@ def entry() -> None:
     What that teardown does that anyone could see happens first, as the interpreter does
     it: threading's shutdown (every thread that is not a daemon joined, executors stopped),
     the atexit handlers, stdout and stderr flushed (output that cannot be written is said on
-    stderr, and a run that succeeded exits 120, as Python's own exit would). Every file
-    selfheal writes is written in a `with` before this. Not in `main`, which tests call
-    in-process."""
+    stderr, and a run that succeeded exits 120, as Python's own exit would; Ctrl-C meanwhile
+    exits 130 with a line, not a traceback). Every file selfheal writes is written in a
+    `with` before this. Not in `main`, which tests call in-process."""
     code = main()
-    gc.freeze()
     shutdown = getattr(threading, "_shutdown", None)
     run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if shutdown is None or run_exitfuncs is None:  # not CPython 3.10-3.13's: exit as usual
+        gc.freeze()
         raise SystemExit(code)
-    shutdown()
-    run_exitfuncs()
+    try:
+        gc.freeze()
+        shutdown()
+        run_exitfuncs()
+    except KeyboardInterrupt:  # Ctrl-C while a thread is joined: what was done is written
+        print("selfheal: interrupted while exiting", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

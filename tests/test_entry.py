@@ -4,9 +4,11 @@ still does everything an exit does that anyone could see."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,46 @@ def test_output_that_cannot_be_written_is_said_and_is_an_error_exit(
         result.stderr
         == "selfheal: the output could not be written: [Errno 28] No space left on device\n"
     )
+
+
+def test_ctrl_c_while_a_thread_is_joined_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = tmp_path / "prog.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import threading, time
+            from pathlib import Path
+
+            def late() -> None:  # joined at the exit, which is under way when it says so
+                time.sleep(0.3)
+                Path({str(ready)!r}).write_text("")
+                time.sleep(60)
+
+            def main() -> int:
+                threading.Thread(target=late).start()
+                return 0
+            """
+        )
+        + "\nimport bot.cli\nbot.cli.main = main\nbot.cli.entry()\n",
+        encoding="utf-8",
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):  # up to 30 s for the interpreter to start
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    assert err == "selfheal: interrupted while exiting\n"
+    assert out == ""
