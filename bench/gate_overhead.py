@@ -29,6 +29,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from perf_table import project_python  # bench/, the script's own dir
+
 from bot.config import GateStep
 from bot.gate.runner import rerun_plan, run_gate
 from bot.proc import scrubbed_env
@@ -65,17 +67,6 @@ def build_repo(root: Path, tests: int) -> Path:
 
 
 PROJECT_PYTHON = sys.executable
-
-
-def project_env(root: Path) -> str:
-    """A venv for the project with the same pytest and ruff versions selfheal has."""
-    from importlib.metadata import version
-
-    venv = root / "project-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pins = [f"pytest=={version('pytest')}", f"ruff=={version('ruff')}"]
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *pins], check=True)
-    return str(venv / "bin" / "python")
 
 
 def steps() -> list[GateStep]:
@@ -151,7 +142,7 @@ def main() -> int:
     args = parser.parse_args()
     global PROJECT_PYTHON  # noqa: PLW0603 - set once, before any step is built
     with tempfile.TemporaryDirectory(prefix="selfheal-bench-") as tmp:
-        PROJECT_PYTHON = args.project_python or project_env(Path(tmp))
+        PROJECT_PYTHON = args.project_python or project_python(Path(tmp))
         repo = build_repo(Path(tmp), args.tests)
         config = Path(tmp) / "selfheal.yml"
         config.write_text(

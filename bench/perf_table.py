@@ -142,15 +142,20 @@ def last_failed_record(repo: Path, python: str, test_id: str) -> bytes:
     return record
 
 
+def venv_with(where: Path, packages: list[str]) -> str:
+    """A new venv at `where` with `packages` installed; its python."""
+    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
+    python = str(where / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True)
+    return python
+
+
 def project_python(root: Path) -> str:
     """A venv for the project with the same pytest and ruff versions selfheal has."""
     from importlib.metadata import version
 
-    venv = root / "project-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pins = [f"pytest=={version('pytest')}", f"ruff=={version('ruff')}"]
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *pins], check=True)
-    return str(venv / "bin" / "python")
+    return venv_with(root / "project-venv", pins)
 
 
 def selfheal_python(root: Path) -> str:
@@ -159,11 +164,7 @@ def selfheal_python(root: Path) -> str:
     from bot import toml
 
     project = toml.loads((HERE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    venv = root / "selfheal-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", *project["dependencies"]], check=True)
-    return python
+    return venv_with(root / "selfheal-venv", project["dependencies"])
 
 
 def gate_steps(python: str) -> list[dict[str, object]]:

@@ -191,8 +191,8 @@ def _holds_paths(tree: Path, expected: dict[bytes, bytes], paths: list[str]) -> 
                 cut = path.rfind(b"/", 0, cut)
             mode = expected.get(path)
             info = os.lstat(root + b"/" + path)
-            if stat.S_ISDIR(info.st_mode) or not _entry_fits(info, mode, uid):
-                return False
+            if mode is None or stat.S_ISDIR(info.st_mode) or not _entry_fits(info, mode, uid):
+                return False  # not a base entry, or not what the base says it is
     except OSError:
         return False
     return True

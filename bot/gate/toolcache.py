@@ -32,7 +32,7 @@ _RETRY_AFTER_S = 3600.0  # a failed install is not tried again by every gate run
 _VERSION_OUT = re.compile(r"ruff (\d+(?:\.\d+)+)")
 
 
-# A label for the report: its text, or what gives its text once asked (bot.gate.toolcache)
+# A label for the report: its text, or what gives its text once asked (`label_text`)
 Label = str | Callable[[], str]
 
 
